@@ -1,0 +1,237 @@
+"use strict";
+// Public entry: thin classes over the generated napi loader (binding.js). JSON encoding,
+// id normalisation, key ordering and error codes live here; storage logic lives in Rust.
+
+const path = require("node:path");
+const { NativeStore } = require("./binding.js");
+
+/** `PersistBase.keys()` order: `a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" })`. */
+const keyOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }).compare;
+
+class PersistError extends Error {
+  constructor(code, message, options) {
+    super(message, options);
+    this.name = "PersistError";
+    this.code = code;
+  }
+}
+
+let logger = { warn: (message) => console.warn(message) };
+
+/** Route init clean-up reports (removed stale tmp files and invalid documents) elsewhere. */
+function setLogger(next) {
+  if (!next || typeof next.warn !== "function") {
+    throw new TypeError("setLogger expects an object with a warn(message) method");
+  }
+  logger = next;
+}
+
+/** The native side rejects with "CODE: message"; give users `err.code` and the plain message. */
+function fromNative(err) {
+  const match = /^(PERSIST_[A-Z_]+): ([\s\S]*)$/.exec(err && err.message);
+  return match ? new PersistError(match[1], match[2]) : err;
+}
+
+/** backtest-kit's wording per operation, as the Rust core uses (src/error.rs `describe`). */
+const failure = {
+  read: (name, id) => `Failed to read entity ${name}:${id}`,
+  has: (name, id) => `Failed to check existence of entity ${name}:${id}`,
+  write: (name, id) => `Failed to write entity ${name}:${id}`,
+  remove: (name, id) => `Failed to remove entity ${name}:${id}`,
+};
+
+/** `10` and `"10"` name one entity, as in PersistBase; anything else is not an id. */
+function toKey(entityName, entityId, op) {
+  if (typeof entityId === "string") return entityId;
+  if (typeof entityId === "number") return String(entityId);
+  throw new PersistError(
+    "PERSIST_INVALID_ID",
+    `${failure[op](entityName, String(entityId))}: invalid entity id: expected a string or a number, got ${typeof entityId}`,
+  );
+}
+
+function encode(entityName, key, value) {
+  let json;
+  try {
+    json = JSON.stringify(value);
+  } catch (err) {
+    throw new PersistError("PERSIST_INVALID_VALUE", `${failure.write(entityName, key)}: ${err.message}`, { cause: err });
+  }
+  if (typeof json !== "string") {
+    throw new PersistError(
+      "PERSIST_INVALID_VALUE",
+      `${failure.write(entityName, key)}: the value (${typeof value}) has no JSON representation`,
+    );
+  }
+  return json;
+}
+
+/**
+ * Shared behaviour of every backend class. Subclasses pass an opened NativeStore and a label
+ * for log lines; users subclass the exported backend classes, not this one.
+ */
+class NativePersist {
+  #native;
+  #label;
+  #ready = false;
+  #initializing = null;
+
+  constructor(entityName, baseDir, openNative, label) {
+    if (typeof entityName !== "string") {
+      throw new TypeError(`${label}: entityName must be a string, got ${typeof entityName}`);
+    }
+    if (typeof baseDir !== "string") {
+      throw new TypeError(`${label}: baseDir must be a string, got ${typeof baseDir}`);
+    }
+    this.entityName = entityName;
+    this.baseDir = baseDir;
+    this.#label = label;
+    try {
+      this.#native = openNative(entityName, baseDir);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  /** First call prepares and self-heals storage; later calls are free. A failure is retried next call. */
+  waitForInit(_initial) {
+    if (this.#ready) return Promise.resolve();
+    if (!this.#initializing) {
+      this.#initializing = this.#native.init().then(
+        (report) => {
+          this.#log(report);
+          this.#ready = true;
+        },
+        (err) => {
+          this.#initializing = null;
+          throw fromNative(err);
+        },
+      );
+    }
+    return this.#initializing;
+  }
+
+  #log(report) {
+    const entity = `entityName=${this.entityName}`;
+    for (const location of report.removedStaleTmp) {
+      logger.warn(`backtest-kit-rs ${this.#label} removed stale atomic-write tmp file filePath=${location} ${entity}`);
+    }
+    for (const location of report.removedInvalid) {
+      logger.warn(`backtest-kit-rs ${this.#label} removed invalid document filePath=${location} ${entity}`);
+    }
+    for (const failed of report.failedRemovals) {
+      logger.warn(`backtest-kit-rs ${this.#label} failed to remove invalid document ${failed} ${entity}`);
+    }
+  }
+
+  async readValue(entityId) {
+    const key = toKey(this.entityName, entityId, "read");
+    let text;
+    try {
+      text = await this.#native.read(key);
+    } catch (err) {
+      throw fromNative(err);
+    }
+    if (text === null) {
+      throw new PersistError("PERSIST_NOT_FOUND", `Entity ${this.entityName}:${key} not found`);
+    }
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new PersistError("PERSIST_CORRUPT", `${failure.read(this.entityName, key)}: ${err.message}`, { cause: err });
+    }
+  }
+
+  async hasValue(entityId) {
+    const key = toKey(this.entityName, entityId, "has");
+    try {
+      return await this.#native.has(key);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  async writeValue(entityId, entity) {
+    const key = toKey(this.entityName, entityId, "write");
+    const json = encode(this.entityName, key, entity);
+    try {
+      await this.#native.write(key, json);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  async removeValue(entityId) {
+    const key = toKey(this.entityName, entityId, "remove");
+    try {
+      await this.#native.remove(key);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  async removeAll() {
+    try {
+      await this.#native.removeAll();
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+
+  async *keys() {
+    let ids;
+    try {
+      ids = await this.#native.keys();
+    } catch (err) {
+      throw fromNative(err);
+    }
+    yield* ids.sort(keyOrder);
+  }
+
+  /** Every stored value in key order; entities removed while iterating are skipped. */
+  async *values() {
+    for await (const key of this.keys()) {
+      let value;
+      try {
+        value = await this.readValue(key);
+      } catch (err) {
+        if (err.code === "PERSIST_NOT_FOUND") continue;
+        throw err;
+      }
+      yield value;
+    }
+  }
+
+  async *filter(predicate) {
+    for await (const value of this.values()) {
+      if (await predicate(value)) yield value;
+    }
+  }
+
+  async *take(total, predicate) {
+    if (!(total > 0)) return;
+    let taken = 0;
+    for await (const value of this.values()) {
+      if (predicate && !(await predicate(value))) continue;
+      yield value;
+      if (++taken >= total) return;
+    }
+  }
+
+  [Symbol.asyncIterator]() {
+    return this.values();
+  }
+}
+
+const defaultBaseDir = () => path.join(process.cwd(), "logs/data");
+
+/** Atomic, durable JSON files in backtest-kit's own layout: `{baseDir}/{entityName}/{id}.json`. */
+class RustFilePersist extends NativePersist {
+  constructor(entityName, baseDir = defaultBaseDir()) {
+    super(entityName, baseDir, (name, dir) => NativeStore.file(name, dir), "RustFilePersist");
+  }
+}
+
+module.exports.RustFilePersist = RustFilePersist;
+module.exports.PersistError = PersistError;
+module.exports.setLogger = setLogger;

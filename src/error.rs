@@ -1,0 +1,118 @@
+//! One error type for every backend, each variant with a stable code that the JS facade
+//! exposes as `err.code`.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Which public operation failed; it selects backtest-kit's wording for the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Init,
+    Read,
+    Has,
+    Write,
+    Remove,
+    RemoveAll,
+    Keys,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PersistError {
+    /// The id cannot name a document safely (see `store::validate_id`).
+    #[error("invalid entity id {id:?}: {reason}")]
+    InvalidId { id: String, reason: &'static str },
+
+    /// The entity name would place documents outside `baseDir` or cannot be a path.
+    #[error("invalid entity name {name:?}: {reason}")]
+    InvalidName { name: String, reason: &'static str },
+
+    /// `removeValue` of an id that does not exist.
+    #[error("not found")]
+    NotFound,
+
+    /// Stored bytes are not a JSON document.
+    #[error("corrupt document {location}: {detail}")]
+    Corrupt { location: String, detail: String },
+
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A blocking task ended without a result (it panicked or the runtime is shutting down).
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+impl PersistError {
+    /// Stable machine-readable code; part of the public API, listed in the README.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PersistError::InvalidId { .. } => "PERSIST_INVALID_ID",
+            PersistError::InvalidName { .. } => "PERSIST_INVALID_NAME",
+            PersistError::NotFound => "PERSIST_NOT_FOUND",
+            PersistError::Corrupt { .. } => "PERSIST_CORRUPT",
+            PersistError::Io { .. } | PersistError::Task(_) => "PERSIST_IO",
+        }
+    }
+
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        PersistError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The message users see, in backtest-kit's own wording for each operation so that
+    /// logs and `catch` blocks written against `PersistBase` keep working.
+    pub fn describe(&self, op: Op, entity: &str, id: Option<&str>) -> String {
+        let id = id.unwrap_or("");
+        match (op, self) {
+            (Op::Remove, PersistError::NotFound) => {
+                format!("Entity {entity}:{id} not found for deletion")
+            }
+            (_, PersistError::NotFound) => format!("Entity {entity}:{id} not found"),
+            (Op::Init, e) => format!("Failed to initialise entity {entity}: {e}"),
+            (Op::Read, e) => format!("Failed to read entity {entity}:{id}: {e}"),
+            (Op::Has, e) => format!("Failed to check existence of entity {entity}:{id}: {e}"),
+            (Op::Write, e) => format!("Failed to write entity {entity}:{id}: {e}"),
+            (Op::Remove, e) => format!("Failed to remove entity {entity}:{id}: {e}"),
+            (Op::RemoveAll, e) => format!("Failed to remove all entities of {entity}: {e}"),
+            (Op::Keys, e) => format!("Failed to read keys for {entity}: {e}"),
+        }
+    }
+}
+
+pub type Result<T, E = PersistError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_follow_backtest_kit_wording() {
+        let missing = PersistError::NotFound;
+        assert_eq!(
+            missing.describe(Op::Read, "sig", Some("BTC")),
+            "Entity sig:BTC not found"
+        );
+        assert_eq!(
+            missing.describe(Op::Remove, "sig", Some("BTC")),
+            "Entity sig:BTC not found for deletion"
+        );
+        let bad = PersistError::InvalidId {
+            id: "../x".into(),
+            reason: "contains a path separator",
+        };
+        assert_eq!(
+            bad.describe(Op::Write, "sig", Some("../x")),
+            "Failed to write entity sig:../x: invalid entity id \"../x\": contains a path separator"
+        );
+        assert_eq!(bad.code(), "PERSIST_INVALID_ID");
+    }
+}

@@ -1,0 +1,120 @@
+//! The napi binding: one class over `AnyStore`. Each method converts arguments, awaits the
+//! core and maps errors; JSON encoding, id normalisation, key ordering and `err.code` live
+//! in the hand-written `index.js` facade.
+
+use std::sync::Arc;
+
+use napi::{Error, Status};
+use napi_derive::napi;
+
+use crate::error::{Op, PersistError};
+use crate::store::{AnyStore, FileStore, InitReport, PersistStore};
+
+/// Errors cross as `"CODE: message"`; napi cannot attach a custom `code` to an async
+/// rejection (napi-rs#1632), so the facade splits the prefix into `err.code`.
+fn js_error(err: PersistError, op: Op, entity: &str, id: Option<&str>) -> Error {
+    Error::new(
+        Status::GenericFailure,
+        format!("{}: {}", err.code(), err.describe(op, entity, id)),
+    )
+}
+
+#[napi(object)]
+pub struct NativeInitReport {
+    pub removed_stale_tmp: Vec<String>,
+    pub removed_invalid: Vec<String>,
+    pub failed_removals: Vec<String>,
+}
+
+impl From<InitReport> for NativeInitReport {
+    fn from(r: InitReport) -> Self {
+        NativeInitReport {
+            removed_stale_tmp: r.removed_stale_tmp,
+            removed_invalid: r.removed_invalid,
+            failed_removals: r.failed_removals,
+        }
+    }
+}
+
+#[napi]
+pub struct NativeStore {
+    store: Arc<AnyStore>,
+    entity: Arc<str>,
+}
+
+impl NativeStore {
+    fn wrap(store: AnyStore, entity_name: String) -> Self {
+        NativeStore {
+            store: Arc::new(store),
+            entity: entity_name.into(),
+        }
+    }
+}
+
+#[napi]
+impl NativeStore {
+    /// A `FileStore` for `{baseDir}/{entityName}`; validates the name, touches no file.
+    #[napi(factory)]
+    pub fn file(entity_name: String, base_dir: String) -> napi::Result<Self> {
+        let store = FileStore::new(&base_dir, &entity_name)
+            .map_err(|e| js_error(e, Op::Init, &entity_name, None))?;
+        Ok(Self::wrap(AnyStore::File(store), entity_name))
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn init(&self) -> napi::Result<NativeInitReport> {
+        self.store
+            .init()
+            .await
+            .map(NativeInitReport::from)
+            .map_err(|e| js_error(e, Op::Init, &self.entity, None))
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn read(&self, id: String) -> napi::Result<Option<String>> {
+        self.store
+            .read(&id)
+            .await
+            .map_err(|e| js_error(e, Op::Read, &self.entity, Some(&id)))
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn has(&self, id: String) -> napi::Result<bool> {
+        self.store
+            .has(&id)
+            .await
+            .map_err(|e| js_error(e, Op::Has, &self.entity, Some(&id)))
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn write(&self, id: String, json: String) -> napi::Result<()> {
+        self.store
+            .write(&id, json)
+            .await
+            .map_err(|e| js_error(e, Op::Write, &self.entity, Some(&id)))
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn remove(&self, id: String) -> napi::Result<()> {
+        self.store
+            .remove(&id)
+            .await
+            .map_err(|e| js_error(e, Op::Remove, &self.entity, Some(&id)))
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn remove_all(&self) -> napi::Result<()> {
+        self.store
+            .remove_all()
+            .await
+            .map_err(|e| js_error(e, Op::RemoveAll, &self.entity, None))
+    }
+
+    #[napi(catch_unwind)]
+    pub async fn keys(&self) -> napi::Result<Vec<String>> {
+        self.store
+            .keys()
+            .await
+            .map_err(|e| js_error(e, Op::Keys, &self.entity, None))
+    }
+}

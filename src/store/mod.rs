@@ -1,0 +1,168 @@
+//! The storage contract every backend implements, and the id and name rules they share.
+
+use std::future::Future;
+
+use crate::error::{PersistError, Result};
+
+pub mod file;
+
+pub use file::FileStore;
+
+/// Longest id in bytes. A document file is `{id}.json` and its temporary sibling is
+/// `.tmp-{12 hex}-{id}.json`; that name must fit the usual 255-byte file-name limit.
+pub const MAX_ID_BYTES: usize = 255 - ".tmp-".len() - 12 - "-".len() - ".json".len();
+
+/// Prefix of in-flight atomic-write files, the same as backtest-kit's `PersistBase`, so
+/// each side recognises and sweeps the other's leftovers.
+pub const TMP_PREFIX: &str = ".tmp-";
+
+/// What the first `init` of an entity cleaned up, for the caller to log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InitReport {
+    /// Atomic-write leftovers older than the stale age, removed.
+    pub removed_stale_tmp: Vec<String>,
+    /// Documents that were not valid JSON, removed.
+    pub removed_invalid: Vec<String>,
+    /// Removals that failed, as `location: reason`; the documents are still there.
+    pub failed_removals: Vec<String>,
+}
+
+/// One entity's documents: a set of JSON texts keyed by id.
+///
+/// Values cross this boundary as JSON text produced by `JSON.stringify` on the JS side;
+/// backends store and return that text unchanged.
+pub trait PersistStore: Send + Sync + 'static {
+    /// Prepare storage and self-heal it. Idempotent; callers may run it again after a failure.
+    fn init(&self) -> impl Future<Output = Result<InitReport>> + Send;
+    /// The stored text, or `None` when the id has no document.
+    fn read(&self, id: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    fn has(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// Create or replace; resolves only once the value is durable and visible to reads.
+    fn write(&self, id: &str, json: String) -> impl Future<Output = Result<()>> + Send;
+    /// Delete one document; `PersistError::NotFound` when there is none.
+    fn remove(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn remove_all(&self) -> impl Future<Output = Result<()>> + Send;
+    /// Every id, unordered (the JS facade sorts with `PersistBase`'s own comparator).
+    fn keys(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+}
+
+/// Every backend behind one type, so the binding layer needs a single class.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    File(FileStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::File($store) => $call,
+        }
+    };
+}
+
+impl PersistStore for AnyStore {
+    async fn init(&self) -> Result<InitReport> {
+        delegate!(self, s => s.init().await)
+    }
+    async fn read(&self, id: &str) -> Result<Option<String>> {
+        delegate!(self, s => s.read(id).await)
+    }
+    async fn has(&self, id: &str) -> Result<bool> {
+        delegate!(self, s => s.has(id).await)
+    }
+    async fn write(&self, id: &str, json: String) -> Result<()> {
+        delegate!(self, s => s.write(id, json).await)
+    }
+    async fn remove(&self, id: &str) -> Result<()> {
+        delegate!(self, s => s.remove(id).await)
+    }
+    async fn remove_all(&self) -> Result<()> {
+        delegate!(self, s => s.remove_all().await)
+    }
+    async fn keys(&self) -> Result<Vec<String>> {
+        delegate!(self, s => s.keys().await)
+    }
+}
+
+/// Reject ids that could name something other than one document of this entity.
+pub fn validate_id(id: &str) -> Result<()> {
+    let reason = if id.is_empty() {
+        "it is empty"
+    } else if id.contains(['/', '\\']) {
+        "it contains a path separator"
+    } else if id.contains('\0') {
+        "it contains a NUL character"
+    } else if id == "." || id == ".." {
+        "it is a relative path component"
+    } else if id.starts_with(TMP_PREFIX) {
+        "it starts with the reserved temporary-file prefix \".tmp-\""
+    } else if id.len() > MAX_ID_BYTES {
+        "it is longer than 232 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(PersistError::InvalidId {
+        id: id.to_owned(),
+        reason,
+    })
+}
+
+/// Split an entity name into path segments the way Node's `path.join` would read it,
+/// refusing `..` (which would leave `baseDir`) and NUL. `""` and `/` are allowed: backtest-kit
+/// uses an empty name for live sessions and `exchange/symbol/interval` for candles.
+pub fn entity_segments(name: &str) -> Result<Vec<&str>> {
+    let invalid = |reason| PersistError::InvalidName {
+        name: name.to_owned(),
+        reason,
+    };
+    if name.contains('\0') {
+        return Err(invalid("it contains a NUL character"));
+    }
+    // A backslash is an ordinary file-name character on POSIX, as it is for PersistBase.
+    let separators: &[char] = if cfg!(windows) { &['/', '\\'] } else { &['/'] };
+    let mut segments = Vec::new();
+    for segment in name.split(separators) {
+        match segment {
+            "" | "." => {}
+            ".." => return Err(invalid("it contains a \"..\" segment")),
+            other => segments.push(other),
+        }
+    }
+    Ok(segments)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_name_one_document_pass() {
+        for id in ["BTCUSDT", "10", "positions", "a.b", "...", "x..y", "é", ".hidden"] {
+            assert!(validate_id(id).is_ok(), "{id:?}");
+        }
+        assert!(validate_id(&"x".repeat(MAX_ID_BYTES)).is_ok());
+    }
+
+    #[test]
+    fn ids_that_escape_or_collide_are_rejected() {
+        for id in ["", "../x", "a/b", "a\\b", "a\0b", ".", "..", ".tmp-abc"] {
+            let err = validate_id(id).expect_err(id);
+            assert_eq!(err.code(), "PERSIST_INVALID_ID");
+        }
+        assert!(validate_id(&"x".repeat(MAX_ID_BYTES + 1)).is_err());
+        assert_eq!(MAX_ID_BYTES, 232);
+    }
+
+    #[test]
+    fn entity_names_normalise_like_path_join() {
+        assert_eq!(
+            entity_segments("ex1/BTCUSDT/1m").ok(),
+            Some(vec!["ex1", "BTCUSDT", "1m"])
+        );
+        assert_eq!(entity_segments("").ok(), Some(vec![]));
+        assert_eq!(entity_segments("/a//./b/").ok(), Some(vec!["a", "b"]));
+        assert!(entity_segments("../etc").is_err());
+        assert!(entity_segments("a/../../b").is_err());
+        assert!(entity_segments("a\0").is_err());
+    }
+}
