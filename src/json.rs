@@ -137,7 +137,9 @@ impl Cursor<'_> {
 
     fn number(&mut self) -> bool {
         self.eat(b'-');
-        if !self.eat(b'0') && !(matches!(self.peek(), Some(b'1'..=b'9')) && self.digits()) {
+        // Integer part: a lone 0, or digits not starting with 0.
+        let integer = self.eat(b'0') || (matches!(self.peek(), Some(b'1'..=b'9')) && self.digits());
+        if !integer {
             return false;
         }
         if self.eat(b'.') && !self.digits() {

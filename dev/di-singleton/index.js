@@ -16,13 +16,15 @@ function singleton(Ctor) {
     }
     return args.map(String).join("\u0000");
   };
-  const factory = (...args) => {
+  // A plain function, not an arrow: backtest-kit also calls it with `new`, and a
+  // constructor call that returns an object yields that object.
+  function factory(...args) {
     const key = keyOf(args);
     if (!instances.has(key)) {
       instances.set(key, new Ctor(...args));
     }
     return instances.get(key);
-  };
+  }
   factory.clear = (...args) => {
     if (args.length === 0) {
       instances.clear();

@@ -209,7 +209,8 @@ fn write_atomic(dir: &Path, id: &str, bytes: &[u8]) -> Result<()> {
         .map_err(|e| PersistError::io("cannot write", &tmp, e))
         .and_then(|()| {
             drop(file);
-            fs::rename(&tmp, &target).map_err(|e| PersistError::io("cannot rename into", &target, e))
+            fs::rename(&tmp, &target)
+                .map_err(|e| PersistError::io("cannot rename into", &target, e))
         });
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
@@ -260,7 +261,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,13 +298,19 @@ mod tests {
             store.write("10", "{\"a\":1}".into()).await.expect("write");
             let on_disk = fs::read_to_string(tmp.0.join("ex1/BTCUSDT/1m/10.json")).expect("file");
             assert_eq!(on_disk, "{\"a\":1}");
-            assert_eq!(store.read("10").await.expect("read").as_deref(), Some("{\"a\":1}"));
+            assert_eq!(
+                store.read("10").await.expect("read").as_deref(),
+                Some("{\"a\":1}")
+            );
             assert!(store.has("10").await.expect("has"));
             assert_eq!(store.read("11").await.expect("read"), None);
             assert!(!store.has("11").await.expect("has"));
             assert_eq!(store.keys().await.expect("keys"), vec!["10".to_owned()]);
             store.remove("10").await.expect("remove");
-            assert!(matches!(store.remove("10").await, Err(PersistError::NotFound)));
+            assert!(matches!(
+                store.remove("10").await,
+                Err(PersistError::NotFound)
+            ));
         });
     }
 

@@ -137,7 +137,16 @@ mod tests {
 
     #[test]
     fn ids_that_name_one_document_pass() {
-        for id in ["BTCUSDT", "10", "positions", "a.b", "...", "x..y", "é", ".hidden"] {
+        for id in [
+            "BTCUSDT",
+            "10",
+            "positions",
+            "a.b",
+            "...",
+            "x..y",
+            "é",
+            ".hidden",
+        ] {
             assert!(validate_id(id).is_ok(), "{id:?}");
         }
         assert!(validate_id(&"x".repeat(MAX_ID_BYTES)).is_ok());

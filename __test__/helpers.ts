@@ -1,0 +1,114 @@
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+
+/** A fresh directory per test; never the user's real data directories. */
+export async function makeTempDir(tag: string): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), `bkrs-${tag}-`));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+/** Every file under `dir` with its content, and every directory: to prove nothing changed. */
+export async function treeSnapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  async function walk(current: string): Promise<void> {
+    let entries;
+    try {
+      entries = await fs.readdir(current, { withFileTypes: true });
+    } catch (err: any) {
+      if (err.code === "ENOENT") return;
+      throw err;
+    }
+    for (const entry of entries) {
+      const full = path.join(current, entry.name);
+      const rel = path.relative(dir, full);
+      if (entry.isDirectory()) {
+        out[rel + "/"] = "<dir>";
+        await walk(full);
+      } else {
+        out[rel] = await fs.readFile(full, "utf8");
+      }
+    }
+  }
+  await walk(dir);
+  return out;
+}
+
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+/** A backtest-kit `ISignalRow` of realistic size and shape. */
+export function signalRow(n = 0): Record<string, unknown> {
+  return {
+    id: `sig-${n}-7f3c2a91-5d1e-4b8a-9c0f-${String(n).padStart(12, "0")}`,
+    position: n % 2 ? "short" : "long",
+    note: "breakout above the 4h range high with rising volume",
+    priceOpen: 42000.5 + n,
+    priceTakeProfit: 43260.515 + n,
+    priceStopLoss: 41370.49 + n,
+    minuteEstimatedTime: 240,
+    symbol: "BTCUSDT",
+    exchangeName: "binance",
+    strategyName: "breakout-4h",
+    frameName: "",
+    scheduledAt: 1764150000000 + n,
+    pendingAt: 1764150060000 + n,
+    timestamp: 1764150060000 + n,
+    _isScheduled: false,
+    cost: 100,
+    leverage: 1,
+    isolated: true,
+    _peak: { price: 42110.25, timestamp: 1764150120000 },
+    _fall: { price: 41990.75, timestamp: 1764150180000 },
+    _partial: [{ type: "profit", percent: 25, price: 42630.5, level: 1 }],
+  };
+}
+
+import { spawn, type ChildProcess } from "node:child_process";
+
+export interface Writer {
+  child: ChildProcess;
+  /** Highest seq whose write resolved in the child. */
+  lastAck(): number;
+  ready: Promise<void>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr(): string;
+}
+
+/** Start `__test__/fixtures/writer.cjs` (see there for the arguments). */
+export function startWriter(args: Array<string | number>, env: NodeJS.ProcessEnv = {}): Writer {
+  const child = spawn(process.execPath, [path.join(__dirname, "fixtures", "writer.cjs"), ...args.map(String)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
+  let last = -1;
+  let err = "";
+  let buffered = "";
+  let onReady: () => void;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split("\n");
+    buffered = lines.pop()!;
+    for (const line of lines) {
+      if (line === "ready") onReady();
+      else if (line.startsWith("ack ")) last = Number(line.slice(4));
+    }
+  });
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => {
+      onReady();
+      resolve({ code, signal });
+    }),
+  );
+  return { child, lastAck: () => last, ready, exited, stderr: () => err };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,39 @@
+// Compiled with `tsc --noEmit` by types.spec.ts: our classes must satisfy backtest-kit's types.
+import {
+  PersistBase,
+  PersistPartialAdapter,
+  PersistRiskAdapter,
+  PersistScheduleAdapter,
+  PersistSignalAdapter,
+  type IPersistBase,
+  type TPersistBaseCtor,
+} from "backtest-kit";
+import { PersistError, RustFilePersist, setLogger, type PersistErrorCode } from "backtest-kit-rs";
+
+const Ctor: TPersistBaseCtor = RustFilePersist;
+const Typed: TPersistBaseCtor<string, { price: number } | null> = RustFilePersist;
+const asBase: IPersistBase = new RustFilePersist("signal", "./dump/data/signal/");
+const viaReflect = Reflect.construct(Ctor, ["risk", "./dump/data/risk/"]) as IPersistBase;
+
+class Audited extends RustFilePersist {
+  override async writeValue(id: string | number, value: unknown): Promise<void> {
+    await super.writeValue(id, value);
+  }
+}
+const Sub: TPersistBaseCtor = Audited;
+
+async function use(store: IPersistBase<{ price: number } | null>): Promise<number> {
+  await store.waitForInit(true);
+  await store.writeValue("BTCUSDT", { price: 1 });
+  const value = await store.readValue("BTCUSDT");
+  for await (const key of store.keys()) void key;
+  return value?.price ?? 0;
+}
+
+function codeOf(err: unknown): PersistErrorCode | undefined {
+  return err instanceof PersistError ? err.code : undefined;
+}
+
+setLogger({ warn: () => undefined });
+void [Ctor, Typed, asBase, viaReflect, Sub, use, codeOf, PersistBase];
+void [PersistSignalAdapter, PersistRiskAdapter, PersistScheduleAdapter, PersistPartialAdapter];
