@@ -10,6 +10,7 @@ export type PersistErrorCode =
   | "PERSIST_INVALID_NAME"
   | "PERSIST_INVALID_VALUE"
   | "PERSIST_CORRUPT"
+  | "PERSIST_SCHEMA"
   | "PERSIST_IO";
 
 export declare class PersistError extends Error {
@@ -50,3 +51,30 @@ export declare class RustFilePersist<Entity = any> extends NativePersist<Entity>
   /** `baseDir` defaults to `path.join(process.cwd(), "logs/data")`, as for PersistBase. */
   constructor(entityName: string, baseDir?: string);
 }
+
+export interface SqliteOptions {
+  /** Database file; default `BACKTEST_KIT_RS_SQLITE_PATH`, else `./dump/backtest-kit.sqlite` (resolved against the cwd). */
+  path?: string;
+  /** `"FULL"` (default, or `BACKTEST_KIT_RS_SQLITE_SYNCHRONOUS`): a resolved write survives power loss. `"NORMAL"`: survives a process crash. */
+  synchronous?: "FULL" | "NORMAL";
+}
+
+export interface SqliteStats {
+  /** Writes (puts and deletes) committed. */
+  writes: number;
+  /** Transactions that committed them: far fewer under concurrency (group commit). */
+  transactions: number;
+}
+
+/** Every entity in one embedded SQLite database shared by all instances of the class. */
+export declare class RustSqlitePersist<Entity = any> extends NativePersist<Entity> {
+  constructor(entityName: string, baseDir?: string);
+  /** The database instances made now would use. */
+  static readonly database: { path: string; synchronous: "FULL" | "NORMAL" };
+  static stats(): SqliteStats;
+  /** Finish queued writes and release the database; using the class again reopens it. */
+  static close(): Promise<void>;
+}
+
+/** A RustSqlitePersist class bound to explicit options (e.g. one database per domain). */
+export declare function createSqlitePersist(options?: SqliteOptions): typeof RustSqlitePersist;

@@ -3,7 +3,7 @@
 // id normalisation, key ordering and error codes live here; storage logic lives in Rust.
 
 const path = require("node:path");
-const { NativeStore } = require("./binding.js");
+const { NativeStore, sqliteClose, sqliteStats } = require("./binding.js");
 
 /** `PersistBase.keys()` order: `a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" })`. */
 const keyOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }).compare;
@@ -232,6 +232,65 @@ class RustFilePersist extends NativePersist {
   }
 }
 
+const SQLITE_PATH_ENV = "BACKTEST_KIT_RS_SQLITE_PATH";
+const SQLITE_SYNCHRONOUS_ENV = "BACKTEST_KIT_RS_SQLITE_SYNCHRONOUS";
+
+/** Options of a SQLite-backed class, resolved when an instance is made (env and cwd at that time). */
+function resolveSqliteOptions(options) {
+  const file = options.path ?? process.env[SQLITE_PATH_ENV] ?? path.join("dump", "backtest-kit.sqlite");
+  if (typeof file !== "string" || file === "") {
+    throw new TypeError(`RustSqlitePersist: path must be a non-empty string, got ${String(file)}`);
+  }
+  const synchronous = String(options.synchronous ?? process.env[SQLITE_SYNCHRONOUS_ENV] ?? "FULL").toUpperCase();
+  if (synchronous !== "FULL" && synchronous !== "NORMAL") {
+    throw new TypeError(`RustSqlitePersist: synchronous must be "FULL" or "NORMAL", got ${synchronous}`);
+  }
+  return { path: path.resolve(file), synchronous };
+}
+
+/**
+ * A RustSqlitePersist class bound to explicit options, for example one database per domain:
+ * `usePersistSignalAdapter(createSqlitePersist({ path: "./state/signals.sqlite" }))`.
+ */
+function createSqlitePersist(options = {}) {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("createSqlitePersist expects an options object");
+  }
+  const bound = { ...options };
+  return class RustSqlitePersist extends NativePersist {
+    constructor(entityName, baseDir = defaultBaseDir()) {
+      const { path: file, synchronous } = resolveSqliteOptions(bound);
+      super(entityName, baseDir, (name, dir) => NativeStore.sqlite(name, dir, file, synchronous), "RustSqlitePersist");
+    }
+
+    /** The database this class uses now: absolute path and synchronous level. */
+    static get database() {
+      return resolveSqliteOptions(bound);
+    }
+
+    /** Writes and transactions committed so far (group commit shares one transaction among many writes). */
+    static stats() {
+      const { path: file, synchronous } = resolveSqliteOptions(bound);
+      return sqliteStats(file, synchronous) ?? { writes: 0, transactions: 0 };
+    }
+
+    /** Finish queued writes and release the database; using the class again reopens it. */
+    static async close() {
+      const { path: file, synchronous } = resolveSqliteOptions(bound);
+      try {
+        await sqliteClose(file, synchronous);
+      } catch (err) {
+        throw fromNative(err);
+      }
+    }
+  };
+}
+
+/** All entities in one embedded SQLite database (`./dump/backtest-kit.sqlite` unless configured). */
+const RustSqlitePersist = createSqlitePersist();
+
 module.exports.RustFilePersist = RustFilePersist;
+module.exports.RustSqlitePersist = RustSqlitePersist;
+module.exports.createSqlitePersist = createSqlitePersist;
 module.exports.PersistError = PersistError;
 module.exports.setLogger = setLogger;

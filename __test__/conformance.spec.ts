@@ -1,8 +1,10 @@
 import { PersistBase } from "backtest-kit";
 
-import { RustFilePersist } from "../index.js";
+import path from "node:path";
+
+import { createSqlitePersist, RustFilePersist } from "../index.js";
 import { persistConformance, type PersistCtor } from "./conformance";
-import { makeTempDir, removeDir, treeSnapshot } from "./helpers";
+import { makeTempDir, removeDir, sqliteAll, treeSnapshot } from "./helpers";
 
 function fileBackend(Ctor: PersistCtor, tag: string) {
   return async () => {
@@ -28,3 +30,23 @@ persistConformance("RustFilePersist", fileBackend(RustFilePersist, "file"), {
   errorCodes: true,
   extras: true,
 });
+
+persistConformance(
+  "RustSqlitePersist",
+  async () => {
+    const root = await makeTempDir("sqlite");
+    const Ctor = createSqlitePersist({ path: path.join(root, "db", "state.sqlite") });
+    return {
+      Ctor,
+      root,
+      snapshot: async () => ({
+        rows: sqliteAll(Ctor.database.path, "SELECT * FROM entities ORDER BY namespace, entity, id"),
+        tree: await treeSnapshot(path.join(root, "data")) }),
+      cleanup: async () => {
+        await Ctor.close();
+        await removeDir(root);
+      },
+    };
+  },
+  { strictIds: true, errorCodes: true, extras: true },
+);

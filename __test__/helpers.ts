@@ -112,3 +112,25 @@ export function startWriter(args: Array<string | number>, env: NodeJS.ProcessEnv
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+import { execFileSync } from "node:child_process";
+
+const sqliteTool = path.join(__dirname, "fixtures", "sqlite-tool.cjs");
+
+/** Rows of `sql`, read by an independent SQLite client in another process. */
+export function sqliteAll(db: string, sql: string, params: unknown[] = []): any[] {
+  return JSON.parse(execFileSync(process.execPath, [sqliteTool, db, "all", sql, JSON.stringify(params)], { encoding: "utf8" }));
+}
+
+/** Run statements through an independent SQLite client in another process. */
+export function sqliteExec(db: string, sql: string): void {
+  execFileSync(process.execPath, [sqliteTool, db, "exec", sql]);
+}
+
+/** Hold the database's write lock from another process for `ms`; resolves once it is held. */
+export async function sqliteHoldLock(db: string, ms: number): Promise<{ released: Promise<void> }> {
+  const child = spawn(process.execPath, [sqliteTool, db, "lock", String(ms)], { stdio: ["ignore", "pipe", "inherit"] });
+  const released = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()));
+  return { released };
+}

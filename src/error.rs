@@ -43,6 +43,26 @@ pub enum PersistError {
         source: io::Error,
     },
 
+    /// The SQLite database failed; `source` tells how (not a database, corrupt, I/O, ...).
+    #[error("database {path}: {source}")]
+    Database {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The database was written by a newer version with a schema this one cannot read.
+    #[error("database {path}: schema version {found} is newer than the {supported} this version of backtest-kit-rs supports")]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+
+    /// The shared database was closed while this operation waited for it.
+    #[error("database {path} was closed during the operation")]
+    Closed { path: PathBuf },
+
     /// A blocking task ended without a result (it panicked or the runtime is shutting down).
     #[error("internal task failed: {0}")]
     Task(String),
@@ -56,7 +76,23 @@ impl PersistError {
             PersistError::InvalidName { .. } => "PERSIST_INVALID_NAME",
             PersistError::NotFound => "PERSIST_NOT_FOUND",
             PersistError::Corrupt { .. } => "PERSIST_CORRUPT",
-            PersistError::Io { .. } | PersistError::Task(_) => "PERSIST_IO",
+            PersistError::Database { source, .. } => match source.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                    "PERSIST_CORRUPT"
+                }
+                _ => "PERSIST_IO",
+            },
+            PersistError::SchemaTooNew { .. } => "PERSIST_SCHEMA",
+            PersistError::Io { .. } | PersistError::Task(_) | PersistError::Closed { .. } => {
+                "PERSIST_IO"
+            }
+        }
+    }
+
+    pub fn database(path: impl Into<PathBuf>, source: rusqlite::Error) -> Self {
+        PersistError::Database {
+            path: path.into(),
+            source,
         }
     }
 

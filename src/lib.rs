@@ -11,4 +11,7 @@ pub mod json;
 pub mod store;
 
 #[cfg(feature = "napi")]
+// napi-derive registers exported free functions only outside `cfg(test)`, so the test build
+// of the binding sees them as unused.
+#[cfg_attr(test, allow(dead_code))]
 mod js;

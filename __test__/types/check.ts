@@ -8,7 +8,14 @@ import {
   type IPersistBase,
   type TPersistBaseCtor,
 } from "backtest-kit";
-import { PersistError, RustFilePersist, setLogger, type PersistErrorCode } from "backtest-kit-rs";
+import {
+  createSqlitePersist,
+  PersistError,
+  RustFilePersist,
+  RustSqlitePersist,
+  setLogger,
+  type PersistErrorCode,
+} from "backtest-kit-rs";
 
 const Ctor: TPersistBaseCtor = RustFilePersist;
 const Typed: TPersistBaseCtor<string, { price: number } | null> = RustFilePersist;
@@ -21,6 +28,10 @@ class Audited extends RustFilePersist {
   }
 }
 const Sub: TPersistBaseCtor = Audited;
+const Sqlite: TPersistBaseCtor = RustSqlitePersist;
+const SignalsDb: TPersistBaseCtor = createSqlitePersist({ path: "./state/signals.sqlite", synchronous: "NORMAL" });
+const stats: number = RustSqlitePersist.stats().transactions;
+const closing: Promise<void> = createSqlitePersist().close();
 
 async function use(store: IPersistBase<{ price: number } | null>): Promise<number> {
   await store.waitForInit(true);
@@ -35,5 +46,5 @@ function codeOf(err: unknown): PersistErrorCode | undefined {
 }
 
 setLogger({ warn: () => undefined });
-void [Ctor, Typed, asBase, viaReflect, Sub, use, codeOf, PersistBase];
+void [Ctor, Typed, asBase, viaReflect, Sub, Sqlite, SignalsDb, stats, closing, use, codeOf, PersistBase];
 void [PersistSignalAdapter, PersistRiskAdapter, PersistScheduleAdapter, PersistPartialAdapter];

@@ -8,7 +8,9 @@ use napi::{Error, Status};
 use napi_derive::napi;
 
 use crate::error::{Op, PersistError};
-use crate::store::{AnyStore, FileStore, InitReport, PersistStore};
+use crate::store::{
+    AnyStore, FileStore, InitReport, PersistStore, SqliteConfig, SqliteStore, Synchronous,
+};
 
 /// Errors cross as `"CODE: message"`; napi cannot attach a custom `code` to an async
 /// rejection (napi-rs#1632), so the facade splits the prefix into `err.code`.
@@ -59,6 +61,20 @@ impl NativeStore {
         let store = FileStore::new(&base_dir, &entity_name)
             .map_err(|e| js_error(e, Op::Init, &entity_name, None))?;
         Ok(Self::wrap(AnyStore::File(store), entity_name))
+    }
+
+    /// A `SqliteStore` in the shared database at `databasePath`; opens nothing yet.
+    #[napi(factory)]
+    pub fn sqlite(
+        entity_name: String,
+        base_dir: String,
+        database_path: String,
+        synchronous: String,
+    ) -> napi::Result<Self> {
+        let config = sqlite_config(database_path, &synchronous)?;
+        let store = SqliteStore::new(config, &base_dir, &entity_name)
+            .map_err(|e| js_error(e, Op::Init, &entity_name, None))?;
+        Ok(Self::wrap(AnyStore::Sqlite(store), entity_name))
     }
 
     #[napi(catch_unwind)]
@@ -117,4 +133,45 @@ impl NativeStore {
             .await
             .map_err(|e| js_error(e, Op::Keys, &self.entity, None))
     }
+}
+
+fn sqlite_config(database_path: String, synchronous: &str) -> napi::Result<SqliteConfig> {
+    let synchronous = Synchronous::parse(synchronous).ok_or_else(|| {
+        Error::new(
+            Status::InvalidArg,
+            format!("synchronous must be \"FULL\" or \"NORMAL\", got {synchronous:?}"),
+        )
+    })?;
+    Ok(SqliteConfig {
+        path: database_path.into(),
+        synchronous,
+    })
+}
+
+#[napi(object)]
+pub struct NativeSqliteStats {
+    pub writes: i64,
+    pub transactions: i64,
+}
+
+/// Group-commit counters of an open database; `null` when it is not open.
+#[napi]
+pub fn sqlite_stats(
+    database_path: String,
+    synchronous: String,
+) -> napi::Result<Option<NativeSqliteStats>> {
+    let config = sqlite_config(database_path, &synchronous)?;
+    Ok(SqliteStore::stats(&config).map(|s| NativeSqliteStats {
+        writes: i64::try_from(s.writes).unwrap_or(i64::MAX),
+        transactions: i64::try_from(s.transactions).unwrap_or(i64::MAX),
+    }))
+}
+
+/// Finish queued writes and release the database; later use opens it again.
+#[napi(catch_unwind)]
+pub async fn sqlite_close(database_path: String, synchronous: String) -> napi::Result<()> {
+    let config = sqlite_config(database_path, &synchronous)?;
+    SqliteStore::close(&config)
+        .await
+        .map_err(|e| js_error(e, Op::Init, "", None))
 }

@@ -264,30 +264,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct TempDir(PathBuf);
-    impl TempDir {
-        fn new(tag: &str) -> Self {
-            let path = std::env::temp_dir().join(format!(
-                "bkrs-file-{tag}-{}-{}",
-                std::process::id(),
-                unique_hex12()
-            ));
-            TempDir(path)
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .expect("runtime")
-    }
+    use crate::store::testutil::{rt, TempDir};
 
     #[test]
     fn round_trip_uses_persist_base_layout() {
@@ -365,10 +342,12 @@ mod tests {
         rt().block_on(async {
             let store = FileStore::new(&tmp.0, "e").expect("store");
             store.init().await.expect("init");
-            let writes = (0..200).map(|i| {
-                let store = store.clone();
-                tokio::spawn(async move { store.write("k", format!("[{i}]")).await })
-            });
+            let writes = (0..200)
+                .map(|i| {
+                    let store = store.clone();
+                    tokio::spawn(async move { store.write("k", format!("[{i}]")).await })
+                })
+                .collect::<Vec<_>>();
             for w in writes {
                 w.await.expect("join").expect("write");
             }

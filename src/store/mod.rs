@@ -5,8 +5,10 @@ use std::future::Future;
 use crate::error::{PersistError, Result};
 
 pub mod file;
+pub mod sqlite;
 
 pub use file::FileStore;
+pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
 /// Longest id in bytes. A document file is `{id}.json` and its temporary sibling is
 /// `.tmp-{12 hex}-{id}.json`; that name must fit the usual 255-byte file-name limit.
@@ -50,12 +52,14 @@ pub trait PersistStore: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub enum AnyStore {
     File(FileStore),
+    Sqlite(SqliteStore),
 }
 
 macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             AnyStore::File($store) => $call,
+            AnyStore::Sqlite($store) => $call,
         }
     };
 }
@@ -118,10 +122,8 @@ pub fn entity_segments(name: &str) -> Result<Vec<&str>> {
     if name.contains('\0') {
         return Err(invalid("it contains a NUL character"));
     }
-    // A backslash is an ordinary file-name character on POSIX, as it is for PersistBase.
-    let separators: &[char] = if cfg!(windows) { &['/', '\\'] } else { &['/'] };
     let mut segments = Vec::new();
-    for segment in name.split(separators) {
+    for segment in name.split(path_separators()) {
         match segment {
             "" | "." => {}
             ".." => return Err(invalid("it contains a \"..\" segment")),
@@ -129,6 +131,74 @@ pub fn entity_segments(name: &str) -> Result<Vec<&str>> {
         }
     }
     Ok(segments)
+}
+
+/// The namespace a `baseDir` names in the database backends, normalised lexically so that
+/// `./dump/data/signal/` and `dump/data/signal` are one namespace (as they are one directory).
+/// It is not made absolute: a shared database must not depend on each process's cwd.
+pub fn namespace_of(base_dir: &str) -> String {
+    let absolute = base_dir.starts_with('/') || (cfg!(windows) && base_dir.starts_with('\\'));
+    let mut parts: Vec<&str> = Vec::new();
+    for segment in base_dir.split(path_separators()) {
+        match segment {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            ".." if absolute => {}
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
+fn path_separators() -> &'static [char] {
+    // A backslash is an ordinary file-name character on POSIX, as it is for PersistBase.
+    if cfg!(windows) {
+        &['/', '\\']
+    } else {
+        &['/']
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A directory under the system temp dir, removed on drop.
+    pub struct TempDir(pub PathBuf);
+
+    impl TempDir {
+        pub fn new(tag: &str) -> Self {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "bkrs-{tag}-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&path);
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    pub fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("runtime")
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +230,21 @@ mod tests {
         }
         assert!(validate_id(&"x".repeat(MAX_ID_BYTES + 1)).is_err());
         assert_eq!(MAX_ID_BYTES, 232);
+    }
+
+    #[test]
+    fn namespaces_normalise_lexically() {
+        assert_eq!(namespace_of("./dump/data/signal/"), "dump/data/signal");
+        assert_eq!(namespace_of("dump/data/signal"), "dump/data/signal");
+        assert_eq!(namespace_of("dump//data/./x/../signal"), "dump/data/signal");
+        assert_eq!(namespace_of("/abs/dir/"), "/abs/dir");
+        assert_eq!(namespace_of("/../x"), "/x");
+        assert_eq!(namespace_of("../up"), "../up");
+        assert_eq!(namespace_of(""), "");
+        assert_ne!(
+            namespace_of("./dump/data/signal/"),
+            namespace_of("./dump/data/schedule/")
+        );
     }
 
     #[test]

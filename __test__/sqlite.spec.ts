@@ -1,0 +1,212 @@
+// RustSqlitePersist behaviour beyond the shared suite: crash safety, several processes on one
+// database, self-healing, refusal of foreign files, group commit, configuration.
+import fs from "node:fs/promises";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+import { createSqlitePersist, RustSqlitePersist, setLogger } from "../index.js";
+import { collect, makeTempDir, removeDir, sleep, sqliteAll, sqliteExec, sqliteHoldLock, startWriter } from "./helpers";
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { isPayload, payload } = require("./fixtures/backends.cjs");
+
+let root: string;
+let dbPath: string;
+let warnings: string[];
+let Persist: ReturnType<typeof createSqlitePersist>;
+
+beforeEach(async () => {
+  root = await makeTempDir("sqlitespec");
+  dbPath = path.join(root, "state.sqlite");
+  Persist = createSqlitePersist({ path: dbPath });
+  warnings = [];
+  setLogger({ warn: (message: string) => warnings.push(message) });
+});
+afterEach(async () => {
+  setLogger({ warn: (message: string) => console.warn(message) });
+  await Persist.close();
+  await removeDir(root);
+});
+
+const pragma = (name: string) => Object.values(sqliteAll(dbPath, `PRAGMA ${name}`)[0])[0];
+
+describe("durability", () => {
+  it("uses WAL and synchronous=FULL by default, NORMAL on request", async () => {
+    const store = new Persist("e", "./dump/data/signal/");
+    await store.waitForInit(true);
+    expect(pragma("journal_mode")).toBe("wal");
+    expect(Persist.database.synchronous).toBe("FULL");
+    expect(createSqlitePersist({ path: dbPath, synchronous: "NORMAL" }).database.synchronous).toBe("NORMAL");
+    expect(() => createSqlitePersist({ path: dbPath, synchronous: "OFF" as any }).database).toThrow(/FULL.*NORMAL/);
+  });
+
+  it("survives 30 SIGKILLs mid-write: the database opens, no acknowledged write is lost", async () => {
+    const env = { BACKTEST_KIT_RS_SQLITE_PATH: dbPath };
+    let seq = 0;
+    let lastAcked = -1;
+    for (let kill = 0; kill < 30; kill++) {
+      const writer = startWriter(["sqlite", "./dump/data/signal/", "crash_s_e", "BTCUSDT", seq, 0], env);
+      await writer.ready;
+      await sleep(5 + Math.random() * 60);
+      writer.child.kill("SIGKILL");
+      const { signal } = await writer.exited;
+      expect(signal, writer.stderr()).toBe("SIGKILL");
+      lastAcked = Math.max(lastAcked, writer.lastAck());
+
+      expect(pragma("integrity_check")).toBe("ok");
+      const store = new Persist("crash_s_e", "./dump/data/signal/");
+      await store.waitForInit(true);
+      if (lastAcked >= 0) {
+        const value = await store.readValue("BTCUSDT");
+        expect(isPayload(value)).toBe(true);
+        expect(value.seq).toBeGreaterThanOrEqual(lastAcked);
+        seq = value.seq + 1;
+      }
+      await Persist.close();
+    }
+    expect(lastAcked).toBeGreaterThan(0);
+  });
+
+  it("two processes writing one database lose no acknowledged write and never see SQLITE_BUSY", async () => {
+    const env = { BACKTEST_KIT_RS_SQLITE_PATH: dbPath };
+    const writers = [
+      startWriter(["sqlite", "ns", "two", "a", 0, 400], env),
+      startWriter(["sqlite", "ns", "two", "b", 0, 400], env),
+      startWriter(["sqlite", "ns", "two", "shared", 0, 200], env),
+      startWriter(["sqlite", "ns", "two", "shared", 100000, 200], env),
+    ];
+    const results = await Promise.all(writers.map((w) => w.exited));
+    for (const [i, r] of results.entries()) {
+      expect(writers[i].stderr()).not.toMatch(/BUSY|locked/i);
+      expect(r.code, writers[i].stderr()).toBe(0);
+    }
+    const store = new Persist("two", "ns");
+    await store.waitForInit(true);
+    expect((await store.readValue("a")).seq).toBe(399);
+    expect((await store.readValue("b")).seq).toBe(399);
+    expect([199, 100199]).toContain((await store.readValue("shared")).seq);
+  });
+
+  it("a write blocked by another connection's lock waits for it; reads do not wait", async () => {
+    const store = new Persist("lock", "ns");
+    await store.waitForInit(true);
+    await store.writeValue("k", { v: 1 });
+    const lock = await sqliteHoldLock(dbPath, 800);
+    let landed = false;
+    const write = store.writeValue("k", { v: 2 }).then(() => (landed = true));
+    expect(await store.readValue("k")).toEqual({ v: 1 });
+    await sleep(300);
+    expect(landed).toBe(false);
+    await lock.released;
+    await write;
+    expect(await store.readValue("k")).toEqual({ v: 2 });
+  });
+});
+
+describe("self-healing and refusal", () => {
+  it("removes rows that are not JSON, keeps valid ones, and logs each", async () => {
+    const store = new Persist("heal", "./dump/data/risk/");
+    await store.waitForInit(true);
+    await store.writeValue("good", { ok: true });
+    await Persist.close();
+    sqliteExec(
+      dbPath,
+      `INSERT INTO entities (namespace, entity, id, value) VALUES
+         ('dump/data/risk', 'heal', 'torn', '{"positions":['),
+         ('dump/data/risk', 'heal', 'empty', ''),
+         ('dump/data/other', 'heal', 'torn', '{')`, // another namespace: not this entity's business
+    );
+
+    const fresh = new Persist("heal", "./dump/data/risk/");
+    await fresh.waitForInit(true);
+    expect(await collect(fresh.keys())).toEqual(["good"]);
+    expect(warnings.filter((w) => w.includes("removed invalid document"))).toHaveLength(2);
+    expect(warnings.some((w) => w.includes("id=torn") && w.includes(dbPath))).toBe(true);
+    expect(sqliteAll(dbPath, "SELECT count(*) AS n FROM entities WHERE namespace = 'dump/data/other'")).toEqual([{ n: 1 }]);
+  });
+
+  it("refuses a file that is not a SQLite database, naming it, and leaves it untouched", async () => {
+    const garbage = Buffer.from("not a database: somebody's notes\n".repeat(200));
+    await fs.writeFile(dbPath, garbage);
+    const store = new Persist("e", "ns");
+    const err: any = await store.waitForInit(true).catch((e) => e);
+    expect(err.code).toBe("PERSIST_CORRUPT");
+    expect(err.message).toContain(dbPath);
+    expect(await fs.readFile(dbPath)).toEqual(garbage);
+    // Not cached: once the file is replaced by a real database, the same instance works.
+    await fs.rm(dbPath);
+    await store.waitForInit(true);
+    await store.writeValue("k", 1);
+    expect(await store.readValue("k")).toBe(1);
+  });
+
+  it("refuses a database whose pages are corrupt", async () => {
+    const store = new Persist("e", "ns");
+    await store.waitForInit(true);
+    for (let i = 0; i < 200; i++) await store.writeValue(`k${i}`, { pad: "x".repeat(500) });
+    await Persist.close();
+    sqliteExec(dbPath, "PRAGMA wal_checkpoint(TRUNCATE)");
+    const bytes = await fs.readFile(dbPath);
+    bytes.fill(0xa5, 0, 100); // the header
+    await fs.writeFile(dbPath, bytes);
+    const err: any = await new Persist("e", "ns").waitForInit(true).catch((e) => e);
+    expect(err.code).toBe("PERSIST_CORRUPT");
+    expect(err.message).toContain(dbPath);
+  });
+});
+
+describe("group commit", () => {
+  it("64 concurrent writers share far fewer transactions than writes", async () => {
+    const stores = Array.from({ length: 64 }, (_, i) => new Persist(`w${i}`, "./dump/data/signal/"));
+    await Promise.all(stores.map((s) => s.waitForInit(true)));
+    const before = Persist.stats();
+    await Promise.all(
+      stores.map(async (store) => {
+        for (let n = 0; n < 20; n++) await store.writeValue("BTCUSDT", payload(n));
+      }),
+    );
+    const after = Persist.stats();
+    const writes = after.writes - before.writes;
+    const transactions = after.transactions - before.transactions;
+    expect(writes).toBe(64 * 20);
+    expect(transactions).toBeLessThan(writes / 4);
+    for (const store of stores) expect((await store.readValue("BTCUSDT")).seq).toBe(19);
+  });
+});
+
+describe("configuration", () => {
+  it("defaults to ./dump/backtest-kit.sqlite, overridable by environment and by factory", () => {
+    const saved = process.env.BACKTEST_KIT_RS_SQLITE_PATH;
+    try {
+      delete process.env.BACKTEST_KIT_RS_SQLITE_PATH;
+      expect(RustSqlitePersist.database.path).toBe(path.join(process.cwd(), "dump", "backtest-kit.sqlite"));
+      process.env.BACKTEST_KIT_RS_SQLITE_PATH = dbPath;
+      expect(RustSqlitePersist.database.path).toBe(dbPath);
+      expect(createSqlitePersist({ path: "x.sqlite" }).database.path).toBe(path.resolve("x.sqlite"));
+    } finally {
+      if (saved === undefined) delete process.env.BACKTEST_KIT_RS_SQLITE_PATH;
+      else process.env.BACKTEST_KIT_RS_SQLITE_PATH = saved;
+    }
+  });
+
+  it("two factories with different paths keep separate databases", async () => {
+    const Other = createSqlitePersist({ path: path.join(root, "other.sqlite") });
+    const a = new Persist("e", "ns");
+    const b = new Other("e", "ns");
+    await a.waitForInit(true);
+    await b.waitForInit(true);
+    await a.writeValue("k", "in a");
+    expect(await b.hasValue("k")).toBe(false);
+    await Other.close();
+  });
+
+  it("close() releases the database and the class reopens it on next use", async () => {
+    const store = new Persist("e", "ns");
+    await store.waitForInit(true);
+    await store.writeValue("k", 1);
+    await Persist.close();
+    await Persist.close(); // idempotent
+    expect(await store.readValue("k")).toBe(1);
+    await store.writeValue("k", 2);
+    expect(await new Persist("e", "ns").readValue("k")).toBe(2);
+  });
+});
