@@ -11,6 +11,9 @@ export type PersistErrorCode =
   | "PERSIST_INVALID_VALUE"
   | "PERSIST_CORRUPT"
   | "PERSIST_SCHEMA"
+  | "PERSIST_UNAVAILABLE"
+  | "PERSIST_AUTH"
+  | "PERSIST_INVALID_CONFIG"
   | "PERSIST_IO";
 
 export declare class PersistError extends Error {
@@ -78,3 +81,27 @@ export declare class RustSqlitePersist<Entity = any> extends NativePersist<Entit
 
 /** A RustSqlitePersist class bound to explicit options (e.g. one database per domain). */
 export declare function createSqlitePersist(options?: SqliteOptions): typeof RustSqlitePersist;
+
+export interface RedisOptions {
+  /** `redis://` or `rediss://`, with optional `user:password@` and `/db`. Default: env
+   * `BACKTEST_KIT_RS_REDIS_URL`, then `REDIS_URL`, then `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** First part of every key; default `"backtest-kit"`. */
+  prefix?: string;
+  /** Limit for establishing the connection; default 5000. */
+  connectTimeoutMs?: number;
+  /** Limit for each command; default 5000. */
+  commandTimeoutMs?: number;
+  /** TLS settings for `rediss://`: `ca`, a PEM certificate of a private CA to trust. */
+  tls?: { ca?: string | Buffer };
+}
+
+/** Every entity in Redis (one hash per entity) over one shared, self-healing connection. */
+export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity> {
+  constructor(entityName: string, baseDir?: string);
+  /** Drop the shared connection of this class's options; using the class again reconnects. */
+  static close(): Promise<void>;
+}
+
+/** A RustRedisPersist class bound to explicit options (another server, database or prefix). */
+export declare function createRedisPersist(options?: RedisOptions): typeof RustRedisPersist;

@@ -3,7 +3,7 @@
 // id normalisation, key ordering and error codes live here; storage logic lives in Rust.
 
 const path = require("node:path");
-const { NativeStore, sqliteClose, sqliteStats } = require("./binding.js");
+const { NativeStore, redisClose, sqliteClose, sqliteStats } = require("./binding.js");
 
 /** `PersistBase.keys()` order: `a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" })`. */
 const keyOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }).compare;
@@ -289,7 +289,66 @@ function createSqlitePersist(options = {}) {
 /** All entities in one embedded SQLite database (`./dump/backtest-kit.sqlite` unless configured). */
 const RustSqlitePersist = createSqlitePersist();
 
+const REDIS_URL_ENV = "BACKTEST_KIT_RS_REDIS_URL";
+
+function positiveMs(name, value) {
+  if (!Number.isInteger(value) || value <= 0 || value > 2 ** 31 - 1) {
+    throw new TypeError(`RustRedisPersist: ${name} must be a positive whole number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Options of a Redis-backed class, resolved when an instance is made (env at that time). */
+function resolveRedisOptions(options) {
+  const url = options.url ?? process.env[REDIS_URL_ENV] ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+  if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
+    throw new TypeError("RustRedisPersist: url must be a redis:// or rediss:// URL");
+  }
+  const prefix = options.prefix ?? "backtest-kit";
+  if (typeof prefix !== "string" || prefix === "") {
+    throw new TypeError("RustRedisPersist: prefix must be a non-empty string");
+  }
+  const ca = options.tls?.ca;
+  if (ca !== undefined && typeof ca !== "string" && !Buffer.isBuffer(ca)) {
+    throw new TypeError("RustRedisPersist: tls.ca must be a PEM string or Buffer");
+  }
+  return {
+    url,
+    prefix,
+    connectTimeoutMs: positiveMs("connectTimeoutMs", options.connectTimeoutMs ?? 5000),
+    commandTimeoutMs: positiveMs("commandTimeoutMs", options.commandTimeoutMs ?? 5000),
+    ca: ca === undefined ? undefined : String(ca),
+  };
+}
+
+/**
+ * A RustRedisPersist class bound to explicit options, e.g. a separate database or server per
+ * domain: `createRedisPersist({ url: "redis://127.0.0.1:6379/2", prefix: "bot-a" })`.
+ */
+function createRedisPersist(options = {}) {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("createRedisPersist expects an options object");
+  }
+  const bound = { ...options, tls: options.tls && { ...options.tls } };
+  return class RustRedisPersist extends NativePersist {
+    constructor(entityName, baseDir = defaultBaseDir()) {
+      const resolved = resolveRedisOptions(bound);
+      super(entityName, baseDir, (name, dir) => NativeStore.redis(name, dir, resolved), "RustRedisPersist");
+    }
+
+    /** Drop the shared connection these options use; using the class again reconnects. */
+    static async close() {
+      redisClose(resolveRedisOptions(bound));
+    }
+  };
+}
+
+/** Every entity in Redis, one hash per entity, over one shared connection (`REDIS_URL` etc.). */
+const RustRedisPersist = createRedisPersist();
+
 module.exports.RustFilePersist = RustFilePersist;
+module.exports.RustRedisPersist = RustRedisPersist;
+module.exports.createRedisPersist = createRedisPersist;
 module.exports.RustSqlitePersist = RustSqlitePersist;
 module.exports.createSqlitePersist = createSqlitePersist;
 module.exports.PersistError = PersistError;

@@ -2,7 +2,11 @@ import { PersistBase } from "backtest-kit";
 
 import path from "node:path";
 
-import { createSqlitePersist, RustFilePersist } from "../index.js";
+import { randomUUID } from "node:crypto";
+import Redis from "ioredis";
+import { inject } from "vitest";
+
+import { createRedisPersist, createSqlitePersist, RustFilePersist } from "../index.js";
 import { persistConformance, type PersistCtor } from "./conformance";
 import { makeTempDir, removeDir, sqliteAll, treeSnapshot } from "./helpers";
 
@@ -43,6 +47,37 @@ persistConformance(
         rows: sqliteAll(Ctor.database.path, "SELECT * FROM entities ORDER BY namespace, entity, id"),
         tree: await treeSnapshot(path.join(root, "data")) }),
       cleanup: async () => {
+        await Ctor.close();
+        await removeDir(root);
+      },
+    };
+  },
+  { strictIds: true, errorCodes: true, extras: true },
+);
+
+/** Every key under `prefix` with its hash, read through an independent client (ioredis). */
+export async function redisDump(redis: Redis, prefix: string): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const key of (await redis.keys(`${prefix}:*`)).sort()) out[key] = await redis.hgetall(key);
+  return out;
+}
+
+persistConformance(
+  "RustRedisPersist",
+  async () => {
+    const url = inject("redisUrl");
+    const prefix = `bkrs-test-${randomUUID()}`;
+    const Ctor = createRedisPersist({ url, prefix });
+    const inspector = new Redis(url);
+    const root = await makeTempDir("redis");
+    return {
+      Ctor,
+      root,
+      snapshot: () => redisDump(inspector, prefix),
+      cleanup: async () => {
+        const keys = await inspector.keys(`${prefix}:*`);
+        if (keys.length) await inspector.del(...keys);
+        inspector.disconnect();
         await Ctor.close();
         await removeDir(root);
       },

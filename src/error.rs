@@ -63,6 +63,18 @@ pub enum PersistError {
     #[error("database {path} was closed during the operation")]
     Closed { path: PathBuf },
 
+    /// A Redis command or connection failed; `url` has its credentials redacted.
+    #[error("redis {url}: {detail}")]
+    Redis {
+        url: String,
+        detail: String,
+        kind: RedisFailure,
+    },
+
+    /// Options that cannot work, such as a malformed Redis URL.
+    #[error("invalid configuration: {detail}")]
+    InvalidConfig { detail: String },
+
     /// A blocking task ended without a result (it panicked or the runtime is shutting down).
     #[error("internal task failed: {0}")]
     Task(String),
@@ -83,6 +95,12 @@ impl PersistError {
                 _ => "PERSIST_IO",
             },
             PersistError::SchemaTooNew { .. } => "PERSIST_SCHEMA",
+            PersistError::Redis { kind, .. } => match kind {
+                RedisFailure::Unavailable => "PERSIST_UNAVAILABLE",
+                RedisFailure::Auth => "PERSIST_AUTH",
+                RedisFailure::Other => "PERSIST_IO",
+            },
+            PersistError::InvalidConfig { .. } => "PERSIST_INVALID_CONFIG",
             PersistError::Io { .. } | PersistError::Task(_) | PersistError::Closed { .. } => {
                 "PERSIST_IO"
             }
@@ -122,6 +140,17 @@ impl PersistError {
             (Op::Keys, e) => format!("Failed to read keys for {entity}: {e}"),
         }
     }
+}
+
+/// What kind of Redis failure, which decides the error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisFailure {
+    /// Refused, dropped or timed out: the server is not reachable now.
+    Unavailable,
+    /// Wrong credentials or missing permissions.
+    Auth,
+    /// Anything else the server or client reported.
+    Other,
 }
 
 pub type Result<T, E = PersistError> = std::result::Result<T, E>;

@@ -9,9 +9,11 @@ import {
   type TPersistBaseCtor,
 } from "backtest-kit";
 import {
+  createRedisPersist,
   createSqlitePersist,
   PersistError,
   RustFilePersist,
+  RustRedisPersist,
   RustSqlitePersist,
   setLogger,
   type PersistErrorCode,
@@ -32,6 +34,8 @@ const Sqlite: TPersistBaseCtor = RustSqlitePersist;
 const SignalsDb: TPersistBaseCtor = createSqlitePersist({ path: "./state/signals.sqlite", synchronous: "NORMAL" });
 const stats: number = RustSqlitePersist.stats().transactions;
 const closing: Promise<void> = createSqlitePersist().close();
+const RedisCtor: TPersistBaseCtor = RustRedisPersist;
+const Dashboards: TPersistBaseCtor = createRedisPersist({ url: "rediss://:pw@cache:6380/2", prefix: "bot", tls: { ca: "PEM" } });
 
 async function use(store: IPersistBase<{ price: number } | null>): Promise<number> {
   await store.waitForInit(true);
@@ -46,5 +50,5 @@ function codeOf(err: unknown): PersistErrorCode | undefined {
 }
 
 setLogger({ warn: () => undefined });
-void [Ctor, Typed, asBase, viaReflect, Sub, Sqlite, SignalsDb, stats, closing, use, codeOf, PersistBase];
+void [Ctor, Typed, asBase, viaReflect, Sub, Sqlite, SignalsDb, stats, closing, RedisCtor, Dashboards, use, codeOf, PersistBase];
 void [PersistSignalAdapter, PersistRiskAdapter, PersistScheduleAdapter, PersistPartialAdapter];

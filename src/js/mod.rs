@@ -8,8 +8,11 @@ use napi::{Error, Status};
 use napi_derive::napi;
 
 use crate::error::{Op, PersistError};
+use std::time::Duration;
+
 use crate::store::{
-    AnyStore, FileStore, InitReport, PersistStore, SqliteConfig, SqliteStore, Synchronous,
+    AnyStore, FileStore, InitReport, PersistStore, RedisConfig, RedisStore, SqliteConfig,
+    SqliteStore, Synchronous,
 };
 
 /// Errors cross as `"CODE: message"`; napi cannot attach a custom `code` to an async
@@ -75,6 +78,19 @@ impl NativeStore {
         let store = SqliteStore::new(config, &base_dir, &entity_name)
             .map_err(|e| js_error(e, Op::Init, &entity_name, None))?;
         Ok(Self::wrap(AnyStore::Sqlite(store), entity_name))
+    }
+
+    /// A `RedisStore` on the shared connection for `options`; connects on first use.
+    #[napi(factory)]
+    pub fn redis(
+        entity_name: String,
+        base_dir: String,
+        options: NativeRedisOptions,
+    ) -> napi::Result<Self> {
+        let prefix = options.prefix.clone();
+        let store = RedisStore::new(redis_config(options), &prefix, &base_dir, &entity_name)
+            .map_err(|e| js_error(e, Op::Init, &entity_name, None))?;
+        Ok(Self::wrap(AnyStore::Redis(store), entity_name))
     }
 
     #[napi(catch_unwind)]
@@ -174,4 +190,29 @@ pub async fn sqlite_close(database_path: String, synchronous: String) -> napi::R
     SqliteStore::close(&config)
         .await
         .map_err(|e| js_error(e, Op::Init, "", None))
+}
+
+#[napi(object)]
+pub struct NativeRedisOptions {
+    pub url: String,
+    pub prefix: String,
+    pub connect_timeout_ms: u32,
+    pub command_timeout_ms: u32,
+    /// PEM certificate of a private CA for `rediss://`.
+    pub ca: Option<String>,
+}
+
+fn redis_config(options: NativeRedisOptions) -> RedisConfig {
+    RedisConfig {
+        url: options.url,
+        ca_pem: options.ca,
+        connect_timeout: Duration::from_millis(options.connect_timeout_ms.into()),
+        command_timeout: Duration::from_millis(options.command_timeout_ms.into()),
+    }
+}
+
+/// Drop the shared connection for these options; later use connects again.
+#[napi]
+pub fn redis_close(options: NativeRedisOptions) {
+    RedisStore::close(&redis_config(options));
 }

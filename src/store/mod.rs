@@ -5,9 +5,11 @@ use std::future::Future;
 use crate::error::{PersistError, Result};
 
 pub mod file;
+pub mod redis;
 pub mod sqlite;
 
 pub use file::FileStore;
+pub use redis::{RedisConfig, RedisStore};
 pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
 /// Longest id in bytes. A document file is `{id}.json` and its temporary sibling is
@@ -53,6 +55,7 @@ pub trait PersistStore: Send + Sync + 'static {
 pub enum AnyStore {
     File(FileStore),
     Sqlite(SqliteStore),
+    Redis(RedisStore),
 }
 
 macro_rules! delegate {
@@ -60,6 +63,7 @@ macro_rules! delegate {
         match $self {
             AnyStore::File($store) => $call,
             AnyStore::Sqlite($store) => $call,
+            AnyStore::Redis($store) => $call,
         }
     };
 }

@@ -1,0 +1,21 @@
+// One private redis-server for the whole run (suites that stop servers start their own).
+import type { TestProject } from "vitest/node";
+
+import { startRedisServer, type RedisServer } from "./redis-server";
+
+let server: RedisServer | undefined;
+
+export async function setup(project: TestProject): Promise<void> {
+  server = await startRedisServer();
+  project.provide("redisUrl", server.url);
+}
+
+export async function teardown(): Promise<void> {
+  await server?.stop();
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    redisUrl: string;
+  }
+}
