@@ -105,3 +105,50 @@ export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity
 
 /** A RustRedisPersist class bound to explicit options (another server, database or prefix). */
 export declare function createRedisPersist(options?: RedisOptions): typeof RustRedisPersist;
+
+/** backtest-kit 19.x persistence domains. */
+export type PersistDomain =
+  | "signal"
+  | "risk"
+  | "schedule"
+  | "strategy"
+  | "partial"
+  | "breakeven"
+  | "candle"
+  | "storage"
+  | "notification"
+  | "log"
+  | "measure"
+  | "interval"
+  | "memory"
+  | "recent"
+  | "state"
+  | "session";
+
+export declare const DOMAINS: readonly PersistDomain[];
+
+/** Any `TPersistBaseCtor`: ours or your own. */
+export type PersistBackend = new (entityName: string, baseDir: string) => {
+  waitForInit(initial: boolean): Promise<void>;
+  readValue(entityId: EntityId): Promise<any>;
+  hasValue(entityId: EntityId): Promise<boolean>;
+  writeValue(entityId: EntityId, entity: any): Promise<void>;
+  keys(): AsyncGenerator<EntityId>;
+};
+
+/** `default` covers every domain not named; `null` leaves a domain as it is. */
+export type PersistBackendMap = Partial<Record<PersistDomain | "default", PersistBackend | null>>;
+
+/**
+ * Register storage for backtest-kit 8.4+'s per-domain adapters (all 16 by default). Pass the
+ * backtest-kit module you import, so the adapters configured are the ones your code uses.
+ * Returns the domains registered.
+ */
+export declare function usePersist(
+  kit: object,
+  backend: PersistBackend | PersistBackendMap,
+  options?: { domains?: readonly PersistDomain[] },
+): PersistDomain[];
+
+/** Back to backtest-kit's own JSON files for all domains, or for `domains`. */
+export declare function useDefaultPersist(kit: object, domains?: readonly PersistDomain[]): PersistDomain[];

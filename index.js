@@ -353,3 +353,9 @@ module.exports.RustSqlitePersist = RustSqlitePersist;
 module.exports.createSqlitePersist = createSqlitePersist;
 module.exports.PersistError = PersistError;
 module.exports.setLogger = setLogger;
+
+const kit = require("./kit.js");
+
+module.exports.DOMAINS = kit.DOMAINS;
+module.exports.usePersist = kit.usePersist;
+module.exports.useDefaultPersist = kit.useDefaultPersist;

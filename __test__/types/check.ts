@@ -16,6 +16,8 @@ import {
   RustRedisPersist,
   RustSqlitePersist,
   setLogger,
+  useDefaultPersist,
+  usePersist,
   type PersistErrorCode,
 } from "backtest-kit-rs";
 
@@ -49,6 +51,12 @@ function codeOf(err: unknown): PersistErrorCode | undefined {
   return err instanceof PersistError ? err.code : undefined;
 }
 
+import * as kit from "backtest-kit";
+const registered: string[] = usePersist(kit, RustSqlitePersist, { domains: ["signal", "risk"] });
+usePersist(kit, { default: RustSqlitePersist, candle: RustFilePersist, log: null });
+usePersist(kit, PersistBase);
+useDefaultPersist(kit, ["signal"]);
+
 setLogger({ warn: () => undefined });
-void [Ctor, Typed, asBase, viaReflect, Sub, Sqlite, SignalsDb, stats, closing, RedisCtor, Dashboards, use, codeOf, PersistBase];
+void [registered, Ctor, Typed, asBase, viaReflect, Sub, Sqlite, SignalsDb, stats, closing, RedisCtor, Dashboards, use, codeOf, PersistBase];
 void [PersistSignalAdapter, PersistRiskAdapter, PersistScheduleAdapter, PersistPartialAdapter];
