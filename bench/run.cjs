@@ -1,0 +1,464 @@
+"use strict";
+// `npm run bench`: our backends against the JavaScript peers a user would otherwise pick, in one
+// run, interleaved, with repetitions. Prints medians and ratios; writes raw results as JSON.
+// Every operation is preceded by waitForInit(false), as backtest-kit does.
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { randomUUID } = require("node:crypto");
+const { PersistBase } = require("backtest-kit");
+
+const { createRedisPersist, createSqlitePersist, RustFilePersist } = require("..");
+const { startRedisServer } = require("../dev/redis-server.cjs");
+const { createBetterSqlitePersist, createIoredisPersist } = require("./peers.cjs");
+
+const REPS = Number(process.env.BENCH_REPS ?? 3);
+const QUICK = process.env.BENCH_QUICK === "1"; // smaller sizes, for checking the harness itself
+const scale = (n) => (QUICK ? Math.max(1, Math.round(n / 20)) : n);
+const TIME_BOX_MS = QUICK ? 300 : 2000;
+
+/** A backtest-kit ISignalRow of about 1.5 KB. */
+function signalRow(n) {
+  return {
+    id: `7f3c2a91-5d1e-4b8a-9c0f-${String(n).padStart(12, "0")}`,
+    position: n % 2 ? "short" : "long",
+    note: "breakout above the 4h range high with rising volume, confirmed on the 15m close",
+    priceOpen: 42000.5 + n,
+    priceTakeProfit: 43260.515 + n,
+    priceStopLoss: 41370.49 + n,
+    minuteEstimatedTime: 240,
+    symbol: "BTCUSDT",
+    exchangeName: "binance",
+    strategyName: "breakout-4h",
+    frameName: "",
+    scheduledAt: 1764150000000 + n,
+    pendingAt: 1764150060000 + n,
+    timestamp: 1764150060000 + n,
+    _isScheduled: false,
+    cost: 100,
+    leverage: 1,
+    multiplier: 1,
+    isolated: true,
+    totalExecuted: 0,
+    _peak: { price: 42110.25, timestamp: 1764150120000, pnlPercentage: 0.26, pnlCost: 0.26 },
+    _fall: { price: 41990.75, timestamp: 1764150180000, pnlPercentage: -0.02, pnlCost: -0.02 },
+    _entry: [{ price: 42000.5 + n, cost: 100, timestamp: 1764150060000 + n }],
+    _partial: [
+      { type: "profit", percent: 25, price: 42630.5, level: 1, cost: 25, timestamp: 1764150300000 },
+      { type: "profit", percent: 25, price: 42945.25, level: 2, cost: 25, timestamp: 1764150900000 },
+    ],
+    _trailingPriceStopLoss: 41580.75,
+    _trailingPriceTakeProfit: null,
+    _breakeven: { reached: false, price: 42084.5 },
+    riskName: "max-2-positions",
+    comment: "opened by the 4h breakout rule; risk 1% of equity; TP at 3R, SL below the range",
+  };
+}
+const PAYLOAD_BYTES = JSON.stringify(signalRow(0)).length;
+
+const hr = () => Number(process.hrtime.bigint()) / 1e6;
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+function shuffled(items, seed) {
+  const out = [...items];
+  let x = seed * 2654435761 + 1;
+  for (let i = out.length - 1; i > 0; i--) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    const j = x % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/** Write `entries` quickly for workloads that need data in place (not measured). */
+async function preload(Ctor, entityName, baseDir, entries) {
+  if (typeof Ctor.bulkLoad === "function") return Ctor.bulkLoad(entityName, baseDir, entries);
+  const store = new Ctor(entityName, baseDir);
+  await store.waitForInit(true);
+  for (let i = 0; i < entries.length; i += 64) {
+    await Promise.all(entries.slice(i, i + 64).map(([id, value]) => store.writeValue(id, value)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subjects: each `open(root)` gives { Ctor, close(), preloadWith? } in a fresh namespace.
+
+function subjects(redisUrl) {
+  const sqlite = (synchronous) => (root) => {
+    const Ctor = createSqlitePersist({ path: path.join(root, "rust.sqlite"), synchronous });
+    return { Ctor, close: () => Ctor.close() };
+  };
+  const better = (synchronous) => (root) => {
+    const Ctor = createBetterSqlitePersist({ path: path.join(root, "better.sqlite"), synchronous });
+    return { Ctor, close: async () => Ctor.close() };
+  };
+  return [
+    { name: "RustFilePersist", peer: "PersistBase", open: () => ({ Ctor: RustFilePersist, close: async () => {} }), ours: true },
+    { name: "PersistBase", open: () => ({ Ctor: PersistBase, close: async () => {}, preloadWith: RustFilePersist }) },
+    { name: "RustSqlitePersist FULL", peer: "better-sqlite3 FULL", open: sqlite("FULL"), ours: true },
+    { name: "better-sqlite3 FULL", open: better("FULL") },
+    { name: "RustSqlitePersist NORMAL", peer: "better-sqlite3 NORMAL", open: sqlite("NORMAL"), ours: true },
+    { name: "better-sqlite3 NORMAL", open: better("NORMAL") },
+    {
+      name: "RustRedisPersist",
+      peer: "ioredis",
+      ours: true,
+      open: () => {
+        const Ctor = createRedisPersist({ url: redisUrl, prefix: `bench-${randomUUID()}` });
+        return { Ctor, close: () => Ctor.close() };
+      },
+    },
+    {
+      name: "ioredis",
+      open: () => {
+        const Ctor = createIoredisPersist({ url: redisUrl, prefix: `bench-${randomUUID()}` });
+        return { Ctor, close: async () => Ctor.close() };
+      },
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workloads: each returns { value, unit, higherIsBetter, extra? } for one run.
+
+const workloads = [
+  {
+    id: "W1",
+    title: "sequential writes to one id",
+    unit: "ops/s",
+    async run({ Ctor, base }) {
+      const store = new Ctor("w1_s1_ex1", base);
+      await store.waitForInit(true);
+      const latencies = [];
+      const limit = scale(2000);
+      const started = hr();
+      for (let i = 0; i < limit && hr() - started < TIME_BOX_MS; i++) {
+        const t = hr();
+        await store.waitForInit(false);
+        await store.writeValue("BTCUSDT", signalRow(i));
+        latencies.push(hr() - t);
+      }
+      const elapsed = hr() - started;
+      return { value: (latencies.length / elapsed) * 1000, extra: { p50: percentile(latencies, 50), p99: percentile(latencies, 99) } };
+    },
+  },
+  {
+    id: "W2",
+    title: "64 instances × 50 writes, 64 in flight",
+    unit: "ops/s",
+    async run({ Ctor, base }) {
+      const perInstance = scale(50);
+      const stores = Array.from({ length: 64 }, (_, i) => new Ctor(`w2_${i}`, base));
+      await Promise.all(stores.map((s) => s.waitForInit(true)));
+      const started = hr();
+      await Promise.all(
+        stores.map(async (store, i) => {
+          for (let n = 0; n < perInstance; n++) {
+            await store.waitForInit(false);
+            await store.writeValue("BTCUSDT", signalRow(i * 1000 + n));
+          }
+        }),
+      );
+      return { value: ((64 * perInstance) / (hr() - started)) * 1000 };
+    },
+  },
+  {
+    id: "W3s",
+    title: "reads, sequential (100 ids)",
+    unit: "ops/s",
+    async run({ Ctor, base, preloadCtor }) {
+      await preload(preloadCtor, "w3", base, Array.from({ length: 100 }, (_, i) => [`id${i}`, signalRow(i)]));
+      const store = new Ctor("w3", base);
+      await store.waitForInit(true);
+      const limit = scale(20000);
+      let done = 0;
+      const started = hr();
+      while (done < limit && hr() - started < TIME_BOX_MS) {
+        await store.waitForInit(false);
+        await store.readValue(`id${done % 100}`);
+        done++;
+      }
+      return { value: (done / (hr() - started)) * 1000 };
+    },
+  },
+  {
+    id: "W3p",
+    title: "reads, 64 in flight (100 ids)",
+    unit: "ops/s",
+    async run({ Ctor, base, preloadCtor }) {
+      await preload(preloadCtor, "w3", base, Array.from({ length: 100 }, (_, i) => [`id${i}`, signalRow(i)]));
+      const store = new Ctor("w3", base);
+      await store.waitForInit(true);
+      const limit = scale(40000);
+      let done = 0;
+      const started = hr();
+      await Promise.all(
+        Array.from({ length: 64 }, async (_, worker) => {
+          let n = worker;
+          while (done < limit && hr() - started < TIME_BOX_MS) {
+            await store.waitForInit(false);
+            await store.readValue(`id${n++ % 100}`);
+            done++;
+          }
+        }),
+      );
+      return { value: (done / (hr() - started)) * 1000 };
+    },
+  },
+  {
+    id: "W4",
+    title: "hasValue, sequential (half missing)",
+    unit: "ops/s",
+    async run({ Ctor, base, preloadCtor }) {
+      await preload(preloadCtor, "w4", base, Array.from({ length: 50 }, (_, i) => [`id${i}`, signalRow(i)]));
+      const store = new Ctor("w4", base);
+      await store.waitForInit(true);
+      const limit = scale(20000);
+      let done = 0;
+      const started = hr();
+      while (done < limit && hr() - started < TIME_BOX_MS) {
+        await store.waitForInit(false);
+        await store.hasValue(`id${done % 100}`);
+        done++;
+      }
+      return { value: (done / (hr() - started)) * 1000 };
+    },
+  },
+  {
+    id: "W5",
+    title: "keys() over 1,000 ids",
+    unit: "ms",
+    lowerIsBetter: true,
+    async run({ Ctor, base, preloadCtor }) {
+      const count = scale(1000);
+      await preload(preloadCtor, "w5", base, Array.from({ length: count }, (_, i) => [i, { i }]));
+      const store = new Ctor("w5", base);
+      await store.waitForInit(true);
+      const times = [];
+      const started = hr();
+      while (times.length < 20 && hr() - started < TIME_BOX_MS) {
+        const t = hr();
+        let n = 0;
+        for await (const _ of store.keys()) n++;
+        times.push(hr() - t);
+        if (n !== count) throw new Error(`keys() listed ${n} of ${count}`);
+      }
+      return { value: median(times) };
+    },
+  },
+  {
+    id: "W6",
+    title: "cold waitForInit over 5,000 entries",
+    unit: "ms",
+    lowerIsBetter: true,
+    async run({ Ctor, base, preloadCtor, close }) {
+      const count = scale(5000);
+      await preload(preloadCtor, "w6", base, Array.from({ length: count }, (_, i) => [`id${i}`, signalRow(i)]));
+      const times = [];
+      for (let i = 0; i < 3; i++) {
+        await close(); // databases and connections closed: the next init opens them
+        const store = new Ctor("w6", base);
+        const t = hr();
+        await store.waitForInit(true);
+        times.push(hr() - t);
+      }
+      return { value: median(times) };
+    },
+  },
+  {
+    id: "W7",
+    title: "candle cache: 10,000 × (hasValue + insert), then 10,000 × (hasValue + readValue)",
+    unit: "ms",
+    lowerIsBetter: true,
+    async run({ Ctor, base }) {
+      const count = scale(10000);
+      const store = new Ctor("binance/BTCUSDT/1m", base);
+      await store.waitForInit(true);
+      const since = Date.UTC(2025, 0, 1);
+      const started = hr();
+      for (let i = 0; i < count; i++) {
+        const timestamp = since + i * 60_000;
+        await store.waitForInit(false);
+        if (!(await store.hasValue(timestamp))) {
+          await store.writeValue(timestamp, { timestamp, open: 42000 + i, high: 42010 + i, low: 41990 + i, close: 42005 + i, volume: 12.5 });
+        }
+      }
+      const written = hr();
+      for (let i = 0; i < count; i++) {
+        const timestamp = since + i * 60_000;
+        await store.waitForInit(false);
+        if (await store.hasValue(timestamp)) await store.readValue(timestamp);
+      }
+      const ended = hr();
+      return { value: ended - started, extra: { writeMs: written - started, readMs: ended - written } };
+    },
+  },
+];
+
+/** W8: RSS and heap after 1,000,000 mixed operations against after the first 10,000 (ours only). */
+async function memoryWorkload(subject, root) {
+  const { Ctor, close } = subject.open(root);
+  const store = new Ctor("w8", path.join(root, "data"));
+  await store.waitForInit(true);
+  for (let i = 0; i < 100; i++) await store.writeValue(`id${i}`, signalRow(i));
+  const total = QUICK ? 20_000 : 1_000_000;
+  let done = 0;
+  let early = null;
+  const sample = () => {
+    global.gc?.();
+    const m = process.memoryUsage();
+    return { rss: m.rss, heapUsed: m.heapUsed };
+  };
+  const started = hr();
+  await Promise.all(
+    Array.from({ length: 64 }, async (_, worker) => {
+      let n = worker;
+      while (done < total) {
+        const id = `id${n++ % 100}`;
+        await store.waitForInit(false);
+        const pick = n % 100;
+        if (pick < 2) await store.writeValue(id, signalRow(n));
+        else if (pick < 12) await store.hasValue(id);
+        else await store.readValue(id);
+        done++;
+        if (done === 10_000 && !early) early = sample();
+      }
+    }),
+  );
+  const late = sample();
+  await close();
+  return {
+    ops: done,
+    seconds: (hr() - started) / 1000,
+    early,
+    late,
+    rssGrowthPct: ((late.rss - early.rss) / early.rss) * 100,
+    heapGrowthPct: ((late.heapUsed - early.heapUsed) / early.heapUsed) * 100,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const TARGETS = {
+  RustFilePersist: { W1: 2, W2: 3, W3s: 2, W5: 10, W6: 10, W7: 3 },
+  "RustSqlitePersist FULL": { W1: 1, W2: 4, W3s: 0.8, W3p: 1.2 },
+  "RustSqlitePersist NORMAL": { W1: 1, W2: 4, W3s: 0.8, W3p: 1.2 },
+  RustRedisPersist: { W1: 1, W2: 1.2, W3p: 1.2 },
+};
+/** Extra comparisons the targets ask for (W7 of SQLite against PersistBase). */
+const CROSS = [{ subject: "RustSqlitePersist FULL", peer: "PersistBase", workload: "W7", target: 5 }];
+
+function ratio(workload, ours, peer) {
+  return workload.lowerIsBetter ? peer / ours : ours / peer;
+}
+
+async function main() {
+  const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(",") : null;
+  const redis = await startRedisServer();
+  const all = subjects(redis.url);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-bench-"));
+  const runStarted = Date.now();
+  const raw = {};
+  try {
+    for (const workload of workloads.filter((w) => !only || only.includes(w.id))) {
+      const reps = workload.id === "W7" ? Math.min(REPS, 2) : REPS;
+      for (let rep = 0; rep < reps; rep++) {
+        for (const subject of shuffled(all, rep + workload.id.length)) {
+          const dir = fs.mkdtempSync(path.join(root, "run-"));
+          const opened = subject.open(dir);
+          const preloadCtor = subject.preloadWith ?? opened.preloadWith ?? opened.Ctor;
+          const result = await workload.run({ Ctor: opened.Ctor, base: path.join(dir, "data"), preloadCtor, close: opened.close });
+          await opened.close();
+          fs.rmSync(dir, { recursive: true, force: true });
+          ((raw[workload.id] ??= {})[subject.name] ??= []).push(result);
+          process.stderr.write(`${workload.id} rep ${rep + 1}/${reps} ${subject.name}: ${result.value.toFixed(1)} ${workload.unit}\n`);
+        }
+      }
+    }
+    const memory = {};
+    if (!only || only.includes("W8")) {
+      for (const subject of all.filter((s) => s.ours)) {
+        const dir = fs.mkdtempSync(path.join(root, "mem-"));
+        memory[subject.name] = await memoryWorkload(subject, dir);
+        process.stderr.write(`W8 ${subject.name}: rss ${memory[subject.name].rssGrowthPct.toFixed(1)}%\n`);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+    report(raw, memory, (Date.now() - runStarted) / 1000);
+  } finally {
+    await redis.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function report(raw, memory, seconds) {
+  const med = (w, s) => (raw[w]?.[s] ? median(raw[w][s].map((r) => r.value)) : undefined);
+  const rows = [];
+  for (const workload of workloads) {
+    if (!raw[workload.id]) continue;
+    for (const [subject, targets] of Object.entries(TARGETS)) {
+      const peer = subjects("").find((s) => s.name === subject).peer;
+      const ours = med(workload.id, subject);
+      const theirs = med(workload.id, peer);
+      if (ours === undefined || theirs === undefined) continue;
+      rows.push({ workload, subject, peer, ours, theirs, ratio: ratio(workload, ours, theirs), target: targets[workload.id] });
+    }
+    for (const cross of CROSS.filter((c) => c.workload === workload.id)) {
+      const ours = med(workload.id, cross.subject);
+      const theirs = med(workload.id, cross.peer);
+      if (ours === undefined || theirs === undefined) continue;
+      rows.push({ workload, subject: cross.subject, peer: cross.peer, ours, theirs, ratio: ratio(workload, ours, theirs), target: cross.target });
+    }
+  }
+  const fmt = (v, unit) => (unit === "ms" ? `${v.toFixed(1)} ms` : `${Math.round(v).toLocaleString("en-US")}/s`);
+  const machine = `${os.cpus().length} × ${os.cpus()[0].model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, Node ${process.version}`;
+  const lines = [
+    `backtest-kit-rs benchmark — ${new Date().toISOString().slice(0, 10)} — ${machine}`,
+    `payload ${PAYLOAD_BYTES} B ISignalRow; medians of ${REPS} interleaved repetitions (W7: ${Math.min(REPS, 2)}); ` +
+      `time box ${TIME_BOX_MS} ms per run; run took ${seconds.toFixed(0)} s${QUICK ? "; QUICK sizes (not comparable)" : ""}`,
+    "ratio = how many times better than the peer (throughput ÷, or time ÷ inverted)",
+    "",
+    "| workload | ours | peer | ours | peer | ratio | target |",
+    "|---|---|---|---:|---:|---:|---:|",
+  ];
+  for (const r of rows) {
+    const verdict = r.target === undefined ? "–" : `${r.target}× ${r.ratio >= r.target ? "met" : "MISSED"}`;
+    lines.push(`| ${r.workload.id} ${r.workload.title} | ${r.subject} | ${r.peer} | ${fmt(r.ours, r.workload.unit)} | ${fmt(r.theirs, r.workload.unit)} | ${r.ratio.toFixed(2)}× | ${verdict} |`);
+  }
+  const w1 = raw.W1;
+  if (w1) {
+    lines.push("", "W1 latency (median of runs): p50 / p99");
+    for (const [subject, runs] of Object.entries(w1)) {
+      lines.push(`- ${subject}: ${median(runs.map((r) => r.extra.p50)).toFixed(2)} ms / ${median(runs.map((r) => r.extra.p99)).toFixed(2)} ms`);
+    }
+  }
+  if (Object.keys(memory).length) {
+    lines.push("", "W8 memory after 1,000,000 mixed ops (85% read, 10% has, 2% write... 64 in flight) vs after 10,000 (target: RSS growth < 10%)");
+    for (const [subject, m] of Object.entries(memory)) {
+      lines.push(
+        `- ${subject}: RSS ${(m.early.rss / 2 ** 20).toFixed(0)} → ${(m.late.rss / 2 ** 20).toFixed(0)} MiB (${m.rssGrowthPct.toFixed(1)}%), ` +
+          `heap ${(m.early.heapUsed / 2 ** 20).toFixed(1)} → ${(m.late.heapUsed / 2 ** 20).toFixed(1)} MiB; ${(m.ops / m.seconds).toFixed(0)} ops/s ${m.rssGrowthPct < 10 ? "met" : "MISSED"}`,
+      );
+    }
+  }
+  const text = lines.join("\n");
+  console.log(text);
+  const outDir = path.join(__dirname, "results");
+  fs.mkdirSync(outDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const json = { date: new Date().toISOString(), machine, payloadBytes: PAYLOAD_BYTES, reps: REPS, quick: QUICK, raw, memory, table: rows.map((r) => ({ ...r, workload: r.workload.id })) };
+  fs.writeFileSync(path.join(outDir, `bench-${stamp}.json`), JSON.stringify(json, null, 2));
+  fs.writeFileSync(path.join(outDir, "latest.md"), text + "\n");
+  console.log(`\nraw results: bench/results/bench-${stamp}.json`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
