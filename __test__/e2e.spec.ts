@@ -1,0 +1,118 @@
+// End to end with the real backtest-kit 19.5.0: live crash-and-restore (the README demo) and
+// deterministic backtests, on each backend, in child processes.
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+import Redis from "ioredis";
+import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
+
+import { makeTempDir, removeDir, sqliteAll } from "./helpers";
+
+const run = promisify(execFile);
+const repo = path.join(__dirname, "..");
+let dir: string;
+
+beforeEach(async () => {
+  dir = await makeTempDir("e2e");
+});
+afterEach(async () => {
+  await removeDir(dir);
+});
+
+const redisEnv = () => ({ ...process.env, BACKTEST_KIT_RS_REDIS_URL: `${inject("redisUrl")}/2` });
+const signalEntity = "BTCUSDT_demo-breakout_demo-exchange";
+
+async function demo(backend: string, restoreBackend = backend) {
+  const { stdout } = await run(
+    process.execPath,
+    [path.join(repo, "examples/live-demo.js"), "--backend", backend, "--restore-backend", restoreBackend, "--dir", dir, "--json"],
+    { env: redisEnv(), timeout: 60_000 },
+  ).catch((err) => err);
+  return JSON.parse(stdout.trim().split("\n").pop());
+}
+
+describe("live mode: open a position, SIGKILL, restart", () => {
+  it.each(["file", "sqlite", "redis"])("restores the same position and its risk slot with %s", async (backend) => {
+    const summary = await demo(backend);
+    expect(summary.ok, summary.reason).toBe(true);
+    const opened = summary.open.events.find((e: any) => e.event === "opened").signal;
+    const restored = summary.restore.events.find((e: any) => e.event === "restored");
+    expect(restored.signal).toEqual(opened);
+    expect(restored.getSignalCalls).toBe(0);
+    const risk = summary.restore.events.find((e: any) => e.event === "risk-checked");
+    expect(risk.activePositionCount).toBe(1);
+    expect(risk.activePositions).toEqual([{ symbol: "BTCUSDT", strategyName: "demo-breakout" }]);
+
+    // The position is in our storage, and (for the databases) not in backtest-kit's files.
+    const signalFile = path.join(dir, "dump/data/signal", signalEntity, "BTCUSDT.json");
+    let stored: any;
+    if (backend === "file") {
+      stored = JSON.parse(fs.readFileSync(signalFile, "utf8"));
+    } else if (backend === "sqlite") {
+      const [row] = sqliteAll(path.join(dir, "dump/backtest-kit.sqlite"), "SELECT value FROM entities WHERE namespace = ? AND entity = ? AND id = ?", [
+        "dump/data/signal",
+        signalEntity,
+        "BTCUSDT",
+      ]);
+      stored = JSON.parse(row.value);
+    } else {
+      const redis = new Redis(`${inject("redisUrl")}/2`);
+      stored = JSON.parse((await redis.hget(`demo-${summary.runId}:["dump/data/signal","${signalEntity}"]`, "BTCUSDT"))!);
+      redis.disconnect();
+    }
+    expect(stored.id).toBe(opened.id);
+    expect(stored.priceTakeProfit).toBe(opened.priceTakeProfit);
+    if (backend !== "file") expect(fs.existsSync(signalFile)).toBe(false);
+  });
+
+  it("a bot switching from backtest-kit's own files to RustFilePersist keeps its open position", async () => {
+    const summary = await demo("default", "file");
+    expect(summary.ok, summary.reason).toBe(true);
+    const opened = summary.open.events.find((e: any) => e.event === "opened").signal;
+    expect(summary.restore.events.find((e: any) => e.event === "restored").signal).toEqual(opened);
+  });
+});
+
+async function backtest(backend: string, workdir: string, runs: number, domains = false) {
+  const args = [path.join(__dirname, "fixtures/backtest-run.cjs"), backend, workdir, String(runs), ...(domains ? ["--domains"] : [])];
+  const { stdout } = await run(process.execPath, args, {
+    env: { ...redisEnv(), BKRS_REDIS_PREFIX: `bt-${randomUUID()}` },
+    timeout: 120_000,
+    maxBuffer: 1 << 24,
+  });
+  return stdout.trim().split("\n").map((line) => JSON.parse(line));
+}
+
+describe("backtest mode", () => {
+  it("gives identical closed trades with the default storage and every backend, and reuses the candle cache", async () => {
+    const results: Record<string, any[]> = {};
+    for (const backend of ["default", "file", "sqlite", "redis"]) {
+      results[backend] = await backtest(backend, path.join(dir, backend), 2);
+    }
+    const reference = results.default[0];
+    expect(reference.closedTrades).toBeGreaterThan(10);
+    for (const [backend, lines] of Object.entries(results)) {
+      const [first, second, seen] = lines;
+      expect(first.hash, backend).toBe(reference.hash);
+      expect(second.hash, backend).toBe(reference.hash);
+      expect(first.getCandlesCalls, backend).toBeGreaterThan(0);
+      expect(second.getCandlesCalls, `${backend}: the second run reads the cache the first wrote`).toBe(0);
+      expect(seen.seen.candle.write, backend).toBeGreaterThan(100);
+    }
+    // Our file backend left the same candle files as backtest-kit's own storage.
+    const candleDir = (backend: string) => path.join(dir, backend, "dump/data/candle/synth/BTCUSDT/1m");
+    expect(fs.readdirSync(candleDir("file")).sort()).toEqual(fs.readdirSync(candleDir("default")).sort());
+  });
+
+  it.each(["sqlite", "redis"])("routes the optional domains through %s when the framework enables them", async (backend) => {
+    const lines = await backtest(backend, dir, 1, true);
+    const { seen, errors } = lines[lines.length - 1];
+    expect(errors).toEqual([]);
+    for (const domain of ["candle", "storage", "notification", "log", "measure", "interval", "memory", "recent", "state", "session"]) {
+      expect(seen[domain]?.read, `${domain} read`).toBeGreaterThan(0);
+      expect(seen[domain]?.write, `${domain} written`).toBeGreaterThan(0);
+    }
+  });
+});
