@@ -60,6 +60,10 @@ export interface SqliteOptions {
   path?: string;
   /** `"FULL"` (default, or `BACKTEST_KIT_RS_SQLITE_SYNCHRONOUS`): a resolved write survives power loss. `"NORMAL"`: survives a process crash. */
   synchronous?: "FULL" | "NORMAL";
+  /** `true` (default): readValue/hasValue run on the calling thread, microseconds from SQLite's
+   * page cache and never waiting for writers (WAL), as better-sqlite3 does. `false`: on a worker
+   * thread, for databases too large for the cache on slow disks. */
+  syncReads?: boolean;
 }
 
 export interface SqliteStats {
@@ -73,7 +77,7 @@ export interface SqliteStats {
 export declare class RustSqlitePersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
   /** The database instances made now would use. */
-  static readonly database: { path: string; synchronous: "FULL" | "NORMAL" };
+  static readonly database: { path: string; synchronous: "FULL" | "NORMAL"; syncReads: boolean };
   static stats(): SqliteStats;
   /** Finish queued writes and release the database; using the class again reopens it. */
   static close(): Promise<void>;

@@ -3,10 +3,61 @@
 // id normalisation, key ordering and error codes live here; storage logic lives in Rust.
 
 const path = require("node:path");
-const { NativeStore, redisClose, sqliteClose, sqliteStats } = require("./binding.js");
+const { CompletionQueue, NativeStore, redisClose, sqliteClose, sqliteStats } = require("./binding.js");
 
 /** `PersistBase.keys()` order: `a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" })`. */
 const keyOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }).compare;
+
+// Hot operations (read, has, write) settle through one completion queue: each request gets a
+// number, the native side posts results, and one wake-up drains every finished request. A napi
+// async method would create a threadsafe function per call, which costs more than the work.
+const pending = new Map();
+let nextRequest = 0;
+const queue = new CompletionQueue(drainCompletions);
+// The native wake-up is weak; this timer keeps the process alive while requests are pending.
+const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
+keepAlive.unref();
+
+function drainCompletions() {
+  const { requests, kinds, texts } = queue.drain();
+  for (let i = 0; i < requests.length; i++) {
+    const settle = pending.get(requests[i]);
+    pending.delete(requests[i]);
+    switch (kinds[i]) {
+      case 0:
+        settle.resolve(null);
+        break;
+      case 1:
+        settle.resolve(texts[i]);
+        break;
+      case 2:
+        settle.resolve(false);
+        break;
+      case 3:
+        settle.resolve(true);
+        break;
+      default:
+        settle.reject(fromNative(new Error(texts[i])));
+    }
+  }
+  if (pending.size === 0) keepAlive.unref();
+}
+
+/** Start `submit(request)` on the native side; the promise settles when the queue reports it. */
+function request(submit) {
+  const id = nextRequest;
+  nextRequest = (nextRequest + 1) >>> 0;
+  const promise = new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+  if (pending.size === 1) keepAlive.ref();
+  try {
+    submit(id);
+  } catch (err) {
+    pending.delete(id);
+    if (pending.size === 0) keepAlive.unref();
+    throw err;
+  }
+  return promise;
+}
 
 class PersistError extends Error {
   constructor(code, message, options) {
@@ -73,10 +124,12 @@ function encode(entityName, key, value) {
 class NativePersist {
   #native;
   #label;
+  #syncReads;
   #ready = false;
   #initializing = null;
 
-  constructor(entityName, baseDir, openNative, label) {
+  /** `syncReads`: serve readValue/hasValue on the calling thread (SQLite point lookups). */
+  constructor(entityName, baseDir, openNative, label, { syncReads = false } = {}) {
     if (typeof entityName !== "string") {
       throw new TypeError(`${label}: entityName must be a string, got ${typeof entityName}`);
     }
@@ -86,6 +139,7 @@ class NativePersist {
     this.entityName = entityName;
     this.baseDir = baseDir;
     this.#label = label;
+    this.#syncReads = syncReads;
     try {
       this.#native = openNative(entityName, baseDir);
     } catch (err) {
@@ -128,7 +182,7 @@ class NativePersist {
     const key = toKey(this.entityName, entityId, "read");
     let text;
     try {
-      text = await this.#native.read(key);
+      text = this.#syncReads ? this.#native.readSync(key) : await request((id) => this.#native.submitRead(id, key));
     } catch (err) {
       throw fromNative(err);
     }
@@ -145,7 +199,7 @@ class NativePersist {
   async hasValue(entityId) {
     const key = toKey(this.entityName, entityId, "has");
     try {
-      return await this.#native.has(key);
+      return this.#syncReads ? this.#native.hasSync(key) : await request((id) => this.#native.submitHas(id, key));
     } catch (err) {
       throw fromNative(err);
     }
@@ -155,7 +209,7 @@ class NativePersist {
     const key = toKey(this.entityName, entityId, "write");
     const json = encode(this.entityName, key, entity);
     try {
-      await this.#native.write(key, json);
+      await request((id) => this.#native.submitWrite(id, key, json));
     } catch (err) {
       throw fromNative(err);
     }
@@ -228,7 +282,7 @@ const defaultBaseDir = () => path.join(process.cwd(), "logs/data");
 /** Atomic, durable JSON files in backtest-kit's own layout: `{baseDir}/{entityName}/{id}.json`. */
 class RustFilePersist extends NativePersist {
   constructor(entityName, baseDir = defaultBaseDir()) {
-    super(entityName, baseDir, (name, dir) => NativeStore.file(name, dir), "RustFilePersist");
+    super(entityName, baseDir, (name, dir) => NativeStore.file(name, dir, queue), "RustFilePersist");
   }
 }
 
@@ -245,7 +299,11 @@ function resolveSqliteOptions(options) {
   if (synchronous !== "FULL" && synchronous !== "NORMAL") {
     throw new TypeError(`RustSqlitePersist: synchronous must be "FULL" or "NORMAL", got ${synchronous}`);
   }
-  return { path: path.resolve(file), synchronous };
+  const syncReads = options.syncReads ?? true;
+  if (typeof syncReads !== "boolean") {
+    throw new TypeError(`RustSqlitePersist: syncReads must be a boolean, got ${String(syncReads)}`);
+  }
+  return { path: path.resolve(file), synchronous, syncReads };
 }
 
 /**
@@ -259,11 +317,13 @@ function createSqlitePersist(options = {}) {
   const bound = { ...options };
   return class RustSqlitePersist extends NativePersist {
     constructor(entityName, baseDir = defaultBaseDir()) {
-      const { path: file, synchronous } = resolveSqliteOptions(bound);
-      super(entityName, baseDir, (name, dir) => NativeStore.sqlite(name, dir, file, synchronous), "RustSqlitePersist");
+      const { path: file, synchronous, syncReads } = resolveSqliteOptions(bound);
+      super(entityName, baseDir, (name, dir) => NativeStore.sqlite(name, dir, file, synchronous, queue), "RustSqlitePersist", {
+        syncReads,
+      });
     }
 
-    /** The database this class uses now: absolute path and synchronous level. */
+    /** The database this class uses now: absolute path, synchronous level, where reads run. */
     static get database() {
       return resolveSqliteOptions(bound);
     }
@@ -333,7 +393,7 @@ function createRedisPersist(options = {}) {
   return class RustRedisPersist extends NativePersist {
     constructor(entityName, baseDir = defaultBaseDir()) {
       const resolved = resolveRedisOptions(bound);
-      super(entityName, baseDir, (name, dir) => NativeStore.redis(name, dir, resolved), "RustRedisPersist");
+      super(entityName, baseDir, (name, dir) => NativeStore.redis(name, dir, resolved, queue), "RustRedisPersist");
     }
 
     /** Drop the shared connection these options use; using the class again reconnects. */

@@ -35,25 +35,28 @@ persistConformance("RustFilePersist", fileBackend(RustFilePersist, "file"), {
   extras: true,
 });
 
-persistConformance(
-  "RustSqlitePersist",
-  async () => {
-    const root = await makeTempDir("sqlite");
-    const Ctor = createSqlitePersist({ path: path.join(root, "db", "state.sqlite") });
-    return {
-      Ctor,
-      root,
-      snapshot: async () => ({
-        rows: sqliteAll(Ctor.database.path, "SELECT * FROM entities ORDER BY namespace, entity, id"),
-        tree: await treeSnapshot(path.join(root, "data")) }),
-      cleanup: async () => {
-        await Ctor.close();
-        await removeDir(root);
-      },
-    };
-  },
-  { strictIds: true, errorCodes: true, extras: true },
-);
+for (const syncReads of [true, false]) {
+  persistConformance(
+    `RustSqlitePersist (${syncReads ? "reads on the calling thread" : "reads on a worker thread"})`,
+    async () => {
+      const root = await makeTempDir("sqlite");
+      const Ctor = createSqlitePersist({ path: path.join(root, "db", "state.sqlite"), syncReads });
+      return {
+        Ctor,
+        root,
+        snapshot: async () => ({
+          rows: sqliteAll(Ctor.database.path, "SELECT * FROM entities ORDER BY namespace, entity, id"),
+          tree: await treeSnapshot(path.join(root, "data")),
+        }),
+        cleanup: async () => {
+          await Ctor.close();
+          await removeDir(root);
+        },
+      };
+    },
+    { strictIds: true, errorCodes: true, extras: true },
+  );
+}
 
 /** Every key under `prefix` with its hash, read through an independent client (ioredis). */
 export async function redisDump(redis: Redis, prefix: string): Promise<Record<string, Record<string, string>>> {

@@ -2,10 +2,16 @@
 //! core and maps errors; JSON encoding, id normalisation, key ordering and `err.code` live
 //! in the hand-written `index.js` facade.
 
+mod queue;
+
 use std::sync::Arc;
 
+use napi::bindgen_prelude::{spawn, spawn_blocking};
 use napi::{Error, Status};
 use napi_derive::napi;
+
+pub use queue::CompletionQueue;
+use queue::{Outcome, QueueInner};
 
 use crate::error::{Op, PersistError};
 use std::time::Duration;
@@ -18,10 +24,11 @@ use crate::store::{
 /// Errors cross as `"CODE: message"`; napi cannot attach a custom `code` to an async
 /// rejection (napi-rs#1632), so the facade splits the prefix into `err.code`.
 fn js_error(err: PersistError, op: Op, entity: &str, id: Option<&str>) -> Error {
-    Error::new(
-        Status::GenericFailure,
-        format!("{}: {}", err.code(), err.describe(op, entity, id)),
-    )
+    Error::new(Status::GenericFailure, coded_message(err, op, entity, id))
+}
+
+fn coded_message(err: PersistError, op: Op, entity: &str, id: Option<&str>) -> String {
+    format!("{}: {}", err.code(), err.describe(op, entity, id))
 }
 
 #[napi(object)]
@@ -45,14 +52,26 @@ impl From<InitReport> for NativeInitReport {
 pub struct NativeStore {
     store: Arc<AnyStore>,
     entity: Arc<str>,
+    queue: Arc<QueueInner>,
 }
 
 impl NativeStore {
-    fn wrap(store: AnyStore, entity_name: String) -> Self {
+    fn wrap(store: AnyStore, entity_name: String, queue: &CompletionQueue) -> Self {
         NativeStore {
             store: Arc::new(store),
             entity: entity_name.into(),
+            queue: Arc::clone(&queue.inner),
         }
+    }
+
+    /// Run `work` on the runtime and post its outcome to the completion queue as `request`.
+    fn submit<F>(&self, request: u32, work: impl FnOnce(Arc<AnyStore>, Arc<str>) -> F)
+    where
+        F: std::future::Future<Output = Outcome> + Send + 'static,
+    {
+        let future = work(Arc::clone(&self.store), Arc::clone(&self.entity));
+        let queue = Arc::clone(&self.queue);
+        spawn(async move { queue.complete(request, future.await) });
     }
 }
 
@@ -60,10 +79,14 @@ impl NativeStore {
 impl NativeStore {
     /// A `FileStore` for `{baseDir}/{entityName}`; validates the name, touches no file.
     #[napi(factory)]
-    pub fn file(entity_name: String, base_dir: String) -> napi::Result<Self> {
+    pub fn file(
+        entity_name: String,
+        base_dir: String,
+        queue: &CompletionQueue,
+    ) -> napi::Result<Self> {
         let store = FileStore::new(&base_dir, &entity_name)
             .map_err(|e| js_error(e, Op::Init, &entity_name, None))?;
-        Ok(Self::wrap(AnyStore::File(store), entity_name))
+        Ok(Self::wrap(AnyStore::File(store), entity_name, queue))
     }
 
     /// A `SqliteStore` in the shared database at `databasePath`; opens nothing yet.
@@ -73,11 +96,12 @@ impl NativeStore {
         base_dir: String,
         database_path: String,
         synchronous: String,
+        queue: &CompletionQueue,
     ) -> napi::Result<Self> {
         let config = sqlite_config(database_path, &synchronous)?;
         let store = SqliteStore::new(config, &base_dir, &entity_name)
             .map_err(|e| js_error(e, Op::Init, &entity_name, None))?;
-        Ok(Self::wrap(AnyStore::Sqlite(store), entity_name))
+        Ok(Self::wrap(AnyStore::Sqlite(store), entity_name, queue))
     }
 
     /// A `RedisStore` on the shared connection for `options`; connects on first use.
@@ -86,11 +110,67 @@ impl NativeStore {
         entity_name: String,
         base_dir: String,
         options: NativeRedisOptions,
+        queue: &CompletionQueue,
     ) -> napi::Result<Self> {
         let prefix = options.prefix.clone();
         let store = RedisStore::new(redis_config(options), &prefix, &base_dir, &entity_name)
             .map_err(|e| js_error(e, Op::Init, &entity_name, None))?;
-        Ok(Self::wrap(AnyStore::Redis(store), entity_name))
+        Ok(Self::wrap(AnyStore::Redis(store), entity_name, queue))
+    }
+
+    /// `read`, settled through the completion queue as `request`.
+    #[napi]
+    pub fn submit_read(&self, request: u32, id: String) {
+        self.submit(request, |store, entity| async move {
+            match store.read(&id).await {
+                Ok(Some(text)) => Outcome::Text(text),
+                Ok(None) => Outcome::Null,
+                Err(e) => Outcome::Error(coded_message(e, Op::Read, &entity, Some(&id))),
+            }
+        });
+    }
+
+    /// `has`, settled through the completion queue as `request`.
+    #[napi]
+    pub fn submit_has(&self, request: u32, id: String) {
+        self.submit(request, |store, entity| async move {
+            match store.has(&id).await {
+                Ok(found) => Outcome::Bool(found),
+                Err(e) => Outcome::Error(coded_message(e, Op::Has, &entity, Some(&id))),
+            }
+        });
+    }
+
+    /// `write`, settled through the completion queue as `request`. File and SQLite writes go
+    /// straight to the thread that does the work (a blocking-pool thread, the database's writer
+    /// thread) and report from there: two thread hops per write instead of four.
+    #[napi]
+    pub fn submit_write(&self, request: u32, id: String, json: String) {
+        let queue = Arc::clone(&self.queue);
+        let entity = Arc::clone(&self.entity);
+        let settle = move |result: Result<(), PersistError>, id: &str| {
+            queue.complete(
+                request,
+                match result {
+                    Ok(()) => Outcome::Null,
+                    Err(e) => Outcome::Error(coded_message(e, Op::Write, &entity, Some(id))),
+                },
+            )
+        };
+        match &*self.store {
+            AnyStore::File(store) => {
+                let store = store.clone();
+                spawn_blocking(move || settle(store.write_blocking(&id, &json), &id));
+            }
+            AnyStore::Sqlite(store) => {
+                let key = id.clone();
+                store.write_then(&key, json, move |result| settle(result, &id));
+            }
+            AnyStore::Redis(_) => {
+                let store = Arc::clone(&self.store);
+                spawn(async move { settle(store.write(&id, json).await, &id) });
+            }
+        }
     }
 
     #[napi(catch_unwind)]
@@ -102,28 +182,34 @@ impl NativeStore {
             .map_err(|e| js_error(e, Op::Init, &self.entity, None))
     }
 
-    #[napi(catch_unwind)]
-    pub async fn read(&self, id: String) -> napi::Result<Option<String>> {
-        self.store
-            .read(&id)
-            .await
-            .map_err(|e| js_error(e, Op::Read, &self.entity, Some(&id)))
+    /// `read` on the calling thread, for SQLite (see `SqliteStore::read_blocking`).
+    #[napi]
+    pub fn read_sync(&self, id: String) -> napi::Result<Option<String>> {
+        match &*self.store {
+            AnyStore::Sqlite(store) => store.read_blocking(&id),
+            _ => {
+                return Err(Error::new(
+                    Status::InvalidArg,
+                    "readSync serves SQLite stores only",
+                ))
+            }
+        }
+        .map_err(|e| js_error(e, Op::Read, &self.entity, Some(&id)))
     }
 
-    #[napi(catch_unwind)]
-    pub async fn has(&self, id: String) -> napi::Result<bool> {
-        self.store
-            .has(&id)
-            .await
-            .map_err(|e| js_error(e, Op::Has, &self.entity, Some(&id)))
-    }
-
-    #[napi(catch_unwind)]
-    pub async fn write(&self, id: String, json: String) -> napi::Result<()> {
-        self.store
-            .write(&id, json)
-            .await
-            .map_err(|e| js_error(e, Op::Write, &self.entity, Some(&id)))
+    /// `has` on the calling thread, for SQLite.
+    #[napi]
+    pub fn has_sync(&self, id: String) -> napi::Result<bool> {
+        match &*self.store {
+            AnyStore::Sqlite(store) => store.has_blocking(&id),
+            _ => {
+                return Err(Error::new(
+                    Status::InvalidArg,
+                    "hasSync serves SQLite stores only",
+                ))
+            }
+        }
+        .map_err(|e| js_error(e, Op::Has, &self.entity, Some(&id)))
     }
 
     #[napi(catch_unwind)]

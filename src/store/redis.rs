@@ -8,6 +8,7 @@
 //! manager reconnects when the server returns, without recreating stores.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ pub struct RedisStore {
     /// Built once, validated in `new`; connecting happens on first use.
     client: Arc<Client>,
     key: Arc<str>,
+    /// The shared connection as last looked up, with the registry generation it belongs to,
+    /// so that a hot path does not hash the configuration (and its CA) on every command.
+    cached: Arc<Mutex<Option<(u64, ConnectionManager)>>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -69,6 +73,7 @@ impl RedisStore {
             config: Arc::new(config),
             client: Arc::new(client),
             key: key.into(),
+            cached: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -78,6 +83,18 @@ impl RedisStore {
     }
 
     async fn connection(&self) -> Result<ConnectionManager> {
+        let generation = registry().generation.load(Ordering::Acquire);
+        if let Some((cached_generation, conn)) = &*lock(&self.cached) {
+            if *cached_generation == generation {
+                return Ok(conn.clone());
+            }
+        }
+        let conn = self.shared_connection().await?;
+        *lock(&self.cached) = Some((generation, conn.clone()));
+        Ok(conn)
+    }
+
+    async fn shared_connection(&self) -> Result<ConnectionManager> {
         if let Some(conn) = lock(&registry().open).get(&*self.config) {
             return Ok(conn.clone());
         }
@@ -152,6 +169,8 @@ impl RedisStore {
     /// Drop this configuration's shared connection; later use connects again.
     pub fn close(config: &RedisConfig) {
         lock(&registry().open).remove(config);
+        // Stores holding the closed connection look it up again.
+        registry().generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -253,6 +272,8 @@ impl PersistStore for RedisStore {
 struct Registry {
     open: Mutex<HashMap<RedisConfig, ConnectionManager>>,
     connecting: tokio::sync::Mutex<()>,
+    /// Bumped by every close, invalidating the connections stores cached.
+    generation: AtomicU64,
 }
 
 fn registry() -> &'static Registry {
@@ -260,6 +281,7 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| Registry {
         open: Mutex::new(HashMap::new()),
         connecting: tokio::sync::Mutex::new(()),
+        generation: AtomicU64::new(0),
     })
 }
 

@@ -104,6 +104,7 @@ impl SqliteStore {
         blocking(move || registry().get_or_open(&config)).await
     }
 
+    /// Scans that may touch many rows (init, keys) run on the blocking pool.
     async fn read_with<T: Send + 'static>(
         &self,
         query: impl FnOnce(&Connection, &str, &str) -> rusqlite::Result<T> + Send + 'static,
@@ -111,6 +112,61 @@ impl SqliteStore {
         let db = self.database().await?;
         let (namespace, entity) = (Arc::clone(&self.namespace), Arc::clone(&self.entity));
         blocking(move || db.with_reader(|conn| query(conn, &namespace, &entity))).await
+    }
+
+    /// The database, opening it on this thread if no store opened it yet.
+    fn database_blocking(&self) -> Result<Arc<Database>> {
+        match registry().get(&self.config) {
+            Some(db) => Ok(db),
+            None => registry().get_or_open(&self.config),
+        }
+    }
+
+    /// `read` on the calling thread. A point lookup by primary key takes microseconds from
+    /// SQLite's page cache and, in WAL mode, never waits for a writer's lock, which makes it
+    /// cheaper to run in place than to hand to another thread (as better-sqlite3 does).
+    pub fn read_blocking(&self, id: &str) -> Result<Option<String>> {
+        validate_id(id)?;
+        self.database_blocking()?
+            .with_reader(|conn| read_query(conn, &self.namespace, &self.entity, id))
+    }
+
+    /// `write` without a future: `done` runs on the writer thread once the transaction holding
+    /// the write committed (or the write failed). Opens the database here if nothing has yet.
+    pub fn write_then(
+        &self,
+        id: &str,
+        json: String,
+        done: impl FnOnce(Result<()>) + Send + 'static,
+    ) {
+        let db = match validate_id(id).and_then(|()| self.database_blocking()) {
+            Ok(db) => db,
+            Err(e) => return done(Err(e)),
+        };
+        let op = WriteOp::Put {
+            namespace: self.namespace.to_string(),
+            entity: self.entity.to_string(),
+            id: id.to_owned(),
+            value: json,
+        };
+        let request = WriteRequest {
+            op,
+            reply: Reply::Callback(Box::new(move |result| done(result.map(drop)))),
+        };
+        if let Err(mpsc::SendError(Command::Write(request))) =
+            db.commands.send(Command::Write(request))
+        {
+            request.reply.send(Err(PersistError::Closed {
+                path: db.path.clone(),
+            }));
+        }
+    }
+
+    /// `has` on the calling thread; see `read_blocking`.
+    pub fn has_blocking(&self, id: &str) -> Result<bool> {
+        validate_id(id)?;
+        self.database_blocking()?
+            .with_reader(|conn| has_query(conn, &self.namespace, &self.entity, id))
     }
 
     async fn submit(&self, op: WriteOp) -> Result<usize> {
@@ -186,27 +242,15 @@ impl PersistStore for SqliteStore {
 
     async fn read(&self, id: &str) -> Result<Option<String>> {
         validate_id(id)?;
-        let id = id.to_owned();
-        self.read_with(move |conn, ns, entity| {
-            conn.prepare_cached(
-                "SELECT value FROM entities WHERE namespace = ?1 AND entity = ?2 AND id = ?3",
-            )?
-            .query_row(params![ns, entity, id], |row| row.get(0))
-            .optional()
-        })
-        .await
+        let db = self.database().await?;
+        // In place rather than on the blocking pool, for the reason given on `read_blocking`.
+        db.with_reader(|conn| read_query(conn, &self.namespace, &self.entity, id))
     }
 
     async fn has(&self, id: &str) -> Result<bool> {
         validate_id(id)?;
-        let id = id.to_owned();
-        self.read_with(move |conn, ns, entity| {
-            conn.prepare_cached(
-                "SELECT 1 FROM entities WHERE namespace = ?1 AND entity = ?2 AND id = ?3",
-            )?
-            .exists(params![ns, entity, id])
-        })
-        .await
+        let db = self.database().await?;
+        db.with_reader(|conn| has_query(conn, &self.namespace, &self.entity, id))
     }
 
     async fn write(&self, id: &str, json: String) -> Result<()> {
@@ -254,6 +298,24 @@ impl PersistStore for SqliteStore {
         })
         .await
     }
+}
+
+fn read_query(
+    conn: &Connection,
+    ns: &str,
+    entity: &str,
+    id: &str,
+) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached(
+        "SELECT value FROM entities WHERE namespace = ?1 AND entity = ?2 AND id = ?3",
+    )?
+    .query_row(params![ns, entity, id], |row| row.get(0))
+    .optional()
+}
+
+fn has_query(conn: &Connection, ns: &str, entity: &str, id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM entities WHERE namespace = ?1 AND entity = ?2 AND id = ?3")?
+        .exists(params![ns, entity, id])
 }
 
 async fn blocking<T: Send + 'static>(
@@ -327,7 +389,24 @@ enum WriteOp {
 struct WriteRequest {
     op: WriteOp,
     /// Rows affected, sent once the transaction holding this write committed.
-    reply: oneshot::Sender<Result<usize>>,
+    reply: Reply,
+}
+
+/// Where a write's outcome goes: an awaiting future, or a callback run on the writer thread
+/// (one thread hop fewer for callers that are not on the async runtime).
+enum Reply {
+    Future(oneshot::Sender<Result<usize>>),
+    Callback(Box<dyn FnOnce(Result<usize>) + Send>),
+}
+
+impl Reply {
+    fn send(self, result: Result<usize>) {
+        match self {
+            // The waiting future may be gone (its caller dropped it); nothing to tell then.
+            Reply::Future(sender) => drop(sender.send(result)),
+            Reply::Callback(callback) => callback(result),
+        }
+    }
 }
 
 enum Command {
@@ -393,7 +472,10 @@ impl Database {
         };
         let (reply, result) = oneshot::channel();
         self.commands
-            .send(Command::Write(WriteRequest { op, reply }))
+            .send(Command::Write(WriteRequest {
+                op,
+                reply: Reply::Future(reply),
+            }))
             .map_err(|_| closed())?;
         result.await.map_err(|_| closed())?
     }
@@ -520,12 +602,12 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: Vec<WriteRequest>, co
                 .writes
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             for (request, rows) in batch.into_iter().zip(affected) {
-                let _ = request.reply.send(Ok(rows));
+                request.reply.send(Ok(rows));
             }
         }
         Err(e) if batch.len() == 1 => {
             if let Some(request) = batch.into_iter().next() {
-                let _ = request.reply.send(Err(PersistError::database(path, e)));
+                request.reply.send(Err(PersistError::database(path, e)));
             }
         }
         Err(_) => {
@@ -535,7 +617,7 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: Vec<WriteRequest>, co
                     counters.transactions.fetch_add(1, Ordering::Relaxed);
                     counters.writes.fetch_add(1, Ordering::Relaxed);
                 }
-                let _ = request.reply.send(
+                request.reply.send(
                     result
                         .map(|rows| rows.first().copied().unwrap_or(0))
                         .map_err(|e| PersistError::database(path, e)),
