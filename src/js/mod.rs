@@ -11,7 +11,7 @@ use napi::{Error, Status};
 use napi_derive::napi;
 
 pub use queue::CompletionQueue;
-use queue::{Outcome, QueueInner};
+use queue::{Outcome, Pending, QueueInner};
 
 use crate::error::{Op, PersistError};
 use std::time::Duration;
@@ -70,8 +70,8 @@ impl NativeStore {
         F: std::future::Future<Output = Outcome> + Send + 'static,
     {
         let future = work(Arc::clone(&self.store), Arc::clone(&self.entity));
-        let queue = Arc::clone(&self.queue);
-        spawn(async move { queue.complete(request, future.await) });
+        let pending = Pending::new(Arc::clone(&self.queue), request);
+        spawn(async move { pending.settle(future.await) });
     }
 }
 
@@ -146,16 +146,13 @@ impl NativeStore {
     /// thread) and report from there: two thread hops per write instead of four.
     #[napi]
     pub fn submit_write(&self, request: u32, id: String, json: String) {
-        let queue = Arc::clone(&self.queue);
+        let pending = Pending::new(Arc::clone(&self.queue), request);
         let entity = Arc::clone(&self.entity);
         let settle = move |result: Result<(), PersistError>, id: &str| {
-            queue.complete(
-                request,
-                match result {
-                    Ok(()) => Outcome::Null,
-                    Err(e) => Outcome::Error(coded_message(e, Op::Write, &entity, Some(id))),
-                },
-            )
+            pending.settle(match result {
+                Ok(()) => Outcome::Null,
+                Err(e) => Outcome::Error(coded_message(e, Op::Write, &entity, Some(id))),
+            })
         };
         match &*self.store {
             AnyStore::File(store) => {

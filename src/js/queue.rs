@@ -56,6 +56,42 @@ impl QueueInner {
     }
 }
 
+/// A request that must be settled exactly once. Dropped unsettled (its task panicked, or the
+/// thread that held it went away), it settles as an error so the JS promise never hangs.
+pub struct Pending {
+    queue: Arc<QueueInner>,
+    request: u32,
+    settled: bool,
+}
+
+impl Pending {
+    pub fn new(queue: Arc<QueueInner>, request: u32) -> Self {
+        Pending {
+            queue,
+            request,
+            settled: false,
+        }
+    }
+
+    pub fn settle(mut self, outcome: Outcome) {
+        self.settled = true;
+        self.queue.complete(self.request, outcome);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.queue.complete(
+                self.request,
+                Outcome::Error(
+                    "PERSIST_IO: internal error: the operation ended without a result".into(),
+                ),
+            );
+        }
+    }
+}
+
 #[napi]
 pub struct CompletionQueue {
     pub(crate) inner: Arc<QueueInner>,
