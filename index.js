@@ -3,7 +3,31 @@
 // id normalisation, key ordering and error codes live here; storage logic lives in Rust.
 
 const path = require("node:path");
-const { CompletionQueue, NativeStore, redisClose, sqliteClose, sqliteStats } = require("./binding.js");
+const { CompletionQueue, NativeStore, redisClose, sqliteClose, sqliteStats } = loadBinding();
+
+/** The generated loader finds a local build or the platform package; say plainly when neither exists. */
+function loadBinding() {
+  try {
+    return require("./binding.js");
+  } catch (err) {
+    const { platform, arch } = process;
+    const abi =
+      platform === "linux"
+        ? process.report?.getReport().header.glibcVersionRuntime
+          ? "-gnu"
+          : "-musl"
+        : platform === "win32"
+          ? "-msvc"
+          : "";
+    throw new Error(
+      `backtest-kit-rs has no native binary for ${platform}-${arch}${abi}. Prebuilt binaries come as the ` +
+        `optional dependency backtest-kit-rs-${platform}-${arch}${abi} (reinstall without --no-optional / ` +
+        `--omit=optional); or build from source in a checkout of the repository with a Rust toolchain: ` +
+        `npm install && npm run build. Cause: ${err.message}`,
+      { cause: err },
+    );
+  }
+}
 
 /** `PersistBase.keys()` order: `a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" })`. */
 const keyOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }).compare;

@@ -52,6 +52,11 @@ function signalRow(n) {
     _breakeven: { reached: false, price: 42084.5 },
     riskName: "max-2-positions",
     comment: "opened by the 4h breakout rule; risk 1% of equity; TP at 3R, SL below the range",
+    _commit: [
+      { action: "partial-profit", percent: 25, price: 42630.5, timestamp: 1764150300000, reason: "first target reached" },
+      { action: "trailing-stop", percent: 0.5, price: 41580.75, timestamp: 1764150600000, reason: "lock in breakeven" },
+    ],
+    updatedAt: 1764150900000 + n,
   };
 }
 const PAYLOAD_BYTES = JSON.stringify(signalRow(0)).length;
@@ -439,7 +444,7 @@ function report(raw, memory, seconds) {
     }
   }
   if (Object.keys(memory).length) {
-    lines.push("", "W8 memory after 1,000,000 mixed ops (85% read, 10% has, 2% write... 64 in flight) vs after 10,000 (target: RSS growth < 10%)");
+    lines.push("", "W8 memory after 1,000,000 mixed ops (88% read, 10% has, 2% write, 64 in flight) vs after the first 10,000 (target: RSS growth < 10%)");
     for (const [subject, m] of Object.entries(memory)) {
       lines.push(
         `- ${subject}: RSS ${(m.early.rss / 2 ** 20).toFixed(0)} → ${(m.late.rss / 2 ** 20).toFixed(0)} MiB (${m.rssGrowthPct.toFixed(1)}%), ` +
