@@ -43,32 +43,9 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-/** A backtest-kit `ISignalRow` of realistic size and shape. */
-export function signalRow(n = 0): Record<string, unknown> {
-  return {
-    id: `sig-${n}-7f3c2a91-5d1e-4b8a-9c0f-${String(n).padStart(12, "0")}`,
-    position: n % 2 ? "short" : "long",
-    note: "breakout above the 4h range high with rising volume",
-    priceOpen: 42000.5 + n,
-    priceTakeProfit: 43260.515 + n,
-    priceStopLoss: 41370.49 + n,
-    minuteEstimatedTime: 240,
-    symbol: "BTCUSDT",
-    exchangeName: "binance",
-    strategyName: "breakout-4h",
-    frameName: "",
-    scheduledAt: 1764150000000 + n,
-    pendingAt: 1764150060000 + n,
-    timestamp: 1764150060000 + n,
-    _isScheduled: false,
-    cost: 100,
-    leverage: 1,
-    isolated: true,
-    _peak: { price: 42110.25, timestamp: 1764150120000 },
-    _fall: { price: 41990.75, timestamp: 1764150180000 },
-    _partial: [{ type: "profit", percent: 25, price: 42630.5, level: 1 }],
-  };
-}
+/** A backtest-kit `ISignalRow` of realistic size and shape (shared with the benchmark). */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const signalRow: (n?: number) => Record<string, any> = (n = 0) => require("../dev/signal-row.cjs").signalRow(n);
 
 import { spawn, type ChildProcess } from "node:child_process";
 

@@ -10,6 +10,7 @@ const { PersistBase } = require("backtest-kit");
 
 const { createRedisPersist, createSqlitePersist, RustFilePersist } = require("..");
 const { startRedisServer } = require("../dev/redis-server.cjs");
+const { signalRow } = require("../dev/signal-row.cjs");
 const { createBetterSqlitePersist, createIoredisPersist } = require("./peers.cjs");
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
@@ -17,48 +18,6 @@ const QUICK = process.env.BENCH_QUICK === "1"; // smaller sizes, for checking th
 const scale = (n) => (QUICK ? Math.max(1, Math.round(n / 20)) : n);
 const TIME_BOX_MS = QUICK ? 300 : 2000;
 
-/** A backtest-kit ISignalRow of about 1.5 KB. */
-function signalRow(n) {
-  return {
-    id: `7f3c2a91-5d1e-4b8a-9c0f-${String(n).padStart(12, "0")}`,
-    position: n % 2 ? "short" : "long",
-    note: "breakout above the 4h range high with rising volume, confirmed on the 15m close",
-    priceOpen: 42000.5 + n,
-    priceTakeProfit: 43260.515 + n,
-    priceStopLoss: 41370.49 + n,
-    minuteEstimatedTime: 240,
-    symbol: "BTCUSDT",
-    exchangeName: "binance",
-    strategyName: "breakout-4h",
-    frameName: "",
-    scheduledAt: 1764150000000 + n,
-    pendingAt: 1764150060000 + n,
-    timestamp: 1764150060000 + n,
-    _isScheduled: false,
-    cost: 100,
-    leverage: 1,
-    multiplier: 1,
-    isolated: true,
-    totalExecuted: 0,
-    _peak: { price: 42110.25, timestamp: 1764150120000, pnlPercentage: 0.26, pnlCost: 0.26 },
-    _fall: { price: 41990.75, timestamp: 1764150180000, pnlPercentage: -0.02, pnlCost: -0.02 },
-    _entry: [{ price: 42000.5 + n, cost: 100, timestamp: 1764150060000 + n }],
-    _partial: [
-      { type: "profit", percent: 25, price: 42630.5, level: 1, cost: 25, timestamp: 1764150300000 },
-      { type: "profit", percent: 25, price: 42945.25, level: 2, cost: 25, timestamp: 1764150900000 },
-    ],
-    _trailingPriceStopLoss: 41580.75,
-    _trailingPriceTakeProfit: null,
-    _breakeven: { reached: false, price: 42084.5 },
-    riskName: "max-2-positions",
-    comment: "opened by the 4h breakout rule; risk 1% of equity; TP at 3R, SL below the range",
-    _commit: [
-      { action: "partial-profit", percent: 25, price: 42630.5, timestamp: 1764150300000, reason: "first target reached" },
-      { action: "trailing-stop", percent: 0.5, price: 41580.75, timestamp: 1764150600000, reason: "lock in breakeven" },
-    ],
-    updatedAt: 1764150900000 + n,
-  };
-}
 const PAYLOAD_BYTES = JSON.stringify(signalRow(0)).length;
 
 const hr = () => Number(process.hrtime.bigint()) / 1e6;
@@ -79,6 +38,26 @@ function shuffled(items, seed) {
     [out[i], out[j]] = [out[j], out[i]];
   }
   return out;
+}
+
+/** Run `op(n)` one at a time until `limit` runs or the time box; operations per second. */
+async function sequentialRate(limit, op) {
+  let done = 0;
+  const started = hr();
+  while (done < limit && hr() - started < TIME_BOX_MS) await op(done++);
+  return (done / (hr() - started)) * 1000;
+}
+
+/** Run `op(n)` from 64 concurrent loops until `limit` runs or the time box; operations per second. */
+async function concurrentRate(limit, op) {
+  let done = 0;
+  const started = hr();
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (done < limit && hr() - started < TIME_BOX_MS) await op(done++);
+    }),
+  );
+  return (done / (hr() - started)) * 1000;
 }
 
 /** Write `entries` quickly for workloads that need data in place (not measured). */
@@ -181,15 +160,11 @@ const workloads = [
       await preload(preloadCtor, "w3", base, Array.from({ length: 100 }, (_, i) => [`id${i}`, signalRow(i)]));
       const store = new Ctor("w3", base);
       await store.waitForInit(true);
-      const limit = scale(20000);
-      let done = 0;
-      const started = hr();
-      while (done < limit && hr() - started < TIME_BOX_MS) {
+      const value = await sequentialRate(scale(20000), async (n) => {
         await store.waitForInit(false);
-        await store.readValue(`id${done % 100}`);
-        done++;
-      }
-      return { value: (done / (hr() - started)) * 1000 };
+        await store.readValue(`id${n % 100}`);
+      });
+      return { value };
     },
   },
   {
@@ -200,20 +175,11 @@ const workloads = [
       await preload(preloadCtor, "w3", base, Array.from({ length: 100 }, (_, i) => [`id${i}`, signalRow(i)]));
       const store = new Ctor("w3", base);
       await store.waitForInit(true);
-      const limit = scale(40000);
-      let done = 0;
-      const started = hr();
-      await Promise.all(
-        Array.from({ length: 64 }, async (_, worker) => {
-          let n = worker;
-          while (done < limit && hr() - started < TIME_BOX_MS) {
-            await store.waitForInit(false);
-            await store.readValue(`id${n++ % 100}`);
-            done++;
-          }
-        }),
-      );
-      return { value: (done / (hr() - started)) * 1000 };
+      const value = await concurrentRate(scale(40000), async (n) => {
+        await store.waitForInit(false);
+        await store.readValue(`id${n % 100}`);
+      });
+      return { value };
     },
   },
   {
@@ -224,15 +190,11 @@ const workloads = [
       await preload(preloadCtor, "w4", base, Array.from({ length: 50 }, (_, i) => [`id${i}`, signalRow(i)]));
       const store = new Ctor("w4", base);
       await store.waitForInit(true);
-      const limit = scale(20000);
-      let done = 0;
-      const started = hr();
-      while (done < limit && hr() - started < TIME_BOX_MS) {
+      const value = await sequentialRate(scale(20000), async (n) => {
         await store.waitForInit(false);
-        await store.hasValue(`id${done % 100}`);
-        done++;
-      }
-      return { value: (done / (hr() - started)) * 1000 };
+        await store.hasValue(`id${n % 100}`);
+      });
+      return { value };
     },
   },
   {
