@@ -176,6 +176,17 @@ describe("self-healing init", () => {
     expect(await collect(store.keys())).toEqual(["a"]);
   });
 
+  it("lists only ids that readValue accepts (PersistBase may have written others)", async () => {
+    const dir = path.join(root, "odd", "ent");
+    await fs.mkdir(dir, { recursive: true });
+    for (const name of [".json", "a\\b.json", "ok.json", "notes.txt"]) await fs.writeFile(path.join(dir, name), "1");
+    await fs.mkdir(path.join(dir, "sub.json"));
+    const store = new RustFilePersist("ent", path.join(root, "odd"));
+    await store.waitForInit(true);
+    expect(await collect(store.keys())).toEqual(["ok"]);
+    for await (const key of store.keys()) expect(await store.readValue(key)).toBe(1);
+  });
+
   it("reports a document corrupted after init as PERSIST_CORRUPT", async () => {
     const store = new RustFilePersist("ent", root);
     await store.waitForInit(true);

@@ -150,7 +150,9 @@ fn list_ids(dir: &Path) -> Result<Vec<String>> {
         let Some(id) = name.strip_suffix(DOC_SUFFIX) else {
             continue;
         };
-        if entry.file_type().is_ok_and(|t| t.is_file()) {
+        // List only what readValue accepts: `.json` (id "") or `a\b.json`, which PersistBase
+        // could have written, would otherwise be listed and then refused.
+        if validate_id(id).is_ok() && entry.file_type().is_ok_and(|t| t.is_file()) {
             ids.push(id.to_owned());
         }
     }
