@@ -206,7 +206,7 @@ class NativePersist {
     const key = toKey(this.entityName, entityId, "read");
     let text;
     try {
-      text = this.#syncReads ? this.#native.readSync(key) : await request((id) => this.#native.submitRead(id, key));
+      text = this.#syncReads ? await this.#readNow(key) : await request((id) => this.#native.submitRead(id, key));
     } catch (err) {
       throw fromNative(err);
     }
@@ -223,7 +223,7 @@ class NativePersist {
   async hasValue(entityId) {
     const key = toKey(this.entityName, entityId, "has");
     try {
-      return this.#syncReads ? this.#native.hasSync(key) : await request((id) => this.#native.submitHas(id, key));
+      return this.#syncReads ? await this.#hasNow(key) : await request((id) => this.#native.submitHas(id, key));
     } catch (err) {
       throw fromNative(err);
     }
@@ -236,6 +236,25 @@ class NativePersist {
       await request((id) => this.#native.submitWrite(id, key, json));
     } catch (err) {
       throw fromNative(err);
+    }
+  }
+
+  /** A synchronous read, or the queued one while the database is not open (opening may wait). */
+  #readNow(key) {
+    try {
+      return this.#native.readSync(key);
+    } catch (err) {
+      if (!String(err?.message).startsWith("PERSIST_NOT_OPEN:")) throw err;
+      return request((id) => this.#native.submitRead(id, key));
+    }
+  }
+
+  #hasNow(key) {
+    try {
+      return this.#native.hasSync(key);
+    } catch (err) {
+      if (!String(err?.message).startsWith("PERSIST_NOT_OPEN:")) throw err;
+      return request((id) => this.#native.submitHas(id, key));
     }
   }
 

@@ -12,6 +12,7 @@ const { isPayload, payload } = require("./fixtures/backends.cjs");
 let root: string;
 let dbPath: string;
 let warnings: string[];
+const messages = () => warnings;
 let Persist: ReturnType<typeof createSqlitePersist>;
 
 beforeEach(async () => {
@@ -90,7 +91,7 @@ describe("durability", () => {
     const store = new Persist("lock", "ns");
     await store.waitForInit(true);
     await store.writeValue("k", { v: 1 });
-    const lock = await sqliteHoldLock(dbPath, 800);
+    const lock = await sqliteHoldLock(dbPath, 2000);
     let landed = false;
     const write = store.writeValue("k", { v: 2 }).then(() => (landed = true));
     expect(await store.readValue("k")).toEqual({ v: 1 });
@@ -102,7 +103,57 @@ describe("durability", () => {
   });
 });
 
+/** The longest pause of the event loop while `work` runs (a 5 ms ticker measures it). */
+async function longestStall(work: () => Promise<unknown>): Promise<number> {
+  let last = Date.now();
+  let longest = 0;
+  const ticker = setInterval(() => {
+    const now = Date.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 5);
+  try {
+    await work();
+  } finally {
+    clearInterval(ticker);
+  }
+  return Math.max(longest, Date.now() - last);
+}
+
+describe("the event loop", () => {
+  it("never blocks on another process's lock, also before the database is open", async () => {
+    const first = new Persist("e", "ns");
+    await first.waitForInit(true);
+    await first.writeValue("k", 1);
+    await Persist.close(); // the next operations must open it again
+    const lock = await sqliteHoldLock(dbPath, 1500);
+    const store = new Persist("e", "ns");
+    let value: unknown;
+    const stall = await longestStall(async () => {
+      value = await store.readValue("k"); // before waitForInit: the fast path cannot be used yet
+      await store.writeValue("k", 2); // waits for the lock, off the JS thread
+    });
+    await lock.released;
+    expect(value).toBe(1);
+    expect(await store.readValue("k")).toBe(2);
+    expect(stall).toBeLessThan(250);
+  });
+});
+
 describe("self-healing and refusal", () => {
+  it("reads bytes that are not UTF-8 the way Node reads such files, and heals what is not JSON", async () => {
+    const store = new Persist("bytes", "ns");
+    await store.waitForInit(true);
+    await Persist.close();
+    // {"a":"<0xFF>"} is JSON with a broken character inside a string; a lone 0xFF is not JSON.
+    sqliteExec(dbPath, `INSERT INTO entities VALUES ('ns', 'bytes', 'odd', CAST(X'7B2261223A22FF227D' AS TEXT)), ('ns', 'bytes', 'junk', X'FF')`);
+    const fresh = new Persist("bytes", "ns");
+    await fresh.waitForInit(true);
+    expect(await collect(fresh.keys())).toEqual(["odd"]);
+    expect(await fresh.readValue("odd")).toEqual({ a: "\ufffd" });
+    expect(messages().some((w) => w.includes("id=junk"))).toBe(true);
+  });
+
   it("removes rows that are not JSON, keeps valid ones, and logs each", async () => {
     const store = new Persist("heal", "./dump/data/risk/");
     await store.waitForInit(true);

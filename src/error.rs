@@ -75,6 +75,11 @@ pub enum PersistError {
     #[error("invalid configuration: {detail}")]
     InvalidConfig { detail: String },
 
+    /// A synchronous fast path found its database not open yet; the binding then takes the
+    /// async path. Never reaches users.
+    #[error("database not open yet")]
+    NotOpen,
+
     /// A blocking task ended without a result (it panicked or the runtime is shutting down).
     #[error("internal task failed: {0}")]
     Task(String),
@@ -101,6 +106,7 @@ impl PersistError {
                 RedisFailure::Other => "PERSIST_IO",
             },
             PersistError::InvalidConfig { .. } => "PERSIST_INVALID_CONFIG",
+            PersistError::NotOpen => "PERSIST_NOT_OPEN",
             PersistError::Io { .. } | PersistError::Task(_) | PersistError::Closed { .. } => {
                 "PERSIST_IO"
             }

@@ -159,10 +159,17 @@ impl NativeStore {
                 let store = store.clone();
                 spawn_blocking(move || settle(store.write_blocking(&id, &json), &id));
             }
-            AnyStore::Sqlite(store) => {
-                let key = id.clone();
-                store.write_then(&key, json, move |result| settle(result, &id));
-            }
+            AnyStore::Sqlite(store) => match store.database_if_open() {
+                Some(db) => {
+                    let key = id.clone();
+                    store.write_to(&db, &key, json, move |result| settle(result, &id));
+                }
+                // Opening may wait for another process's lock: never on the JS thread.
+                None => {
+                    let store = Arc::clone(&self.store);
+                    spawn(async move { settle(store.write(&id, json).await, &id) });
+                }
+            },
             AnyStore::Redis(_) => {
                 let store = Arc::clone(&self.store);
                 spawn(async move { settle(store.write(&id, json).await, &id) });
@@ -179,7 +186,8 @@ impl NativeStore {
             .map_err(|e| js_error(e, Op::Init, &self.entity, None))
     }
 
-    /// `read` on the calling thread, for SQLite (see `SqliteStore::read_blocking`).
+    /// `read` on the calling thread, for SQLite (see `SqliteStore::read_blocking`); rejects with
+    /// PERSIST_NOT_OPEN when the database is not open, and the facade then uses `submitRead`.
     #[napi]
     pub fn read_sync(&self, id: String) -> napi::Result<Option<String>> {
         match &*self.store {

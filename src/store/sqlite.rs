@@ -114,35 +114,35 @@ impl SqliteStore {
         blocking(move || db.with_reader(|conn| query(conn, &namespace, &entity))).await
     }
 
-    /// The database, opening it on this thread if no store opened it yet.
-    fn database_blocking(&self) -> Result<Arc<Database>> {
-        match registry().get(&self.config) {
-            Some(db) => Ok(db),
-            None => registry().get_or_open(&self.config),
-        }
+    /// The database if a store has opened it; `None` means an operation must take the async
+    /// path, which opens it off the calling thread.
+    pub fn database_if_open(&self) -> Option<Arc<Database>> {
+        registry().get(&self.config)
     }
 
     /// `read` on the calling thread. A point lookup by primary key takes microseconds from
     /// SQLite's page cache and, in WAL mode, never waits for a writer's lock, which makes it
     /// cheaper to run in place than to hand to another thread (as better-sqlite3 does).
+    /// `PersistError::NotOpen` when the database is not open yet: opening may wait for locks,
+    /// so it never happens here.
     pub fn read_blocking(&self, id: &str) -> Result<Option<String>> {
         validate_id(id)?;
-        self.database_blocking()?
-            .with_reader(|conn| read_query(conn, &self.namespace, &self.entity, id))
+        let db = self.database_if_open().ok_or(PersistError::NotOpen)?;
+        db.with_reader(|conn| read_query(conn, &self.namespace, &self.entity, id))
     }
 
-    /// `write` without a future: `done` runs on the writer thread once the transaction holding
-    /// the write committed (or the write failed). Opens the database here if nothing has yet.
-    pub fn write_then(
+    /// `write` into an open database without a future: `done` runs on the writer thread once
+    /// the transaction holding the write committed (or the write failed).
+    pub fn write_to(
         &self,
+        db: &Database,
         id: &str,
         json: String,
         done: impl FnOnce(Result<()>) + Send + 'static,
     ) {
-        let db = match validate_id(id).and_then(|()| self.database_blocking()) {
-            Ok(db) => db,
-            Err(e) => return done(Err(e)),
-        };
+        if let Err(e) = validate_id(id) {
+            return done(Err(e));
+        }
         let op = WriteOp::Put {
             namespace: self.namespace.to_string(),
             entity: self.entity.to_string(),
@@ -165,8 +165,8 @@ impl SqliteStore {
     /// `has` on the calling thread; see `read_blocking`.
     pub fn has_blocking(&self, id: &str) -> Result<bool> {
         validate_id(id)?;
-        self.database_blocking()?
-            .with_reader(|conn| has_query(conn, &self.namespace, &self.entity, id))
+        let db = self.database_if_open().ok_or(PersistError::NotOpen)?;
+        db.with_reader(|conn| has_query(conn, &self.namespace, &self.entity, id))
     }
 
     async fn submit(&self, op: WriteOp) -> Result<usize> {
@@ -210,12 +210,15 @@ impl PersistStore for SqliteStore {
                     "SELECT id, value FROM entities WHERE namespace = ?1 AND entity = ?2",
                 )?;
                 let rows = stmt.query_map(params![ns, entity], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get_ref(1)?.as_bytes()?.to_vec(),
+                    ))
                 })?;
                 let mut invalid = Vec::new();
                 for row in rows {
                     let (id, value) = row?;
-                    if !is_valid_json(value.as_bytes()) {
+                    if !is_valid_json(&value) {
                         invalid.push((id, value));
                     }
                 }
@@ -309,7 +312,10 @@ fn read_query(
     conn.prepare_cached(
         "SELECT value FROM entities WHERE namespace = ?1 AND entity = ?2 AND id = ?3",
     )?
-    .query_row(params![ns, entity, id], |row| row.get(0))
+    // Bytes, decoded as Node decodes files: invalid UTF-8 becomes U+FFFD, not an error.
+    .query_row(params![ns, entity, id], |row| {
+        Ok(String::from_utf8_lossy(row.get_ref(0)?.as_bytes()?).into_owned())
+    })
     .optional()
 }
 
@@ -345,15 +351,15 @@ impl Registry {
         lock(&self.0).get(config).cloned()
     }
 
-    /// Opening holds the lock so that two first users cannot open one database twice.
+    /// Opens outside the lock, so a database waiting for another process's lock never delays
+    /// the others. Two first users may both open; the second copy is dropped (its writer exits).
     fn get_or_open(&self, config: &SqliteConfig) -> Result<Arc<Database>> {
-        let mut open = lock(&self.0);
-        if let Some(db) = open.get(config) {
-            return Ok(Arc::clone(db));
+        if let Some(db) = self.get(config) {
+            return Ok(db);
         }
         let db = Arc::new(Database::open(config)?);
-        open.insert(config.clone(), Arc::clone(&db));
-        Ok(db)
+        let mut open = lock(&self.0);
+        Ok(Arc::clone(open.entry(config.clone()).or_insert(db)))
     }
 
     fn remove(&self, config: &SqliteConfig) -> Option<Arc<Database>> {
@@ -382,7 +388,7 @@ enum WriteOp {
         namespace: String,
         entity: String,
         id: String,
-        value: String,
+        value: Vec<u8>,
     },
 }
 
@@ -420,7 +426,7 @@ struct Counters {
     transactions: AtomicU64,
 }
 
-struct Database {
+pub struct Database {
     path: PathBuf,
     commands: mpsc::Sender<Command>,
     idle_readers: Mutex<Vec<Connection>>,
@@ -509,36 +515,40 @@ fn prepare_schema(conn: &mut Connection, path: &Path, synchronous: Synchronous) 
     }
     conn.pragma_update(None, "synchronous", synchronous.pragma())
         .map_err(db_err)?;
-    retry_busy(|| {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version == 0 {
-            tx.execute_batch(
-                "CREATE TABLE IF NOT EXISTS entities (
-                    namespace TEXT NOT NULL,
-                    entity TEXT NOT NULL,
-                    id TEXT NOT NULL,
-                    value TEXT NOT NULL,
-                    PRIMARY KEY (namespace, entity, id)
-                ) WITHOUT ROWID;
-                PRAGMA user_version = 1;",
-            )?;
-        }
-        tx.commit()?;
-        Ok(version)
-    })
-    .map_err(db_err)
-    .and_then(|found| {
-        if found > SCHEMA_VERSION {
-            Err(PersistError::SchemaTooNew {
-                path: path.to_path_buf(),
-                found,
-                supported: SCHEMA_VERSION,
-            })
-        } else {
-            Ok(())
-        }
-    })
+    // Only a new database needs the write lock; an existing one is checked with a read.
+    let current: i64 =
+        retry_busy(|| conn.query_row("PRAGMA user_version", [], |r| r.get(0))).map_err(db_err)?;
+    let found = if current != 0 {
+        current
+    } else {
+        retry_busy(|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if version == 0 {
+                tx.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS entities (
+                        namespace TEXT NOT NULL,
+                        entity TEXT NOT NULL,
+                        id TEXT NOT NULL,
+                        value TEXT NOT NULL,
+                        PRIMARY KEY (namespace, entity, id)
+                    ) WITHOUT ROWID;
+                    PRAGMA user_version = 1;",
+                )?;
+            }
+            tx.commit()?;
+            Ok(version)
+        })
+        .map_err(db_err)?
+    };
+    if found > SCHEMA_VERSION {
+        return Err(PersistError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
 }
 
 /// SQLite's busy handler already waits `BUSY_TIMEOUT`; beyond that, keep trying while another
@@ -585,6 +595,14 @@ fn run_writer(
         }
         if let Some(ack) = shutdown {
             drop(conn);
+            // Writes that queued behind the shutdown did not happen: say so plainly.
+            while let Ok(command) = queue.try_recv() {
+                if let Command::Write(request) = command {
+                    request.reply.send(Err(PersistError::Closed {
+                        path: path.to_path_buf(),
+                    }));
+                }
+            }
             let _ = ack.send(());
             return;
         }
@@ -610,6 +628,15 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: Vec<WriteRequest>, co
                 request.reply.send(Err(PersistError::database(path, e)));
             }
         }
+        Err(e) if affects_every_write(&e) => {
+            // Busy beyond the retry budget, I/O, disk full: retrying each write alone would only
+            // repeat the wait per write. Fail them all with the same cause.
+            for request in batch {
+                request
+                    .reply
+                    .send(Err(PersistError::database(path, copy_error(&e))));
+            }
+        }
         Err(_) => {
             for request in batch {
                 let result = apply(conn, &[&request.op]);
@@ -624,6 +651,32 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: Vec<WriteRequest>, co
                 );
             }
         }
+    }
+}
+
+fn affects_every_write(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::ReadOnly
+                | ErrorCode::CannotOpen
+                | ErrorCode::NotADatabase
+                | ErrorCode::DatabaseCorrupt
+        )
+    )
+}
+
+/// rusqlite errors are not Clone; a SQLite failure is fully described by its codes and message.
+fn copy_error(err: &rusqlite::Error) -> rusqlite::Error {
+    match err {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            rusqlite::Error::SqliteFailure(*code, message.clone())
+        }
+        other => rusqlite::Error::InvalidParameterName(other.to_string()),
     }
 }
 
@@ -672,7 +725,7 @@ fn execute(conn: &Connection, op: &WriteOp) -> rusqlite::Result<usize> {
         } => conn
             .prepare_cached(
                 "DELETE FROM entities
-                 WHERE namespace = ?1 AND entity = ?2 AND id = ?3 AND value = ?4",
+                 WHERE namespace = ?1 AND entity = ?2 AND id = ?3 AND CAST(value AS BLOB) = ?4",
             )?
             .execute(params![namespace, entity, id, value]),
     }
