@@ -79,7 +79,8 @@ describe("outage", () => {
         const elapsed = Date.now() - started;
         expect(err.code, `${name}: ${err.message}`).toBe("PERSIST_UNAVAILABLE");
         expect(err.message).toContain(`127.0.0.1:${server.port}`);
-        expect(elapsed, name).toBeLessThan(1500);
+        // At most a connect attempt and a command, each bounded by its timeout (500 ms here).
+        expect(elapsed, name).toBeLessThan(2000);
       }
     } finally {
       await sleep(50);
@@ -101,6 +102,16 @@ describe("outage", () => {
     }
     expect(recovered).toBe(true);
     expect(await store.readValue("BTCUSDT")).toEqual({ v: 3 });
+  });
+
+  it("fails concurrent first users of a configuration together, not one connect attempt after another", async () => {
+    await server.stop();
+    const Persist = bind({ url: server.url, commandTimeoutMs: 400, connectTimeoutMs: 400 });
+    const started = Date.now();
+    const errors = await Promise.all(Array.from({ length: 20 }, (_, i) => rejection(new Persist(`e${i}`, "ns").readValue("k"))));
+    expect(errors.every((e) => e.code === "PERSIST_UNAVAILABLE")).toBe(true);
+    expect(Date.now() - started).toBeLessThan(2000);
+    await server.start();
   });
 
   it("fails init clearly when no server was ever there, and retries it later", async () => {
@@ -134,6 +145,19 @@ describe("authentication", () => {
       await store.waitForInit(true);
       await store.writeValue("k", { user: userInfo.split(":")[0] });
       expect(await store.readValue("k")).toEqual({ user: userInfo.split(":")[0] });
+    }
+  });
+
+  it("never shows a password that holds URL delimiters", async () => {
+    for (const userInfo of [`:${PASSWORD}/x`, `:${PASSWORD}?x#y`, `alice:${ACL_PASSWORD}#z`]) {
+      const url = withCredentials(userInfo);
+      const err = await rejection(
+        (async () => {
+          const store = new (bind({ url, connectTimeoutMs: 500, commandTimeoutMs: 500 }))("e", "ns");
+          await store.waitForInit(true);
+        })(),
+      );
+      expect(["PERSIST_INVALID_CONFIG", "PERSIST_AUTH", "PERSIST_UNAVAILABLE"]).toContain(err.code);
     }
   });
 

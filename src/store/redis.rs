@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
@@ -98,24 +98,54 @@ impl RedisStore {
         if let Some(conn) = lock(&registry().open).get(&*self.config) {
             return Ok(conn.clone());
         }
-        // One connect at a time, so that concurrent first users share one connection.
-        let _connecting = registry().connecting.lock().await;
+        // One connect attempt per configuration at a time; callers that queued behind an
+        // attempt share its result, so an outage fails them all together, not one by one.
+        let slot = Arc::clone(
+            lock(&registry().slots)
+                .entry((*self.config).clone())
+                .or_default(),
+        );
+        let arrived = Instant::now();
+        let _connecting = slot.connecting.lock().await;
         if let Some(conn) = lock(&registry().open).get(&*self.config) {
             return Ok(conn.clone());
         }
+        if let Some((failed_at, error)) = &*lock(&slot.last_failure) {
+            if *failed_at >= arrived {
+                return Err(error.to_error());
+            }
+        }
+        match self.connect().await {
+            Ok(conn) => {
+                lock(&registry().open).insert((*self.config).clone(), conn.clone());
+                Ok(conn)
+            }
+            Err(error) => {
+                if let PersistError::Redis { url, detail, kind } = &error {
+                    let shared = SharedFailure {
+                        url: url.clone(),
+                        detail: detail.clone(),
+                        kind: *kind,
+                    };
+                    *lock(&slot.last_failure) = Some((Instant::now(), shared));
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<ConnectionManager> {
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.config.connect_timeout))
             .set_response_timeout(Some(self.config.command_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let connect = ConnectionManager::new_with_config((*self.client).clone(), manager_config);
-        let conn = match tokio::time::timeout(self.config.connect_timeout, connect).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(self.failure(&e)),
-            Err(_) => return Err(self.timed_out("connect", self.config.connect_timeout)),
-        };
-        lock(&registry().open).insert((*self.config).clone(), conn.clone());
-        Ok(conn)
+        match tokio::time::timeout(self.config.connect_timeout, connect).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(self.failure(&e)),
+            Err(_) => Err(self.timed_out("connect", self.config.connect_timeout)),
+        }
     }
 
     /// Run one command with the command timeout.
@@ -269,9 +299,33 @@ impl PersistStore for RedisStore {
     }
 }
 
+/// The outcome of the last failed connect attempt, handed to callers that waited for it.
+#[derive(Clone)]
+struct SharedFailure {
+    url: String,
+    detail: String,
+    kind: RedisFailure,
+}
+
+impl SharedFailure {
+    fn to_error(&self) -> PersistError {
+        PersistError::Redis {
+            url: self.url.clone(),
+            detail: self.detail.clone(),
+            kind: self.kind,
+        }
+    }
+}
+
+#[derive(Default)]
+struct ConnectSlot {
+    connecting: tokio::sync::Mutex<()>,
+    last_failure: Mutex<Option<(Instant, SharedFailure)>>,
+}
+
 struct Registry {
     open: Mutex<HashMap<RedisConfig, ConnectionManager>>,
-    connecting: tokio::sync::Mutex<()>,
+    slots: Mutex<HashMap<RedisConfig, Arc<ConnectSlot>>>,
     /// Bumped by every close, invalidating the connections stores cached.
     generation: AtomicU64,
 }
@@ -280,7 +334,7 @@ fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| Registry {
         open: Mutex::new(HashMap::new()),
-        connecting: tokio::sync::Mutex::new(()),
+        slots: Mutex::new(HashMap::new()),
         generation: AtomicU64::new(0),
     })
 }
@@ -338,36 +392,34 @@ pub fn entity_key(prefix: &str, namespace: &str, entity: &str) -> String {
     format!("{prefix}:{pair}")
 }
 
-/// The URL with any `user:password@` replaced, for messages and logs.
+/// The URL with any `user:password@` replaced, for messages and logs. Everything up to the
+/// last `@` is credentials, even if a password holds an unencoded `/`, `?` or `#`.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let authority_start = scheme_end + 3;
-    let authority_end = url[authority_start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| authority_start + i);
-    match url[authority_start..authority_end].rfind('@') {
-        Some(at) => format!(
-            "{}***@{}",
-            &url[..authority_start],
-            &url[authority_start + at + 1..]
-        ),
-        None => url.to_owned(),
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
     }
 }
 
-/// Remove the URL's user name and password from text a library produced, in case it echoed them.
+/// Remove the URL's user name and password from text a library produced, in case it echoed
+/// them (the user info whole, the password at any length, a user name of 3 characters or more).
 fn scrub_secrets(text: &str, url: &str) -> String {
-    let mut scrubbed = text.to_owned();
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-        if let Some(at) = authority.rfind('@') {
-            for secret in authority[..at].split(':').filter(|s| s.len() >= 3) {
-                scrubbed = scrubbed.replace(secret, "***");
-            }
-        }
+    let (Some(scheme_end), Some(at)) = (url.find("://"), url.rfind('@')) else {
+        return text.to_owned();
+    };
+    if at <= scheme_end {
+        return text.to_owned();
+    }
+    let user_info = &url[scheme_end + 3..at];
+    let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
+    let mut scrubbed = text.replace(user_info, "***");
+    if !password.is_empty() {
+        scrubbed = scrubbed.replace(password, "***");
+    }
+    if user.len() >= 3 {
+        scrubbed = scrubbed.replace(user, "***");
     }
     scrubbed
 }
@@ -397,6 +449,11 @@ mod tests {
         );
         assert_eq!(redact_url("rediss://:pw@host"), "rediss://***@host");
         assert_eq!(redact_url("redis://host:1/0"), "redis://host:1/0");
+        assert_eq!(
+            redact_url("redis://:hunter/22?#x@host:6379/1"),
+            "redis://***@host:6379/1"
+        );
+        assert_eq!(scrub_secrets("bad pw ab!", "redis://:ab@h"), "bad pw ***!");
         assert_eq!(
             scrub_secrets("WRONGPASS for alice with s3cret", "redis://alice:s3cret@h"),
             "WRONGPASS for *** with ***"
