@@ -97,6 +97,10 @@ function plan(backend, options) {
   if (backend && typeof backend === "object") {
     if (options.domains) throw new TypeError("usePersist: options.domains goes with a single backend class, not a map");
     const { default: fallback, ...perDomain } = backend;
+    const unknown = Object.keys(perDomain).filter((domain) => !DOMAINS.includes(domain));
+    if (unknown.length) {
+      throw new TypeError(`usePersist: unknown domain ${JSON.stringify(unknown[0])}; known: ${DOMAINS.join(", ")}`);
+    }
     const domains = fallback ? DOMAINS : Object.keys(perDomain);
     return domains.map((domain) => [domain, domain in perDomain ? perDomain[domain] : fallback]).filter(([, B]) => B !== null);
   }

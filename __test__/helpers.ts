@@ -80,7 +80,8 @@ export function startWriter(args: Array<string | number>, env: NodeJS.ProcessEnv
   });
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => {
+    // "close", not "exit": by then stdout is drained, so the last ack seen is the last one sent.
+    child.on("close", (code, signal) => {
       onReady();
       resolve({ code, signal });
     }),

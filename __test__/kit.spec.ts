@@ -231,11 +231,25 @@ describe("choosing domains and backends", () => {
     }
   });
 
-  it("refuses mistakes before registering anything", () => {
+  it("refuses mistakes before registering anything", async () => {
+    const calls: Call[] = [];
+    const other: Call[] = [];
+    usePersist(kit, recording(RustFilePersist, calls));
+    const Other = recording(RustFilePersist, other);
     expect(() => usePersist(RustFilePersist as any, RustFilePersist)).toThrow(/backtest-kit module first/);
-    expect(() => usePersist(kit, RustFilePersist, { domains: ["signal", "nope"] })).toThrow(/unknown domain "nope"/);
+    expect(() => usePersist(kit, Other, { domains: ["signal", "nope"] })).toThrow(/unknown domain "nope"/);
     expect(() => usePersist(kit, class {} as any)).toThrow(/IPersistBase methods/);
-    expect(() => usePersist(kit, { signal: RustFilePersist, risk: {} as any })).toThrow(/risk/);
+    expect(() => usePersist(kit, { signal: Other, risk: {} as any })).toThrow(/risk/);
+    expect(() => usePersist(kit, { default: Other, signals: null })).toThrow(/unknown domain "signals"/);
+    const cwd = await makeTempDir("kit-refused");
+    try {
+      await runScenarios(cwd);
+      expect(calls.length).toBeGreaterThan(0);
+      expect(other).toEqual([]); // the refused calls registered nothing, not even the valid part
+    } finally {
+      useDefaultPersist(kit);
+      await removeDir(cwd);
+    }
   });
 });
 

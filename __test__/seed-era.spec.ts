@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 import { createSqlitePersist, RustFilePersist } from "../index.js";
 import type { PersistCtor, PersistLike } from "./conformance";
-import { makeTempDir, removeDir, signalRow, treeSnapshot } from "./helpers";
+import { makeTempDir, removeDir, signalRow, sqliteAll, treeSnapshot } from "./helpers";
 
 class SeedAdapter<Empty> {
   private Ctor: PersistCtor = PersistBase as unknown as PersistCtor;
@@ -128,15 +128,24 @@ describe("backtest-kit <= 8.3: usePersistXAdapter(RustFilePersist)", () => {
     expect(Object.keys(defaultFiles)).toContain(path.join("dump", "data", "signal", "s1", "BTCUSDT.json"));
   });
 
-  it("works the same with RustSqlitePersist", async () => {
+  it("works the same with RustSqlitePersist, and nothing goes to JSON files", async () => {
     const Sqlite = createSqlitePersist({ path: path.join(root, "seed.sqlite") });
     try {
       const state = await liveSession(useAll(Sqlite));
       expect(state.signal).toEqual(signalRow(1));
       expect(state.partial).toEqual({ "sig-1": { profitLevels: [10], lossLevels: [] } });
       expect(state.schedule).toBeNull();
+      expect(state.missing).toBeNull();
     } finally {
       await Sqlite.close();
     }
+    const rows = sqliteAll(path.join(root, "seed.sqlite"), "SELECT namespace, entity, id FROM entities ORDER BY namespace");
+    expect(rows).toEqual([
+      { namespace: "dump/data/partial", entity: "BTCUSDT", id: "levels" },
+      { namespace: "dump/data/risk", entity: "r1", id: "positions" },
+      { namespace: "dump/data/schedule", entity: "s1", id: "BTCUSDT" },
+      { namespace: "dump/data/signal", entity: "s1", id: "BTCUSDT" },
+    ]);
+    expect(Object.keys(await treeSnapshot(".")).filter((f) => f.endsWith(".json"))).toEqual([]);
   });
 });

@@ -163,7 +163,7 @@ fn list_ids(dir: &Path) -> Result<Vec<String>> {
 /// documents that `JSON.parse` would reject (as `PersistBase` does, but without its 5 s of
 /// unlink retries: a document that cannot be removed is reported and kept).
 fn init_directory(dir: &Path) -> Result<InitReport> {
-    fs::create_dir_all(dir).map_err(|e| PersistError::io("cannot create directory", dir, e))?;
+    create_dir_durably(dir)?;
     let mut report = InitReport::default();
     let entries = fs::read_dir(dir).map_err(|e| PersistError::io("cannot list", dir, e))?;
     let now = SystemTime::now();
@@ -175,30 +175,95 @@ fn init_directory(dir: &Path) -> Result<InitReport> {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let remove = if name.starts_with(TMP_PREFIX) {
-            is_stale(&path, now)
+        let is_tmp = name.starts_with(TMP_PREFIX);
+        // The identity of the file judged, so that a valid document renamed over it by another
+        // process in the meantime is not the one removed.
+        let judged = if is_tmp {
+            is_stale(&path, now).then(|| file_identity(&path)).flatten()
         } else if name.ends_with(DOC_SUFFIX) {
-            match fs::read(&path) {
-                Ok(bytes) => !is_valid_json(&bytes),
-                // Removed by another process since the listing: nothing to validate.
-                Err(e) if e.kind() == ErrorKind::NotFound => false,
-                Err(e) => return Err(PersistError::io("cannot read", path, e)),
-            }
+            invalid_document_identity(&path)?
         } else {
-            false
+            None
         };
-        if !remove {
+        let Some(identity) = judged else { continue };
+        if file_identity(&path) != Some(identity) {
             continue;
         }
         let shown = path.display().to_string();
         match fs::remove_file(&path) {
-            Ok(()) if name.starts_with(TMP_PREFIX) => report.removed_stale_tmp.push(shown),
+            Ok(()) if is_tmp => report.removed_stale_tmp.push(shown),
             Ok(()) => report.removed_invalid.push(shown),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => report.failed_removals.push(format!("{shown}: {e}")),
         }
     }
     Ok(report)
+}
+
+/// Which file a path names now (device and inode on Unix); `None` if it is gone.
+#[cfg(unix)]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    let modified = fs::symlink_metadata(path).ok()?.modified().ok()?;
+    let since = modified.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    Some((since.as_secs(), u64::from(since.subsec_nanos())))
+}
+
+/// The identity of the document at `path` if its content is not JSON, read through one
+/// handle so that content and identity belong to the same file.
+fn invalid_document_identity(path: &Path) -> Result<Option<(u64, u64)>> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        // Removed by another process since the listing: nothing to validate.
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(PersistError::io("cannot read", path, e)),
+    };
+    let identity = handle_identity(&file, path);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes)
+        .map_err(|e| PersistError::io("cannot read", path, e))?;
+    Ok(if is_valid_json(&bytes) {
+        None
+    } else {
+        identity
+    })
+}
+
+#[cfg(unix)]
+fn handle_identity(file: &File, _path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn handle_identity(_file: &File, path: &Path) -> Option<(u64, u64)> {
+    file_identity(path)
+}
+
+/// `create_dir_all`, then fsync the parent of every directory it created, so that a new
+/// entity directory (and the documents later renamed into it) survives power loss.
+fn create_dir_durably(dir: &Path) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut probe = Some(dir);
+    while let Some(candidate) = probe {
+        if candidate.as_os_str().is_empty() || candidate.exists() {
+            break;
+        }
+        missing.push(candidate.to_path_buf());
+        probe = candidate.parent();
+    }
+    fs::create_dir_all(dir).map_err(|e| PersistError::io("cannot create directory", dir, e))?;
+    for created in &missing {
+        if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 fn is_stale(path: &Path, now: SystemTime) -> bool {

@@ -106,6 +106,8 @@ pub fn validate_id(id: &str) -> Result<()> {
         "it starts with the reserved temporary-file prefix \".tmp-\""
     } else if id.len() > MAX_ID_BYTES {
         "it is longer than 232 bytes"
+    } else if let Some(reason) = cfg!(windows).then(|| windows_reason(id)).flatten() {
+        reason
     } else {
         return Ok(());
     };
@@ -131,10 +133,33 @@ pub fn entity_segments(name: &str) -> Result<Vec<&str>> {
         match segment {
             "" | "." => {}
             ".." => return Err(invalid("it contains a \"..\" segment")),
-            other => segments.push(other),
+            other => {
+                if let Some(reason) = cfg!(windows).then(|| windows_reason(other)).flatten() {
+                    return Err(invalid(reason));
+                }
+                segments.push(other)
+            }
         }
     }
     Ok(segments)
+}
+
+/// Why a path component is unsafe on Windows: `C:x` joined to a path replaces it, `a:b` names
+/// an alternate data stream, and device names such as `NUL` or `COM1.json` are not files.
+fn windows_reason(component: &str) -> Option<&'static str> {
+    if component.contains(':') {
+        return Some("it contains a \":\", which Windows reads as a drive or a data stream");
+    }
+    let stem = component.split('.').next().unwrap_or(component).trim_end();
+    let reserved = matches!(
+        stem.to_ascii_uppercase().as_str(),
+        "CON" | "PRN" | "AUX" | "NUL"
+    ) || (stem.len() == 4
+        && stem
+            .get(..3)
+            .is_some_and(|p| ["COM", "LPT"].contains(&p.to_ascii_uppercase().as_str()))
+        && stem.as_bytes()[3].is_ascii_digit());
+    reserved.then_some("it is a device name on Windows")
 }
 
 /// The namespace a `baseDir` names in the database backends, normalised lexically so that
@@ -234,6 +259,24 @@ mod tests {
         }
         assert!(validate_id(&"x".repeat(MAX_ID_BYTES + 1)).is_err());
         assert_eq!(MAX_ID_BYTES, 232);
+    }
+
+    #[test]
+    fn windows_components_that_escape_or_are_devices_are_named() {
+        for bad in ["C:x", "a:b", "NUL", "nul.json", "COM1", "lpt9.txt", "CON "] {
+            assert!(windows_reason(bad).is_some(), "{bad:?}");
+        }
+        for ok in [
+            "BTCUSDT",
+            "console",
+            "COM10",
+            "nullable",
+            "a.b",
+            "C\u{20ac}",
+            "\u{e9}\u{e9}",
+        ] {
+            assert!(windows_reason(ok).is_none(), "{ok:?}");
+        }
     }
 
     #[test]
