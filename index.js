@@ -206,7 +206,10 @@ class NativePersist {
     const key = toKey(this.entityName, entityId, "read");
     let text;
     try {
-      text = this.#syncReads ? await this.#readNow(key) : await request((id) => this.#native.submitRead(id, key));
+      text = this.#syncReads ? await this.#inPlace(
+            () => this.#native.readSync(key),
+            (id) => this.#native.submitRead(id, key),
+          ) : await request((id) => this.#native.submitRead(id, key));
     } catch (err) {
       throw fromNative(err);
     }
@@ -223,7 +226,10 @@ class NativePersist {
   async hasValue(entityId) {
     const key = toKey(this.entityName, entityId, "has");
     try {
-      return this.#syncReads ? await this.#hasNow(key) : await request((id) => this.#native.submitHas(id, key));
+      return this.#syncReads ? await this.#inPlace(
+            () => this.#native.hasSync(key),
+            (id) => this.#native.submitHas(id, key),
+          ) : await request((id) => this.#native.submitHas(id, key));
     } catch (err) {
       throw fromNative(err);
     }
@@ -239,22 +245,13 @@ class NativePersist {
     }
   }
 
-  /** A synchronous read, or the queued one while the database is not open (opening may wait). */
-  #readNow(key) {
+  /** `sync()` in place, or the queued call while the database is not open (opening may wait). */
+  #inPlace(sync, queued) {
     try {
-      return this.#native.readSync(key);
+      return sync();
     } catch (err) {
       if (!String(err?.message).startsWith("PERSIST_NOT_OPEN:")) throw err;
-      return request((id) => this.#native.submitRead(id, key));
-    }
-  }
-
-  #hasNow(key) {
-    try {
-      return this.#native.hasSync(key);
-    } catch (err) {
-      if (!String(err?.message).startsWith("PERSIST_NOT_OPEN:")) throw err;
-      return request((id) => this.#native.submitHas(id, key));
+      return request(queued);
     }
   }
 
