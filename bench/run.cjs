@@ -278,29 +278,48 @@ async function memoryWorkload(subject, root) {
   for (let i = 0; i < 100; i++) await store.writeValue(`id${i}`, signalRow(i));
   const total = QUICK ? 20_000 : 1_000_000;
   let done = 0;
-  let early = null;
-  const sample = () => {
+  // Run `until` operations from 64 concurrent loops (88% read, 10% has, 2% write).
+  const runUntil = (until) =>
+    Promise.all(
+      Array.from({ length: 64 }, async (_, worker) => {
+        let n = worker + done;
+        while (done < until) {
+          const id = `id${n++ % 100}`;
+          await store.waitForInit(false);
+          const pick = n % 100;
+          if (pick < 2) await store.writeValue(id, signalRow(n));
+          else if (pick < 12) await store.hasValue(id);
+          else await store.readValue(id);
+          done++;
+        }
+      }),
+    );
+  // Both samples at a quiet point (all operations settled, a short idle, a full GC), so that
+  // buffers of operations in flight are not counted as growth.
+  const sample = async () => {
+    await new Promise((resolve) => setTimeout(resolve, 250));
     global.gc?.();
     const m = process.memoryUsage();
     return { rss: m.rss, heapUsed: m.heapUsed };
   };
+  // Each side is the median of three such samples (RSS of glibc-allocated memory is noisy).
+  const medianSample = (samples) => ({
+    rss: median(samples.map((m) => m.rss)),
+    heapUsed: median(samples.map((m) => m.heapUsed)),
+  });
   const started = hr();
-  await Promise.all(
-    Array.from({ length: 64 }, async (_, worker) => {
-      let n = worker;
-      while (done < total) {
-        const id = `id${n++ % 100}`;
-        await store.waitForInit(false);
-        const pick = n % 100;
-        if (pick < 2) await store.writeValue(id, signalRow(n));
-        else if (pick < 12) await store.hasValue(id);
-        else await store.readValue(id);
-        done++;
-        if (done === 10_000 && !early) early = sample();
-      }
-    }),
-  );
-  const late = sample();
+  const earlySamples = [];
+  for (const until of [10_000, 15_000, 20_000]) {
+    await runUntil(until);
+    earlySamples.push(await sample());
+  }
+  const lateSamples = [];
+  for (const until of [total - 10_000, total - 5_000, total]) {
+    await runUntil(until);
+    lateSamples.push(await sample());
+  }
+  const early = medianSample(earlySamples);
+  const late = medianSample(lateSamples);
   await close();
   return {
     ops: done,
@@ -415,7 +434,7 @@ function report(raw, memory, seconds) {
     }
   }
   if (Object.keys(memory).length) {
-    lines.push("", "W8 memory after 1,000,000 mixed ops (88% read, 10% has, 2% write, 64 in flight) vs after the first 10,000, fresh process per backend, V8 young generation pinned at 16 MiB (target: RSS growth < 10%)");
+    lines.push("", "W8 memory after 1,000,000 mixed ops (88% read, 10% has, 2% write, 64 in flight) vs after the first 10,000 (medians of 3 quiet-point samples each side), fresh process per backend, V8 young generation pinned at 16 MiB (target: RSS growth < 10%)");
     for (const [subject, m] of Object.entries(memory)) {
       lines.push(
         `- ${subject}: RSS ${(m.early.rss / 2 ** 20).toFixed(0)} → ${(m.late.rss / 2 ** 20).toFixed(0)} MiB (${m.rssGrowthPct.toFixed(1)}%), ` +

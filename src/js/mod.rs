@@ -16,6 +16,7 @@ use queue::{Outcome, Pending, QueueInner};
 use crate::error::{Op, PersistError};
 use std::time::Duration;
 
+use crate::store::file::run_on_write_threads;
 use crate::store::{
     AnyStore, FileStore, InitReport, PersistStore, RedisConfig, RedisStore, SqliteConfig,
     SqliteStore, Synchronous,
@@ -157,7 +158,12 @@ impl NativeStore {
         match &*self.store {
             AnyStore::File(store) => {
                 let store = store.clone();
-                spawn_blocking(move || settle(store.write_blocking(&id, &json), &id));
+                let job: Box<dyn FnOnce() + Send> =
+                    Box::new(move || settle(store.write_blocking(&id, &json), &id));
+                // Should no write thread start, the blocking pool still does the job.
+                if let Err(job) = run_on_write_threads(job) {
+                    spawn_blocking(job);
+                }
             }
             AnyStore::Sqlite(store) => match store.database_if_open() {
                 Some(db) => {
