@@ -158,6 +158,38 @@ describe("self-healing init", () => {
     expect((await fs.readdir(dir)).sort()).toEqual(Object.keys(valid).sort());
   });
 
+  it("keeps exactly the documents JSON.parse accepts (400 mutated documents)", async () => {
+    const dir = path.join(root, "fuzz", "ent");
+    await fs.mkdir(dir, { recursive: true });
+    // A deterministic generator: valid documents, then single-character mutations of them.
+    let seed = 12345;
+    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const alphabet = ['{', '}', '[', ']', '"', ':', ',', '\\', '-', '.', 'e', '0', '1', ' ', '\n', 'n', 't', 'u', '\u00e9'];
+    const expected: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      let text = JSON.stringify({ i, v: [1.5e300, -0, "s\"q\\", null, true], nested: { deep: [[{}]] } });
+      if (i % 4 !== 0) {
+        const at = random(text.length);
+        const op = random(3);
+        const ch = alphabet[random(alphabet.length)];
+        text = op === 0 ? text.slice(0, at) + text.slice(at + 1) : op === 1 ? text.slice(0, at) + ch + text.slice(at) : text.slice(0, at) + ch + text.slice(at + 1);
+      }
+      await fs.writeFile(path.join(dir, `d${i}.json`), text);
+      try {
+        JSON.parse(text);
+        expected.push(`d${i}`);
+      } catch {
+        // JSON.parse rejects it: init must remove it
+      }
+    }
+    const store = new RustFilePersist("ent", path.join(root, "fuzz"));
+    await store.waitForInit(true);
+    const kept = await collect(store.keys());
+    expect(kept.sort()).toEqual(expected.sort());
+    expect(expected.length).toBeGreaterThan(100);
+    expect(expected.length).toBeLessThan(400);
+  });
+
   it("sweeps tmp files older than 120 s, keeps younger ones, and never lists them", async () => {
     const dir = path.join(root, "sweep", "ent");
     await fs.mkdir(dir, { recursive: true });
