@@ -164,23 +164,21 @@ impl NativeStore {
                 if let Err(job) = run_on_write_threads(job) {
                     spawn_blocking(job);
                 }
+                return;
             }
-            AnyStore::Sqlite(store) => match store.database_if_open() {
-                Some(db) => {
+            AnyStore::Sqlite(store) => {
+                if let Some(db) = store.database_if_open() {
                     let key = id.clone();
                     store.write_to(&db, &key, json, move |result| settle(result, &id));
+                    return;
                 }
-                // Opening may wait for another process's lock: never on the JS thread.
-                None => {
-                    let store = Arc::clone(&self.store);
-                    spawn(async move { settle(store.write(&id, json).await, &id) });
-                }
-            },
-            AnyStore::Redis(_) => {
-                let store = Arc::clone(&self.store);
-                spawn(async move { settle(store.write(&id, json).await, &id) });
             }
+            AnyStore::Redis(_) => {}
         }
+        // Redis, or a SQLite database not open yet (opening may wait for another process's
+        // lock, so never on the JS thread): the async path.
+        let store = Arc::clone(&self.store);
+        spawn(async move { settle(store.write(&id, json).await, &id) });
     }
 
     #[napi(catch_unwind)]

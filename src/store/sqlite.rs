@@ -97,7 +97,7 @@ impl SqliteStore {
     }
 
     async fn database(&self) -> Result<Arc<Database>> {
-        if let Some(db) = registry().get(&self.config) {
+        if let Some(db) = self.database_if_open() {
             return Ok(db);
         }
         let config = Arc::clone(&self.config);
@@ -112,6 +112,15 @@ impl SqliteStore {
         let db = self.database().await?;
         let (namespace, entity) = (Arc::clone(&self.namespace), Arc::clone(&self.entity));
         blocking(move || db.with_reader(|conn| query(conn, &namespace, &entity))).await
+    }
+
+    fn put_op(&self, id: &str, json: String) -> WriteOp {
+        WriteOp::Put {
+            namespace: self.namespace.to_string(),
+            entity: self.entity.to_string(),
+            id: id.to_owned(),
+            value: json,
+        }
     }
 
     /// The database if a store has opened it; `None` means an operation must take the async
@@ -143,14 +152,8 @@ impl SqliteStore {
         if let Err(e) = validate_id(id) {
             return done(Err(e));
         }
-        let op = WriteOp::Put {
-            namespace: self.namespace.to_string(),
-            entity: self.entity.to_string(),
-            id: id.to_owned(),
-            value: json,
-        };
         let request = WriteRequest {
-            op,
+            op: self.put_op(id, json),
             reply: Reply::Callback(Box::new(move |result| done(result.map(drop)))),
         };
         if let Err(mpsc::SendError(Command::Write(request))) =
@@ -258,14 +261,7 @@ impl PersistStore for SqliteStore {
 
     async fn write(&self, id: &str, json: String) -> Result<()> {
         validate_id(id)?;
-        self.submit(WriteOp::Put {
-            namespace: self.namespace.to_string(),
-            entity: self.entity.to_string(),
-            id: id.to_owned(),
-            value: json,
-        })
-        .await
-        .map(drop)
+        self.submit(self.put_op(id, json)).await.map(drop)
     }
 
     async fn remove(&self, id: &str) -> Result<()> {
