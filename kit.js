@@ -59,8 +59,7 @@ function domainParts(kit, domain) {
 }
 
 /** The framework's own instance class for `domain`, with its storage replaced by `Backend`. */
-function instanceClass(kit, domain, Backend) {
-  const { name, DefaultInstance } = domainParts(kit, domain);
+function instanceClass({ name, DefaultInstance }, Backend) {
   class Instance extends DefaultInstance {
     constructor(...args) {
       super(...args);
@@ -123,13 +122,11 @@ function usePersist(kit, backend, options = {}) {
   // Validate everything before registering anything, so a mistake changes nothing.
   const classes = steps.map(([domain, Backend]) => {
     checkBackend(domain, Backend);
-    return [domain, instanceClass(kit, domain, Backend)];
+    const parts = domainParts(kit, domain);
+    return { domain, parts, Instance: instanceClass(parts, Backend) };
   });
-  for (const [domain, Instance] of classes) {
-    const { adapter, register } = domainParts(kit, domain);
-    register.call(adapter, Instance);
-  }
-  return classes.map(([domain]) => domain);
+  for (const { parts, Instance } of classes) parts.register.call(parts.adapter, Instance);
+  return classes.map(({ domain }) => domain);
 }
 
 /** Back to backtest-kit's own JSON files (`useJson()`) for all domains, or for `domains`. */
