@@ -18,6 +18,10 @@ export type PersistErrorCode =
 
 export declare class PersistError extends Error {
   readonly code: PersistErrorCode;
+  /** The operating system's error number, where there is one. */
+  readonly errno?: number;
+  /** The file or database concerned, where there is one. */
+  readonly path?: string;
   constructor(code: PersistErrorCode, message: string, options?: { cause?: unknown });
 }
 
@@ -25,7 +29,7 @@ export interface PersistLogger {
   warn(message: string): void;
 }
 
-/** Where init reports removed stale tmp files and invalid documents; `console.warn` by default. */
+/** Where init reports removed stale tmp files and invalid documents moved aside; `console.warn` by default. */
 export declare function setLogger(logger: PersistLogger): void;
 
 /** The `IPersistBase` contract plus the seed-era extras, shared by every backend class. */
@@ -49,10 +53,30 @@ declare abstract class NativePersist<Entity = any> {
   [Symbol.asyncIterator](): AsyncGenerator<Entity, void, unknown>;
 }
 
+export interface StoreStats {
+  /** Documents written (created or changed). */
+  writes: number;
+  /** Commits that wrote them: SQLite transactions, file-backend sync groups, Redis write round trips. */
+  commits: number;
+}
+
+/** Static members every backend class has. */
+interface BackendStatics<Options> {
+  /** The options instances made now would use, defaults resolved (credentials redacted). */
+  readonly options: Options;
+  /** Counters of the storage these options name (the file backend counts the whole process). */
+  stats(): StoreStats;
+  /** Finish queued writes and release the shared database or connection; using the class again reopens it. */
+  close(): Promise<void>;
+}
+
 /** Atomic, durable JSON files in backtest-kit's own layout: `{baseDir}/{entityName}/{id}.json`. */
 export declare class RustFilePersist<Entity = any> extends NativePersist<Entity> {
   /** `baseDir` defaults to `path.join(process.cwd(), "logs/data")`, as for PersistBase. */
   constructor(entityName: string, baseDir?: string);
+  static readonly options: {};
+  static stats(): StoreStats;
+  static close(): Promise<void>;
 }
 
 export interface SqliteOptions {
@@ -66,19 +90,15 @@ export interface SqliteOptions {
   syncReads?: boolean;
 }
 
-export interface SqliteStats {
-  /** Writes (puts and deletes) committed. */
-  writes: number;
-  /** Transactions that committed them: far fewer under concurrency (group commit). */
-  transactions: number;
-}
-
 /** Every entity in one embedded SQLite database shared by all instances of the class. */
 export declare class RustSqlitePersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
   /** The database instances made now would use. */
+  static readonly options: { path: string; synchronous: "FULL" | "NORMAL"; syncReads: boolean };
+  /** The same as `options`. */
   static readonly database: { path: string; synchronous: "FULL" | "NORMAL"; syncReads: boolean };
-  static stats(): SqliteStats;
+  /** `commits` are transactions: far fewer than writes under concurrency (group commit). */
+  static stats(): StoreStats;
   /** Finish queued writes and release the database; using the class again reopens it. */
   static close(): Promise<void>;
 }
@@ -103,6 +123,15 @@ export interface RedisOptions {
 /** Every entity in Redis (one hash per entity) over one shared, self-healing connection. */
 export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
+  static readonly options: {
+    url: string;
+    prefix: string;
+    connectTimeoutMs: number;
+    commandTimeoutMs: number;
+    tls: { ca: boolean };
+  };
+  /** `commits` are write round trips. */
+  static stats(): StoreStats;
   /** Drop the shared connection of this class's options; using the class again reconnects. */
   static close(): Promise<void>;
 }
@@ -110,7 +139,7 @@ export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity
 /** A RustRedisPersist class bound to explicit options (another server, database or prefix). */
 export declare function createRedisPersist(options?: RedisOptions): typeof RustRedisPersist;
 
-/** backtest-kit 19.x persistence domains. */
+/** backtest-kit 19.x persistence domains (`usePersist` also registers any further domain a newer kit exposes, such as 20.x's "dictionary"). */
 export type PersistDomain =
   | "signal"
   | "risk"
@@ -127,7 +156,9 @@ export type PersistDomain =
   | "memory"
   | "recent"
   | "state"
-  | "session";
+  | "session"
+  | "dictionary"
+  | (string & {});
 
 export declare const DOMAINS: readonly PersistDomain[];
 
@@ -143,15 +174,28 @@ export type PersistBackend = new (entityName: string, baseDir: string) => {
 /** `default` covers every domain not named; `null` leaves a domain as it is. */
 export type PersistBackendMap = Partial<Record<PersistDomain | "default", PersistBackend | null>>;
 
+export interface UsePersistOptions {
+  /** Only these domains (with a single backend class). */
+  domains?: readonly PersistDomain[];
+  /**
+   * Per domain: `"durable"` (synced to disk before the promise resolves; the default for state
+   * domains) or `"atomic"` (never torn, may be lost on power loss; the default for the caches
+   * candle, measure and interval).
+   */
+  durability?: Partial<Record<PersistDomain, "durable" | "atomic">>;
+  /** Closed candles kept in memory by our classes, process-wide; default 100,000, 0 turns it off. */
+  candleCache?: number;
+}
+
 /**
- * Register storage for backtest-kit 8.4+'s per-domain adapters (all 16 by default). Pass the
- * backtest-kit module you import, so the adapters configured are the ones your code uses.
- * Returns the domains registered.
+ * Register storage for backtest-kit 8.4+'s per-domain adapters (every domain the kit exposes by
+ * default). Pass the backtest-kit module you import, so the adapters configured are the ones your
+ * code uses. Returns the domains registered.
  */
 export declare function usePersist(
   kit: object,
   backend: PersistBackend | PersistBackendMap,
-  options?: { domains?: readonly PersistDomain[] },
+  options?: UsePersistOptions,
 ): PersistDomain[];
 
 /** Back to backtest-kit's own JSON files for all domains, or for `domains`. */

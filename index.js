@@ -1,9 +1,10 @@
 "use strict";
 // Public entry: thin classes over the generated napi loader (binding.js). JSON encoding,
-// id normalisation, key ordering and error codes live here; storage logic lives in Rust.
+// id normalisation, key ordering and error objects live here; storage logic lives in Rust, and
+// which backend a class uses is a name in the native registry.
 
 const path = require("node:path");
-const { CompletionQueue, NativeStore, redisClose, sqliteClose, sqliteStats } = loadBinding();
+const { CompletionQueue, NativeStore, backendStats, closeBackend, describeBackend } = loadBinding();
 
 /** The generated loader finds a local build or the platform package; say plainly when neither exists. */
 function loadBinding() {
@@ -32,9 +33,9 @@ function loadBinding() {
 /** `PersistBase.keys()` order: `a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" })`. */
 const keyOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }).compare;
 
-// Hot operations (read, has, write) settle through one completion queue: each request gets a
-// number, the native side posts results, and one wake-up drains every finished request. A napi
-// async method would create a threadsafe function per call, which costs more than the work.
+// Every native operation settles through one completion queue: each request gets a number,
+// the backend posts its outcome, and one wake-up drains every finished request. A napi async
+// method would create a threadsafe function per call, which costs more than the work.
 const pending = new Map();
 let nextRequest = 0;
 const queue = new CompletionQueue(drainCompletions);
@@ -43,26 +44,12 @@ const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
 keepAlive.unref();
 
 function drainCompletions() {
-  const { requests, kinds, texts } = queue.drain();
+  const { requests, values, failures } = queue.drain();
   for (let i = 0; i < requests.length; i++) {
     const settle = pending.get(requests[i]);
     pending.delete(requests[i]);
-    switch (kinds[i]) {
-      case 0:
-        settle.resolve(null);
-        break;
-      case 1:
-        settle.resolve(texts[i]);
-        break;
-      case 2:
-        settle.resolve(false);
-        break;
-      case 3:
-        settle.resolve(true);
-        break;
-      default:
-        settle.reject(fromNative(new Error(texts[i])));
-    }
+    if (failures[i]) settle.reject(fromFailure(failures[i]));
+    else settle.resolve(values[i]);
   }
   if (pending.size === 0) keepAlive.unref();
 }
@@ -78,7 +65,7 @@ function request(submit) {
   } catch (err) {
     pending.delete(id);
     if (pending.size === 0) keepAlive.unref();
-    throw err;
+    throw fromNative(err);
   }
   return promise;
 }
@@ -101,10 +88,18 @@ function setLogger(next) {
   logger = next;
 }
 
-/** The native side rejects with "CODE: message"; give users `err.code` and the plain message. */
+/** A failure record from the native side (code, message, errno, path) as a `PersistError`. */
+function fromFailure(failure) {
+  const err = new PersistError(failure.code, failure.message);
+  if (failure.errno != null) err.errno = failure.errno;
+  if (failure.path != null) err.path = failure.path;
+  return err;
+}
+
+/** Errors the binding throws synchronously carry their code in `err.code`. */
 function fromNative(err) {
-  const match = /^(PERSIST_[A-Z_]+): ([\s\S]*)$/.exec(err && err.message);
-  return match ? new PersistError(match[1], match[2]) : err;
+  if (err instanceof PersistError || typeof err?.code !== "string" || !err.code.startsWith("PERSIST_")) return err;
+  return new PersistError(err.code, err.message);
 }
 
 /** backtest-kit's wording per operation, as the Rust core uses (src/error.rs `describe`). */
@@ -141,19 +136,37 @@ function encode(entityName, key, value) {
   return json;
 }
 
+/** A document as read (`string | null | failure record`) as the value `readValue` returns. */
+function parseDoc(entityName, key, doc) {
+  if (doc === null || doc === undefined) {
+    throw new PersistError("PERSIST_NOT_FOUND", `Entity ${entityName}:${key} not found`);
+  }
+  if (typeof doc !== "string") throw fromFailure(doc);
+  try {
+    return JSON.parse(doc);
+  } catch (err) {
+    throw new PersistError("PERSIST_CORRUPT", `${failure.read(entityName, key)}: ${err.message}`, { cause: err });
+  }
+}
+
+/** Batch operations of our classes, used by `usePersist`'s fast domain instances (kit.js). */
+const BATCH = Symbol.for("backtest-kit-rs.batch");
+
 /**
- * Shared behaviour of every backend class. Subclasses pass an opened NativeStore and a label
- * for log lines; users subclass the exported backend classes, not this one.
+ * Shared behaviour of every backend class: `kind` names a backend of the native registry and
+ * `optionsJson` its options. Users subclass the exported backend classes, not this one.
  */
 class NativePersist {
   #native;
   #label;
-  #syncReads;
   #ready = false;
   #initializing = null;
+  /** Cache domains: no O(documents) validation at init; unreadable documents heal at read. */
+  #validateOnInit = true;
+  /** Cache domains: atomic writes without fsync. */
+  #durable = true;
 
-  /** `syncReads`: serve readValue/hasValue on the calling thread (SQLite point lookups). */
-  constructor(entityName, baseDir, openNative, label, { syncReads = false } = {}) {
+  constructor(entityName, baseDir, kind, optionsJson, label) {
     if (typeof entityName !== "string") {
       throw new TypeError(`${label}: entityName must be a string, got ${typeof entityName}`);
     }
@@ -163,9 +176,8 @@ class NativePersist {
     this.entityName = entityName;
     this.baseDir = baseDir;
     this.#label = label;
-    this.#syncReads = syncReads;
     try {
-      this.#native = openNative(entityName, baseDir);
+      this.#native = NativeStore.open(kind, entityName, baseDir, optionsJson, queue);
     } catch (err) {
       throw fromNative(err);
     }
@@ -175,14 +187,14 @@ class NativePersist {
   waitForInit(_initial) {
     if (this.#ready) return Promise.resolve();
     if (!this.#initializing) {
-      this.#initializing = this.#native.init().then(
+      this.#initializing = request((id) => this.#native.init(id, this.#validateOnInit)).then(
         (report) => {
           this.#log(report);
           this.#ready = true;
         },
         (err) => {
           this.#initializing = null;
-          throw fromNative(err);
+          throw err;
         },
       );
     }
@@ -195,91 +207,84 @@ class NativePersist {
       logger.warn(`backtest-kit-rs ${this.#label} removed stale atomic-write tmp file filePath=${location} ${entity}`);
     }
     for (const location of report.removedInvalid) {
-      logger.warn(`backtest-kit-rs ${this.#label} removed invalid document filePath=${location} ${entity}`);
+      logger.warn(`backtest-kit-rs ${this.#label} moved invalid document aside filePath=${location} ${entity}`);
     }
     for (const failed of report.failedRemovals) {
-      logger.warn(`backtest-kit-rs ${this.#label} failed to remove invalid document ${failed} ${entity}`);
+      logger.warn(`backtest-kit-rs ${this.#label} failed to move invalid document aside ${failed} ${entity}`);
     }
+  }
+
+  /** Documents of `ids` as `string | null | failure record`, in place where the backend serves it so. */
+  #read(ids, stopAtMissing) {
+    const heal = !this.#validateOnInit;
+    let docs;
+    try {
+      docs = this.#native.readInPlace(ids, stopAtMissing, heal);
+    } catch (err) {
+      return Promise.reject(fromNative(err));
+    }
+    return docs !== null ? Promise.resolve(docs) : request((id) => this.#native.read(id, ids, stopAtMissing, heal));
+  }
+
+  #has(ids) {
+    let flags;
+    try {
+      flags = this.#native.hasInPlace(ids);
+    } catch (err) {
+      return Promise.reject(fromNative(err));
+    }
+    return flags !== null ? Promise.resolve(flags) : request((id) => this.#native.has(id, ids));
+  }
+
+  #write(ids, texts, mode) {
+    return request((id) => this.#native.write(id, ids, texts, mode, this.#durable));
   }
 
   async readValue(entityId) {
     const key = toKey(this.entityName, entityId, "read");
-    let text;
-    try {
-      text = this.#syncReads ? await this.#inPlace(
-            () => this.#native.readSync(key),
-            (id) => this.#native.submitRead(id, key),
-          ) : await request((id) => this.#native.submitRead(id, key));
-    } catch (err) {
-      throw fromNative(err);
-    }
-    if (text === null) {
-      throw new PersistError("PERSIST_NOT_FOUND", `Entity ${this.entityName}:${key} not found`);
-    }
-    try {
-      return JSON.parse(text);
-    } catch (err) {
-      throw new PersistError("PERSIST_CORRUPT", `${failure.read(this.entityName, key)}: ${err.message}`, { cause: err });
-    }
+    return parseDoc(this.entityName, key, (await this.#read([key], false))[0]);
   }
 
   async hasValue(entityId) {
     const key = toKey(this.entityName, entityId, "has");
-    try {
-      return this.#syncReads ? await this.#inPlace(
-            () => this.#native.hasSync(key),
-            (id) => this.#native.submitHas(id, key),
-          ) : await request((id) => this.#native.submitHas(id, key));
-    } catch (err) {
-      throw fromNative(err);
-    }
+    return (await this.#has([key]))[0];
   }
 
   async writeValue(entityId, entity) {
     const key = toKey(this.entityName, entityId, "write");
-    const json = encode(this.entityName, key, entity);
-    try {
-      await request((id) => this.#native.submitWrite(id, key, json));
-    } catch (err) {
-      throw fromNative(err);
-    }
-  }
-
-  /** `sync()` in place, or the queued call while the database is not open (opening may wait). */
-  #inPlace(sync, queued) {
-    try {
-      return sync();
-    } catch (err) {
-      if (!String(err?.message).startsWith("PERSIST_NOT_OPEN:")) throw err;
-      return request(queued);
-    }
+    await this.#write([key], [encode(this.entityName, key, entity)], "replace");
   }
 
   async removeValue(entityId) {
     const key = toKey(this.entityName, entityId, "remove");
-    try {
-      await this.#native.remove(key);
-    } catch (err) {
-      throw fromNative(err);
-    }
+    await request((id) => this.#native.remove(id, key));
   }
 
   async removeAll() {
-    try {
-      await this.#native.removeAll();
-    } catch (err) {
-      throw fromNative(err);
-    }
+    await request((id) => this.#native.removeAll(id));
   }
 
   async *keys() {
-    let ids;
-    try {
-      ids = await this.#native.keys();
-    } catch (err) {
-      throw fromNative(err);
-    }
+    const ids = await request((id) => this.#native.keys(id));
     yield* ids.sort(keyOrder);
+  }
+
+  /** One native request per batch, for kit.js. Ids are strings already. */
+  get [BATCH]() {
+    return {
+      /** Per domain: `durable` false = atomic writes without fsync; `validateOnInit` false = heal at read. */
+      configure: ({ durable, validateOnInit }) => {
+        this.#durable = durable;
+        this.#validateOnInit = validateOnInit;
+      },
+      /** `string | null | failure record` per id, ending at the first missing one if `stopAtMissing`. */
+      read: (ids, stopAtMissing) => this.#read(ids, stopAtMissing),
+      has: (ids) => this.#has(ids),
+      /** `mode`: "replace", "changed" (skip documents already holding the text) or "insert". */
+      write: (ids, texts, mode) => this.#write(ids, texts, mode),
+      /** Every document as `[ids, texts]`. */
+      scan: () => request((id) => this.#native.scan(id)),
+    };
   }
 
   /** Every stored value in key order; entities removed while iterating are skipped. */
@@ -319,129 +324,83 @@ class NativePersist {
 
 const defaultBaseDir = () => path.join(process.cwd(), "logs/data");
 
+/** Options as JSON for the native side; Buffers (a TLS CA) become their text. */
+function optionsJson(options) {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new PersistError("PERSIST_INVALID_CONFIG", "options must be an object");
+  }
+  return JSON.stringify(options, (_key, value) =>
+    value && value.type === "Buffer" && Array.isArray(value.data) ? Buffer.from(value.data).toString() : value,
+  );
+}
+
+function native(call) {
+  try {
+    return call();
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+/**
+ * A storage class over backend `kind` of the native registry, with `options` bound. Options are
+ * checked at once (unknown names and wrong types throw PERSIST_INVALID_CONFIG); their defaults
+ * (environment, working directory) are resolved when an instance is made.
+ */
+function defineBackend(kind, className, options) {
+  const json = optionsJson(options);
+  native(() => describeBackend(kind, json));
+  const Backend = class extends NativePersist {
+    constructor(entityName, baseDir = defaultBaseDir()) {
+      super(entityName, baseDir, kind, json, className);
+    }
+
+    /** The options this class uses now, defaults resolved (credentials redacted). */
+    static get options() {
+      return JSON.parse(native(() => describeBackend(kind, json)));
+    }
+
+    /** The same as `options` (the SQLite class's original name for it). */
+    static get database() {
+      return this.options;
+    }
+
+    /**
+     * `{ writes, commits }` of the storage these options name: documents written, and the commits
+     * that wrote them (SQLite transactions, file sync groups, Redis write round trips).
+     */
+    static stats() {
+      return native(() => backendStats(kind, json));
+    }
+
+    /** Finish queued writes and release the shared database or connection; using the class again reopens it. */
+    static async close() {
+      await request((id) => closeBackend(queue, id, kind, json));
+    }
+  };
+  Object.defineProperty(Backend, "name", { value: className });
+  return Backend;
+}
+
 /** Atomic, durable JSON files in backtest-kit's own layout: `{baseDir}/{entityName}/{id}.json`. */
-class RustFilePersist extends NativePersist {
-  constructor(entityName, baseDir = defaultBaseDir()) {
-    super(entityName, baseDir, (name, dir) => NativeStore.file(name, dir, queue), "RustFilePersist");
-  }
-}
-
-const SQLITE_PATH_ENV = "BACKTEST_KIT_RS_SQLITE_PATH";
-const SQLITE_SYNCHRONOUS_ENV = "BACKTEST_KIT_RS_SQLITE_SYNCHRONOUS";
-
-/** Options of a SQLite-backed class, resolved when an instance is made (env and cwd at that time). */
-function resolveSqliteOptions(options) {
-  const file = options.path ?? process.env[SQLITE_PATH_ENV] ?? path.join("dump", "backtest-kit.sqlite");
-  if (typeof file !== "string" || file === "") {
-    throw new TypeError(`RustSqlitePersist: path must be a non-empty string, got ${String(file)}`);
-  }
-  const synchronous = String(options.synchronous ?? process.env[SQLITE_SYNCHRONOUS_ENV] ?? "FULL").toUpperCase();
-  if (synchronous !== "FULL" && synchronous !== "NORMAL") {
-    throw new TypeError(`RustSqlitePersist: synchronous must be "FULL" or "NORMAL", got ${synchronous}`);
-  }
-  const syncReads = options.syncReads ?? true;
-  if (typeof syncReads !== "boolean") {
-    throw new TypeError(`RustSqlitePersist: syncReads must be a boolean, got ${String(syncReads)}`);
-  }
-  return { path: path.resolve(file), synchronous, syncReads };
-}
+const RustFilePersist = defineBackend("file", "RustFilePersist", {});
 
 /**
  * A RustSqlitePersist class bound to explicit options, for example one database per domain:
  * `usePersistSignalAdapter(createSqlitePersist({ path: "./state/signals.sqlite" }))`.
+ * Options: `path`, `synchronous` ("FULL" | "NORMAL"), `syncReads`.
  */
-function createSqlitePersist(options = {}) {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError("createSqlitePersist expects an options object");
-  }
-  const bound = { ...options };
-  return class RustSqlitePersist extends NativePersist {
-    constructor(entityName, baseDir = defaultBaseDir()) {
-      const { path: file, synchronous, syncReads } = resolveSqliteOptions(bound);
-      super(entityName, baseDir, (name, dir) => NativeStore.sqlite(name, dir, file, synchronous, queue), "RustSqlitePersist", {
-        syncReads,
-      });
-    }
-
-    /** The database this class uses now: absolute path, synchronous level, where reads run. */
-    static get database() {
-      return resolveSqliteOptions(bound);
-    }
-
-    /** Writes and transactions committed so far (group commit shares one transaction among many writes). */
-    static stats() {
-      const { path: file, synchronous } = resolveSqliteOptions(bound);
-      return sqliteStats(file, synchronous) ?? { writes: 0, transactions: 0 };
-    }
-
-    /** Finish queued writes and release the database; using the class again reopens it. */
-    static async close() {
-      const { path: file, synchronous } = resolveSqliteOptions(bound);
-      try {
-        await sqliteClose(file, synchronous);
-      } catch (err) {
-        throw fromNative(err);
-      }
-    }
-  };
-}
+const createSqlitePersist = (options = {}) => defineBackend("sqlite", "RustSqlitePersist", options);
 
 /** All entities in one embedded SQLite database (`./dump/backtest-kit.sqlite` unless configured). */
 const RustSqlitePersist = createSqlitePersist();
 
-const REDIS_URL_ENV = "BACKTEST_KIT_RS_REDIS_URL";
-
-function positiveMs(name, value) {
-  if (!Number.isInteger(value) || value <= 0 || value > 2 ** 31 - 1) {
-    throw new TypeError(`RustRedisPersist: ${name} must be a positive whole number of milliseconds, got ${String(value)}`);
-  }
-  return value;
-}
-
-/** Options of a Redis-backed class, resolved when an instance is made (env at that time). */
-function resolveRedisOptions(options) {
-  const url = options.url ?? process.env[REDIS_URL_ENV] ?? process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-  if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
-    throw new TypeError("RustRedisPersist: url must be a redis:// or rediss:// URL");
-  }
-  const prefix = options.prefix ?? "backtest-kit";
-  if (typeof prefix !== "string" || prefix === "") {
-    throw new TypeError("RustRedisPersist: prefix must be a non-empty string");
-  }
-  const ca = options.tls?.ca;
-  if (ca !== undefined && typeof ca !== "string" && !Buffer.isBuffer(ca)) {
-    throw new TypeError("RustRedisPersist: tls.ca must be a PEM string or Buffer");
-  }
-  return {
-    url,
-    prefix,
-    connectTimeoutMs: positiveMs("connectTimeoutMs", options.connectTimeoutMs ?? 5000),
-    commandTimeoutMs: positiveMs("commandTimeoutMs", options.commandTimeoutMs ?? 5000),
-    ca: ca === undefined ? undefined : String(ca),
-  };
-}
-
 /**
  * A RustRedisPersist class bound to explicit options, e.g. a separate database or server per
  * domain: `createRedisPersist({ url: "redis://127.0.0.1:6379/2", prefix: "bot-a" })`.
+ * Options: `url`, `prefix`, `connectTimeoutMs`, `commandTimeoutMs`, `tls: { ca }`.
  */
-function createRedisPersist(options = {}) {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError("createRedisPersist expects an options object");
-  }
-  const bound = { ...options, tls: options.tls && { ...options.tls } };
-  return class RustRedisPersist extends NativePersist {
-    constructor(entityName, baseDir = defaultBaseDir()) {
-      const resolved = resolveRedisOptions(bound);
-      super(entityName, baseDir, (name, dir) => NativeStore.redis(name, dir, resolved, queue), "RustRedisPersist");
-    }
-
-    /** Drop the shared connection these options use; using the class again reconnects. */
-    static async close() {
-      redisClose(resolveRedisOptions(bound));
-    }
-  };
-}
+const createRedisPersist = (options = {}) => defineBackend("redis", "RustRedisPersist", options);
 
 /** Every entity in Redis, one hash per entity, over one shared connection (`REDIS_URL` etc.). */
 const RustRedisPersist = createRedisPersist();
@@ -453,6 +412,9 @@ module.exports.RustSqlitePersist = RustSqlitePersist;
 module.exports.createSqlitePersist = createSqlitePersist;
 module.exports.PersistError = PersistError;
 module.exports.setLogger = setLogger;
+
+// What kit.js's fast domain instances share with the classes (not public API).
+module.exports[Symbol.for("backtest-kit-rs.internals")] = { BATCH, encode, parseDoc, keyOrder, toKey, logger: () => logger };
 
 const kit = require("./kit.js");
 

@@ -123,7 +123,7 @@ describe("crash safety", () => {
 });
 
 describe("self-healing init", () => {
-  it("removes empty, truncated and garbage documents, keeps valid ones, and logs each path", async () => {
+  it("moves empty, truncated and garbage documents aside, keeps valid ones, and logs each path", async () => {
     const dir = path.join(root, "heal", "ent");
     await fs.mkdir(dir, { recursive: true });
     // Deeper than serde_json's default limit of 128, which must not make a document "invalid".
@@ -145,17 +145,22 @@ describe("self-healing init", () => {
 
     const store = new RustFilePersist("ent", path.join(root, "heal"));
     await store.waitForInit(true);
-    expect((await fs.readdir(dir)).sort()).toEqual(Object.keys(valid).sort());
-    for (const name of Object.keys(invalid)) {
-      expect(warnings.some((w) => w.includes("removed invalid document") && w.includes(path.join(dir, name)))).toBe(true);
+    const after = await fs.readdir(dir);
+    expect(after.filter((n) => n.endsWith(".json")).sort()).toEqual(Object.keys(valid).sort());
+    for (const [name, text] of Object.entries(invalid)) {
+      expect(warnings.some((w) => w.includes("moved invalid document aside") && w.includes(path.join(dir, name)))).toBe(true);
+      // Moved aside, not destroyed: the bytes are kept under a name no init or keys() touches.
+      const aside = after.filter((n) => n.startsWith(`${name}.corrupt-`));
+      expect(aside).toHaveLength(1);
+      expect(await fs.readFile(path.join(dir, aside[0]), "utf8")).toBe(text);
     }
     expect(JSON.stringify(await store.readValue("deep"))).toBe(deep);
     expect(await store.readValue("huge-number")).toBe(Infinity);
 
-    // PersistBase agrees on what is valid: it keeps the same files.
+    // PersistBase agrees on what is valid (it keeps the same documents) and leaves what we moved aside alone.
     const reference = new PersistBase("ent", path.join(root, "heal"));
     await reference.waitForInit(true);
-    expect((await fs.readdir(dir)).sort()).toEqual(Object.keys(valid).sort());
+    expect((await fs.readdir(dir)).sort()).toEqual(after.sort());
   });
 
   it("keeps exactly the documents JSON.parse accepts (400 mutated documents)", async () => {

@@ -251,16 +251,18 @@ describe("layout and isolation", () => {
     await inspector.select(0);
   });
 
-  it("removes stored values that are not JSON at init, and logs which", async () => {
+  it("moves stored values that are not JSON aside at init, and logs which", async () => {
     const Persist = bind({ url: server.url, prefix: "heal" });
     const key = 'heal:["dump/data/risk","r_ex"]';
     await inspector.hset(key, "positions", "[]", "torn", '{"a":', "empty", "");
     const store = new Persist("r_ex", "./dump/data/risk/");
     await store.waitForInit(true);
     expect(await collect(store.keys())).toEqual(["positions"]);
-    const removed = messages.filter((m) => m.includes("removed invalid document"));
+    const removed = messages.filter((m) => m.includes("moved invalid document aside"));
     expect(removed).toHaveLength(2);
     expect(removed.some((m) => m.includes(`key=${key} field=torn`))).toBe(true);
+    const aside = await inspector.hgetall('heal:quarantine:["dump/data/risk","r_ex"]');
+    expect(Object.values(aside).sort()).toEqual(["", '{"a":']);
   });
 
   it("the plain class reads BACKTEST_KIT_RS_REDIS_URL, then REDIS_URL", async () => {

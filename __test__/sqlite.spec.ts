@@ -154,7 +154,7 @@ describe("self-healing and refusal", () => {
     expect(messages().some((w) => w.includes("id=junk"))).toBe(true);
   });
 
-  it("removes rows that are not JSON, keeps valid ones, and logs each", async () => {
+  it("moves rows that are not JSON aside, keeps valid ones, and logs each", async () => {
     const store = new Persist("heal", "./dump/data/risk/");
     await store.waitForInit(true);
     await store.writeValue("good", { ok: true });
@@ -170,7 +170,11 @@ describe("self-healing and refusal", () => {
     const fresh = new Persist("heal", "./dump/data/risk/");
     await fresh.waitForInit(true);
     expect(await collect(fresh.keys())).toEqual(["good"]);
-    expect(warnings.filter((w) => w.includes("removed invalid document"))).toHaveLength(2);
+    expect(warnings.filter((w) => w.includes("moved invalid document aside"))).toHaveLength(2);
+    expect(sqliteAll(dbPath, "SELECT id, CAST(value AS TEXT) AS value FROM quarantine ORDER BY id")).toEqual([
+      { id: "empty", value: "" },
+      { id: "torn", value: '{"positions":[' },
+    ]);
     expect(warnings.some((w) => w.includes("id=torn") && w.includes(dbPath))).toBe(true);
     expect(sqliteAll(dbPath, "SELECT count(*) AS n FROM entities WHERE namespace = 'dump/data/other'")).toEqual([{ n: 1 }]);
   });
@@ -217,7 +221,7 @@ describe("group commit", () => {
     );
     const after = Persist.stats();
     const writes = after.writes - before.writes;
-    const transactions = after.transactions - before.transactions;
+    const transactions = after.commits - before.commits;
     expect(writes).toBe(64 * 20);
     expect(transactions).toBeLessThan(writes / 4);
     for (const store of stores) expect((await store.readValue("BTCUSDT")).seq).toBe(19);

@@ -75,11 +75,6 @@ pub enum PersistError {
     #[error("invalid configuration: {detail}")]
     InvalidConfig { detail: String },
 
-    /// A synchronous fast path found its database not open yet; the binding then takes the
-    /// async path. Never reaches users.
-    #[error("database not open yet")]
-    NotOpen,
-
     /// A blocking task ended without a result (it panicked or the runtime is shutting down).
     #[error("internal task failed: {0}")]
     Task(String),
@@ -106,10 +101,28 @@ impl PersistError {
                 RedisFailure::Other => "PERSIST_IO",
             },
             PersistError::InvalidConfig { .. } => "PERSIST_INVALID_CONFIG",
-            PersistError::NotOpen => "PERSIST_NOT_OPEN",
             PersistError::Io { .. } | PersistError::Task(_) | PersistError::Closed { .. } => {
                 "PERSIST_IO"
             }
+        }
+    }
+
+    /// The operating system's error number behind this error, where there is one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            PersistError::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// The file or database this error is about, where there is one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            PersistError::Io { path, .. }
+            | PersistError::Database { path, .. }
+            | PersistError::SchemaTooNew { path, .. }
+            | PersistError::Closed { path } => Some(path),
+            _ => None,
         }
     }
 

@@ -1,12 +1,13 @@
 //! Storage backends for backtest-kit, exposed to Node.js through a thin napi binding.
 //!
-//! The core (`error`, `json`, `store`) is plain Rust with no napi types, so `cargo test
+//! The core (`error`, `exec`, `json`, `store`) is plain Rust with no napi types, so `cargo test
 //! --no-default-features` exercises it without Node. `js` is the binding layer.
 
 #![deny(clippy::all)]
 #![deny(clippy::unwrap_used)]
 
 pub mod error;
+pub mod exec;
 pub mod json;
 pub mod store;
 

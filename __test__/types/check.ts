@@ -34,7 +34,7 @@ class Audited extends RustFilePersist {
 const Sub: TPersistBaseCtor = Audited;
 const Sqlite: TPersistBaseCtor = RustSqlitePersist;
 const SignalsDb: TPersistBaseCtor = createSqlitePersist({ path: "./state/signals.sqlite", synchronous: "NORMAL" });
-const stats: number = RustSqlitePersist.stats().transactions;
+const stats: number = RustSqlitePersist.stats().commits;
 const closing: Promise<void> = createSqlitePersist().close();
 const RedisCtor: TPersistBaseCtor = RustRedisPersist;
 const Dashboards: TPersistBaseCtor = createRedisPersist({ url: "rediss://:pw@cache:6380/2", prefix: "bot", tls: { ca: "PEM" } });

@@ -1,38 +1,79 @@
-//! The napi binding: one class over `AnyStore`. Each method converts arguments, awaits the
-//! core and maps errors; JSON encoding, id normalisation, key ordering and `err.code` live
-//! in the hand-written `index.js` facade.
+//! The napi binding: one class over any backend the core's registry knows. Each method turns
+//! its arguments into a core `Request`, and each outcome into a JS value or a failure record
+//! (code, message, errno, path). It names no backend; JSON encoding, id normalisation and key
+//! ordering live in the hand-written `index.js` facade.
 
 mod queue;
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{spawn, spawn_blocking};
-use napi::{Error, Status};
+use napi::bindgen_prelude::{Null, ToNapiValue, TypeName, ValueType};
+use napi::sys;
 use napi_derive::napi;
+use serde_json::Value;
 
 pub use queue::CompletionQueue;
-use queue::{Outcome, Pending, QueueInner};
+use queue::{Pending, QueueInner};
 
 use crate::error::{Op, PersistError};
-use std::time::Duration;
+use crate::store::{self, Doc, InitReport, Request, Response, Store, WriteMode};
 
-use crate::store::file::run_on_write_threads;
-use crate::store::{
-    AnyStore, FileStore, InitReport, PersistStore, RedisConfig, RedisStore, SqliteConfig,
-    SqliteStore, Synchronous,
-};
+/// An error's code as napi's status, so synchronous throws carry `err.code` (napi cannot set a
+/// custom code on an async rejection, napi-rs#1632, hence failure records for those).
+pub struct PersistCode(String);
 
-/// Errors cross as `"CODE: message"`; napi cannot attach a custom `code` to an async
-/// rejection (napi-rs#1632), so the facade splits the prefix into `err.code`.
-fn js_error(err: PersistError, op: Op, entity: &str, id: Option<&str>) -> Error {
-    Error::new(Status::GenericFailure, coded_message(err, op, entity, id))
+impl AsRef<str> for PersistCode {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
 }
 
-fn coded_message(err: PersistError, op: Op, entity: &str, id: Option<&str>) -> String {
-    format!("{}: {}", err.code(), err.describe(op, entity, id))
+/// A failed operation as data: the facade builds its `PersistError` from these fields.
+#[napi(object, object_from_js = false)]
+pub struct NativeFailure {
+    pub code: String,
+    /// In backtest-kit's wording for the operation (`Failed to write entity e:id: …`).
+    pub message: String,
+    /// The operating system's error number, where there is one.
+    pub errno: Option<i32>,
+    /// The file or database concerned, where there is one.
+    pub path: Option<String>,
 }
 
-#[napi(object)]
+impl NativeFailure {
+    fn new(err: &PersistError, op: Op, entity: &str, id: Option<&str>) -> Self {
+        NativeFailure {
+            code: err.code().to_owned(),
+            message: err.describe(op, entity, id),
+            errno: err.errno(),
+            path: err.path().map(|p| p.display().to_string()),
+        }
+    }
+
+    fn corrupt(detail: String, entity: &str, id: &str) -> Self {
+        NativeFailure {
+            code: "PERSIST_CORRUPT".to_owned(),
+            message: format!("Failed to read entity {entity}:{id}: {detail}"),
+            errno: None,
+            path: None,
+        }
+    }
+
+    fn into_error(self) -> napi::Error<PersistCode> {
+        napi::Error::new(PersistCode(self.code), self.message)
+    }
+}
+
+fn coded(err: PersistError, op: Op, entity: &str) -> napi::Error<PersistCode> {
+    NativeFailure::new(&err, op, entity, None).into_error()
+}
+
+/// Errors of class-level calls (options, stats, close), which concern no entity.
+fn config_error(err: PersistError) -> napi::Error<PersistCode> {
+    napi::Error::new(PersistCode(err.code().to_owned()), err.to_string())
+}
+
+#[napi(object, object_from_js = false)]
 pub struct NativeInitReport {
     pub removed_stale_tmp: Vec<String>,
     pub removed_invalid: Vec<String>,
@@ -49,265 +90,296 @@ impl From<InitReport> for NativeInitReport {
     }
 }
 
+/// A core response as JS sees it: documents as `string | null | NativeFailure` (corrupt),
+/// flags as booleans, a write as the number of documents changed, a scan as `[ids, texts]`.
+pub struct Answer {
+    response: Response,
+    entity: Arc<str>,
+}
+
+impl TypeName for Answer {
+    fn type_name() -> &'static str {
+        "unknown"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl ToNapiValue for Answer {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        match val.response {
+            Response::Init(report) => NativeInitReport::to_napi_value(env, report.into()),
+            Response::Docs(docs) => {
+                let mut ids_for_corrupt = docs.into_iter().map(|doc| match doc {
+                    Doc::Missing => DocValue::Missing,
+                    Doc::Text(text) => DocValue::Text(text),
+                    Doc::Corrupt(detail) => {
+                        DocValue::Corrupt(NativeFailure::corrupt(detail, &val.entity, ""))
+                    }
+                });
+                let values: Vec<DocValue> = ids_for_corrupt.by_ref().collect();
+                Vec::to_napi_value(env, values)
+            }
+            Response::Flags(flags) => Vec::to_napi_value(env, flags),
+            Response::Written(count) => {
+                u32::to_napi_value(env, count.try_into().unwrap_or(u32::MAX))
+            }
+            Response::Done => Null::to_napi_value(env, Null),
+            Response::Keys(keys) => Vec::to_napi_value(env, keys),
+            Response::Entries(entries) => {
+                let (ids, texts): (Vec<String>, Vec<String>) = entries.into_iter().unzip();
+                Vec::to_napi_value(env, vec![ids, texts])
+            }
+        }
+    }
+}
+
+enum DocValue {
+    Missing,
+    Text(String),
+    Corrupt(NativeFailure),
+}
+
+impl ToNapiValue for DocValue {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        match val {
+            DocValue::Missing => Null::to_napi_value(env, Null),
+            DocValue::Text(text) => String::to_napi_value(env, text),
+            DocValue::Corrupt(failure) => NativeFailure::to_napi_value(env, failure),
+        }
+    }
+}
+
+/// A request's outcome, ready for JS.
+pub type Settled = Result<Answer, NativeFailure>;
+
 #[napi]
 pub struct NativeStore {
-    store: Arc<AnyStore>,
+    store: Arc<dyn Store>,
     entity: Arc<str>,
     queue: Arc<QueueInner>,
 }
 
 impl NativeStore {
-    fn wrap(store: AnyStore, entity_name: String, queue: &CompletionQueue) -> Self {
-        NativeStore {
-            store: Arc::new(store),
-            entity: entity_name.into(),
-            queue: Arc::clone(&queue.inner),
-        }
+    /// Send `request` to the backend; its outcome settles `request_no` on the completion queue.
+    /// `id` names the document in error messages (single-document operations).
+    fn submit(&self, request_no: u32, op: Op, id: Option<String>, request: Request) {
+        let pending = Pending::new(Arc::clone(&self.queue), request_no);
+        let entity = Arc::clone(&self.entity);
+        store::submit(
+            &self.store,
+            request,
+            Box::new(move |result| pending.settle(settle(result, op, entity, id.as_deref()))),
+        );
     }
 
-    /// Run `work` on the runtime and post its outcome to the completion queue as `request`.
-    fn submit<F>(&self, request: u32, work: impl FnOnce(Arc<AnyStore>, Arc<str>) -> F)
-    where
-        F: std::future::Future<Output = Outcome> + Send + 'static,
-    {
-        let future = work(Arc::clone(&self.store), Arc::clone(&self.entity));
-        let pending = Pending::new(Arc::clone(&self.queue), request);
-        spawn(async move { pending.settle(future.await) });
+    fn in_place(
+        &self,
+        op: Op,
+        id: Option<&str>,
+        request: Request,
+    ) -> napi::Result<Option<Answer>, PersistCode> {
+        match store::in_place(&self.store, &request) {
+            None => Ok(None),
+            Some(result) => settle(result, op, Arc::clone(&self.entity), id)
+                .map(Some)
+                .map_err(NativeFailure::into_error),
+        }
     }
+}
+
+fn settle(result: store_result::R, op: Op, entity: Arc<str>, id: Option<&str>) -> Settled {
+    match result {
+        Ok(response) => Ok(Answer { response, entity }),
+        Err(e) => Err(NativeFailure::new(&e, op, &entity, id)),
+    }
+}
+
+mod store_result {
+    pub type R = crate::error::Result<crate::store::Response>;
+}
+
+/// The id a one-document request names, for its error messages.
+fn single(ids: &[String]) -> Option<String> {
+    match ids {
+        [id] => Some(id.clone()),
+        _ => None,
+    }
+}
+
+fn write_mode(mode: &str) -> napi::Result<WriteMode, PersistCode> {
+    match mode {
+        "replace" => Ok(WriteMode::Replace),
+        "changed" => Ok(WriteMode::ReplaceChanged),
+        "insert" => Ok(WriteMode::InsertOnly),
+        other => Err(napi::Error::new(
+            PersistCode("PERSIST_INVALID_CONFIG".to_owned()),
+            format!("write mode must be \"replace\", \"changed\" or \"insert\", got {other:?}"),
+        )),
+    }
+}
+
+fn options(json: &str) -> crate::error::Result<Value> {
+    serde_json::from_str(json).map_err(|e| PersistError::InvalidConfig {
+        detail: format!("options are not JSON: {e}"),
+    })
 }
 
 #[napi]
 impl NativeStore {
-    /// A `FileStore` for `{baseDir}/{entityName}`; validates the name, touches no file.
+    /// A store of backend `kind` for (entityName, baseDir); options as JSON. No I/O.
     #[napi(factory)]
-    pub fn file(
+    pub fn open(
+        kind: String,
         entity_name: String,
         base_dir: String,
+        options_json: String,
         queue: &CompletionQueue,
-    ) -> napi::Result<Self> {
-        let store = FileStore::new(&base_dir, &entity_name)
-            .map_err(|e| js_error(e, Op::Init, &entity_name, None))?;
-        Ok(Self::wrap(AnyStore::File(store), entity_name, queue))
+    ) -> napi::Result<Self, PersistCode> {
+        let store = store::kind(&kind)
+            .and_then(|kind| (kind.open)(&entity_name, &base_dir, &options(&options_json)?))
+            .map_err(|e| coded(e, Op::Init, &entity_name))?;
+        Ok(NativeStore {
+            store,
+            entity: entity_name.into(),
+            queue: Arc::clone(&queue.inner),
+        })
     }
 
-    /// A `SqliteStore` in the shared database at `databasePath`; opens nothing yet.
-    #[napi(factory)]
-    pub fn sqlite(
-        entity_name: String,
-        base_dir: String,
-        database_path: String,
-        synchronous: String,
-        queue: &CompletionQueue,
-    ) -> napi::Result<Self> {
-        let config = sqlite_config(database_path, &synchronous)?;
-        let store = SqliteStore::new(config, &base_dir, &entity_name)
-            .map_err(|e| js_error(e, Op::Init, &entity_name, None))?;
-        Ok(Self::wrap(AnyStore::Sqlite(store), entity_name, queue))
-    }
-
-    /// A `RedisStore` on the shared connection for `options`; connects on first use.
-    #[napi(factory)]
-    pub fn redis(
-        entity_name: String,
-        base_dir: String,
-        options: NativeRedisOptions,
-        queue: &CompletionQueue,
-    ) -> napi::Result<Self> {
-        let prefix = options.prefix.clone();
-        let store = RedisStore::new(redis_config(options), &prefix, &base_dir, &entity_name)
-            .map_err(|e| js_error(e, Op::Init, &entity_name, None))?;
-        Ok(Self::wrap(AnyStore::Redis(store), entity_name, queue))
-    }
-
-    /// `read`, settled through the completion queue as `request`.
     #[napi]
-    pub fn submit_read(&self, request: u32, id: String) {
-        self.submit(request, |store, entity| async move {
-            match store.read(&id).await {
-                Ok(Some(text)) => Outcome::Text(text),
-                Ok(None) => Outcome::Null,
-                Err(e) => Outcome::Error(coded_message(e, Op::Read, &entity, Some(&id))),
-            }
-        });
+    pub fn init(&self, request: u32, validate: bool) {
+        self.submit(request, Op::Init, None, Request::Init { validate });
     }
 
-    /// `has`, settled through the completion queue as `request`.
     #[napi]
-    pub fn submit_has(&self, request: u32, id: String) {
-        self.submit(request, |store, entity| async move {
-            match store.has(&id).await {
-                Ok(found) => Outcome::Bool(found),
-                Err(e) => Outcome::Error(coded_message(e, Op::Has, &entity, Some(&id))),
-            }
-        });
-    }
-
-    /// `write`, settled through the completion queue as `request`. File and SQLite writes go
-    /// straight to the thread that does the work (a blocking-pool thread, the database's writer
-    /// thread) and report from there: two thread hops per write instead of four.
-    #[napi]
-    pub fn submit_write(&self, request: u32, id: String, json: String) {
-        let pending = Pending::new(Arc::clone(&self.queue), request);
-        let entity = Arc::clone(&self.entity);
-        let settle = move |result: Result<(), PersistError>, id: &str| {
-            pending.settle(match result {
-                Ok(()) => Outcome::Null,
-                Err(e) => Outcome::Error(coded_message(e, Op::Write, &entity, Some(id))),
-            })
+    pub fn read(&self, request: u32, ids: Vec<String>, stop_at_missing: bool, heal: bool) {
+        let id = single(&ids);
+        let request_body = Request::Read {
+            ids,
+            stop_at_missing,
+            heal,
         };
-        match &*self.store {
-            AnyStore::File(store) => {
-                let store = store.clone();
-                let job: Box<dyn FnOnce() + Send> =
-                    Box::new(move || settle(store.write_blocking(&id, &json), &id));
-                // Should no write thread start, the blocking pool still does the job.
-                if let Err(job) = run_on_write_threads(job) {
-                    spawn_blocking(job);
-                }
-                return;
-            }
-            AnyStore::Sqlite(store) => {
-                if let Some(db) = store.database_if_open() {
-                    let key = id.clone();
-                    store.write_to(&db, &key, json, move |result| settle(result, &id));
-                    return;
-                }
-            }
-            AnyStore::Redis(_) => {}
-        }
-        // Redis, or a SQLite database not open yet (opening may wait for another process's
-        // lock, so never on the JS thread): the async path.
-        let store = Arc::clone(&self.store);
-        spawn(async move { settle(store.write(&id, json).await, &id) });
+        self.submit(request, Op::Read, id, request_body);
     }
 
-    #[napi(catch_unwind)]
-    pub async fn init(&self) -> napi::Result<NativeInitReport> {
-        self.store
-            .init()
-            .await
-            .map(NativeInitReport::from)
-            .map_err(|e| js_error(e, Op::Init, &self.entity, None))
+    /// `read` on the calling thread where the backend serves it so; `null` otherwise.
+    #[napi(ts_return_type = "Array<string | null | NativeFailure> | null")]
+    pub fn read_in_place(
+        &self,
+        ids: Vec<String>,
+        stop_at_missing: bool,
+        heal: bool,
+    ) -> napi::Result<Option<Answer>, PersistCode> {
+        let id = single(&ids);
+        let request = Request::Read {
+            ids,
+            stop_at_missing,
+            heal,
+        };
+        self.in_place(Op::Read, id.as_deref(), request)
     }
 
-    /// `read` on the calling thread, for SQLite (see `SqliteStore::read_blocking`); rejects with
-    /// PERSIST_NOT_OPEN when the database is not open, and the facade then uses `submitRead`.
     #[napi]
-    pub fn read_sync(&self, id: String) -> napi::Result<Option<String>> {
-        match &*self.store {
-            AnyStore::Sqlite(store) => store.read_blocking(&id),
-            _ => {
-                return Err(Error::new(
-                    Status::InvalidArg,
-                    "readSync serves SQLite stores only",
-                ))
-            }
-        }
-        .map_err(|e| js_error(e, Op::Read, &self.entity, Some(&id)))
+    pub fn has(&self, request: u32, ids: Vec<String>) {
+        let id = single(&ids);
+        self.submit(request, Op::Has, id, Request::Has { ids });
     }
 
-    /// `has` on the calling thread, for SQLite.
+    /// `has` on the calling thread where the backend serves it so; `null` otherwise.
+    #[napi(ts_return_type = "Array<boolean> | null")]
+    pub fn has_in_place(&self, ids: Vec<String>) -> napi::Result<Option<Answer>, PersistCode> {
+        let id = single(&ids);
+        self.in_place(Op::Has, id.as_deref(), Request::Has { ids })
+    }
+
+    /// Write `texts[i]` as `ids[i]`; mode "replace", "changed" or "insert".
     #[napi]
-    pub fn has_sync(&self, id: String) -> napi::Result<bool> {
-        match &*self.store {
-            AnyStore::Sqlite(store) => store.has_blocking(&id),
-            _ => {
-                return Err(Error::new(
-                    Status::InvalidArg,
-                    "hasSync serves SQLite stores only",
-                ))
-            }
-        }
-        .map_err(|e| js_error(e, Op::Has, &self.entity, Some(&id)))
+    pub fn write(
+        &self,
+        request: u32,
+        ids: Vec<String>,
+        texts: Vec<String>,
+        mode: String,
+        durable: bool,
+    ) -> napi::Result<(), PersistCode> {
+        let mode = write_mode(&mode)?;
+        let id = single(&ids);
+        let docs = ids.into_iter().zip(texts).collect();
+        let body = Request::Write {
+            docs,
+            mode,
+            durable,
+        };
+        self.submit(request, Op::Write, id, body);
+        Ok(())
     }
 
-    #[napi(catch_unwind)]
-    pub async fn remove(&self, id: String) -> napi::Result<()> {
-        self.store
-            .remove(&id)
-            .await
-            .map_err(|e| js_error(e, Op::Remove, &self.entity, Some(&id)))
+    #[napi]
+    pub fn remove(&self, request: u32, id: String) {
+        let body = Request::Remove { id: id.clone() };
+        self.submit(request, Op::Remove, Some(id), body);
     }
 
-    #[napi(catch_unwind)]
-    pub async fn remove_all(&self) -> napi::Result<()> {
-        self.store
-            .remove_all()
-            .await
-            .map_err(|e| js_error(e, Op::RemoveAll, &self.entity, None))
+    #[napi]
+    pub fn remove_all(&self, request: u32) {
+        self.submit(request, Op::RemoveAll, None, Request::RemoveAll);
     }
 
-    #[napi(catch_unwind)]
-    pub async fn keys(&self) -> napi::Result<Vec<String>> {
-        self.store
-            .keys()
-            .await
-            .map_err(|e| js_error(e, Op::Keys, &self.entity, None))
+    #[napi]
+    pub fn keys(&self, request: u32) {
+        self.submit(request, Op::Keys, None, Request::Keys);
+    }
+
+    #[napi]
+    pub fn scan(&self, request: u32) {
+        self.submit(request, Op::Keys, None, Request::Scan);
     }
 }
 
-fn sqlite_config(database_path: String, synchronous: &str) -> napi::Result<SqliteConfig> {
-    let synchronous = Synchronous::parse(synchronous).ok_or_else(|| {
-        Error::new(
-            Status::InvalidArg,
-            format!("synchronous must be \"FULL\" or \"NORMAL\", got {synchronous:?}"),
-        )
-    })?;
-    Ok(SqliteConfig {
-        path: database_path.into(),
-        synchronous,
-    })
-}
-
-#[napi(object)]
-pub struct NativeSqliteStats {
-    pub writes: i64,
-    pub transactions: i64,
-}
-
-/// Group-commit counters of an open database; `null` when it is not open.
+/// The options of backend `kind` as resolved now (JSON), for users to inspect.
 #[napi]
-pub fn sqlite_stats(
-    database_path: String,
-    synchronous: String,
-) -> napi::Result<Option<NativeSqliteStats>> {
-    let config = sqlite_config(database_path, &synchronous)?;
-    Ok(SqliteStore::stats(&config).map(|s| NativeSqliteStats {
-        writes: i64::try_from(s.writes).unwrap_or(i64::MAX),
-        transactions: i64::try_from(s.transactions).unwrap_or(i64::MAX),
-    }))
+pub fn describe_backend(kind: String, options_json: String) -> napi::Result<String, PersistCode> {
+    store::kind(&kind)
+        .and_then(|kind| (kind.describe)(&options(&options_json)?))
+        .map(|value| value.to_string())
+        .map_err(config_error)
 }
 
-/// Finish queued writes and release the database; later use opens it again.
-#[napi(catch_unwind)]
-pub async fn sqlite_close(database_path: String, synchronous: String) -> napi::Result<()> {
-    let config = sqlite_config(database_path, &synchronous)?;
-    SqliteStore::close(&config)
-        .await
-        .map_err(|e| js_error(e, Op::Init, "", None))
+#[napi(object, object_from_js = false)]
+pub struct NativeStats {
+    pub writes: f64,
+    pub commits: f64,
 }
 
-#[napi(object)]
-pub struct NativeRedisOptions {
-    pub url: String,
-    pub prefix: String,
-    pub connect_timeout_ms: u32,
-    pub command_timeout_ms: u32,
-    /// PEM certificate of a private CA for `rediss://`.
-    pub ca: Option<String>,
-}
-
-fn redis_config(options: NativeRedisOptions) -> RedisConfig {
-    RedisConfig {
-        url: options.url,
-        ca_pem: options.ca,
-        connect_timeout: Duration::from_millis(options.connect_timeout_ms.into()),
-        command_timeout: Duration::from_millis(options.command_timeout_ms.into()),
-    }
-}
-
-/// Drop the shared connection for these options; later use connects again.
+/// Counters of the storage these options name.
 #[napi]
-pub fn redis_close(options: NativeRedisOptions) {
-    RedisStore::close(&redis_config(options));
+pub fn backend_stats(kind: String, options_json: String) -> napi::Result<NativeStats, PersistCode> {
+    store::kind(&kind)
+        .and_then(|kind| (kind.stats)(&options(&options_json)?))
+        .map(|s| NativeStats {
+            writes: s.writes as f64,
+            commits: s.commits as f64,
+        })
+        .map_err(config_error)
+}
+
+/// Finish queued work and release the shared resource these options name, settling `request`.
+#[napi]
+pub fn close_backend(
+    queue: &CompletionQueue,
+    request: u32,
+    kind: String,
+    options_json: String,
+) -> napi::Result<(), PersistCode> {
+    let closing = store::kind(&kind)
+        .and_then(|kind| (kind.close)(&options(&options_json)?))
+        .map_err(config_error)?;
+    let pending = Pending::new(Arc::clone(&queue.inner), request);
+    crate::exec::spawn(async move {
+        let result = closing.await.map(|()| Response::Done);
+        pending.settle(settle(result, Op::Init, Arc::from(""), None));
+    });
+    Ok(())
 }

@@ -1,50 +1,40 @@
-//! One completion queue per JS environment for the hot operations (read, has, write).
+//! One completion queue per JS environment for every operation.
 //!
 //! A napi `async fn` creates a threadsafe function for every call, which costs the JS thread
-//! more than a point read itself. Instead the facade numbers each request, the work runs on the
-//! tokio runtime, and results are pushed onto this queue; a single (weak) threadsafe function
-//! wakes JS once per batch, and JS drains every completed request in one call.
+//! more than a point read itself. Instead the facade numbers each request, the backend runs it
+//! where it chooses, and results are pushed onto this queue; a single (weak) threadsafe
+//! function wakes JS once per batch, and JS drains every completed request in one call.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::Function;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use napi_derive::napi;
 
-/// The result of one request, in the shape JS settles it.
-pub enum Outcome {
-    Null,
-    Text(String),
-    Bool(bool),
-    /// `"CODE: message"`, as the async methods reject.
-    Error(String),
-}
+use super::{NativeFailure, Settled};
+use crate::exec::lock;
 
-/// Completed requests, as parallel arrays (cheaper to cross than one object each).
-#[napi(object)]
+/// Completed requests, as parallel arrays (cheaper to cross than one object each): for each
+/// request either its value or its failure record.
+#[napi(object, object_from_js = false)]
 pub struct CompletedBatch {
     pub requests: Vec<u32>,
-    /// 0 null, 1 text, 2 false, 3 true, 4 error (text holds "CODE: message").
-    pub kinds: Vec<u32>,
-    pub texts: Vec<Option<String>>,
+    #[napi(ts_type = "Array<unknown>")]
+    pub values: Vec<Option<super::Answer>>,
+    pub failures: Vec<Option<NativeFailure>>,
 }
 
 type Wake = ThreadsafeFunction<(), (), (), Status, false, true>;
 
 pub struct QueueInner {
-    done: Mutex<Vec<(u32, Outcome)>>,
+    done: Mutex<Vec<(u32, Settled)>>,
     wake: Wake,
-}
-
-fn lock(done: &Mutex<Vec<(u32, Outcome)>>) -> MutexGuard<'_, Vec<(u32, Outcome)>> {
-    // A plain Vec: nothing to repair if a holder panicked.
-    done.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl QueueInner {
     /// Record a result; wake JS only when the queue was empty (a drain is already due otherwise).
-    pub fn complete(&self, request: u32, outcome: Outcome) {
+    pub fn complete(&self, request: u32, outcome: Settled) {
         let was_empty = {
             let mut done = lock(&self.done);
             done.push((request, outcome));
@@ -73,7 +63,7 @@ impl Pending {
         }
     }
 
-    pub fn settle(mut self, outcome: Outcome) {
+    pub fn settle(mut self, outcome: Settled) {
         self.settled = true;
         self.queue.complete(self.request, outcome);
     }
@@ -84,9 +74,12 @@ impl Drop for Pending {
         if !self.settled {
             self.queue.complete(
                 self.request,
-                Outcome::Error(
-                    "PERSIST_IO: internal error: the operation ended without a result".into(),
-                ),
+                Err(NativeFailure {
+                    code: "PERSIST_IO".into(),
+                    message: "internal error: the operation ended without a result".into(),
+                    errno: None,
+                    path: None,
+                }),
             );
         }
     }
@@ -123,20 +116,21 @@ impl CompletionQueue {
         let done = std::mem::take(&mut *lock(&self.inner.done));
         let mut batch = CompletedBatch {
             requests: Vec::with_capacity(done.len()),
-            kinds: Vec::with_capacity(done.len()),
-            texts: Vec::with_capacity(done.len()),
+            values: Vec::with_capacity(done.len()),
+            failures: Vec::with_capacity(done.len()),
         };
         for (request, outcome) in done {
-            let (kind, text) = match outcome {
-                Outcome::Null => (0, None),
-                Outcome::Text(text) => (1, Some(text)),
-                Outcome::Bool(false) => (2, None),
-                Outcome::Bool(true) => (3, None),
-                Outcome::Error(message) => (4, Some(message)),
-            };
             batch.requests.push(request);
-            batch.kinds.push(kind);
-            batch.texts.push(text);
+            match outcome {
+                Ok(value) => {
+                    batch.values.push(Some(value));
+                    batch.failures.push(None);
+                }
+                Err(failure) => {
+                    batch.values.push(None);
+                    batch.failures.push(Some(failure));
+                }
+            }
         }
         batch
     }

@@ -16,8 +16,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use super::{entity_segments, validate_id, InitReport, PersistStore, TMP_PREFIX};
+use super::{
+    entity_segments, validate_id, Doc, InitReport, Kind, Options, Reply, Request, Response, Store,
+    StoreStats, WriteMode, TMP_PREFIX,
+};
 use crate::error::{PersistError, Result};
+use crate::exec::{lock, runtime, spawn};
 use crate::json::is_valid_json;
 
 /// Tmp files younger than this may belong to a writer in another process; `PersistBase`
@@ -35,7 +39,7 @@ type WriteJob = Box<dyn FnOnce() + Send>;
 
 /// Run `job` on the file-write threads, started on first use. Err when no thread could be
 /// started, in which case the job is handed back for the caller to run elsewhere.
-pub fn run_on_write_threads(job: WriteJob) -> std::result::Result<(), WriteJob> {
+fn run_on_write_threads(job: WriteJob) -> std::result::Result<(), WriteJob> {
     static POOL: OnceLock<Option<std::sync::Mutex<std::sync::mpsc::Sender<WriteJob>>>> =
         OnceLock::new();
     let pool = POOL.get_or_init(|| {
@@ -48,10 +52,7 @@ pub fn run_on_write_threads(job: WriteJob) -> std::result::Result<(), WriteJob> 
                     .name(format!("bkrs-file-write-{n}"))
                     .spawn(move || loop {
                         // Hold the lock only to take a job, not while running it.
-                        let next = receiver
-                            .lock()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner())
-                            .recv();
+                        let next = lock(&receiver).recv();
                         match next {
                             Ok(job) => job(),
                             Err(_) => return,
@@ -63,14 +64,42 @@ pub fn run_on_write_threads(job: WriteJob) -> std::result::Result<(), WriteJob> 
         (started > 0).then(|| std::sync::Mutex::new(sender))
     });
     match pool {
-        Some(sender) => sender
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        Some(sender) => lock(sender)
             .send(job)
             .map_err(|std::sync::mpsc::SendError(job)| job),
         None => Err(job),
     }
 }
+
+/// Counters of every file write in the process (files have no shared resource to count per).
+static WRITES: AtomicU64 = AtomicU64::new(0);
+static COMMITS: AtomicU64 = AtomicU64::new(0);
+
+/// Requests with more ids than this run on the blocking pool rather than on a runtime worker.
+const INLINE_IDS: usize = 16;
+
+pub static KIND: Kind = Kind {
+    name: "file",
+    open: |entity_name, base_dir, options| {
+        Options::new("file", options)?.finish()?;
+        Ok(Arc::new(FileStore::new(base_dir, entity_name)?))
+    },
+    describe: |options| {
+        Options::new("file", options)?.finish()?;
+        Ok(serde_json::json!({}))
+    },
+    stats: |options| {
+        Options::new("file", options)?.finish()?;
+        Ok(StoreStats {
+            writes: WRITES.load(Ordering::Relaxed),
+            commits: COMMITS.load(Ordering::Relaxed),
+        })
+    },
+    close: |options| {
+        Options::new("file", options)?.finish()?;
+        Ok(Box::pin(async { Ok(()) }))
+    },
+};
 
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -89,96 +118,128 @@ impl FileStore {
         &self.dir
     }
 
-    /// `write` on the calling thread, for callers already on a blocking thread.
-    pub fn write_blocking(&self, id: &str, json: &str) -> Result<()> {
-        validate_id(id)?;
-        write_atomic(&self.dir, id, json.as_bytes())
-    }
-
     fn doc_path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}{DOC_SUFFIX}"))
     }
 
-    /// Run blocking filesystem work off the async worker threads.
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Path) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let dir = Arc::clone(&self.dir);
-        tokio::task::spawn_blocking(move || work(&dir))
-            .await
-            .map_err(|e| PersistError::Task(e.to_string()))?
+    /// Every request, on the calling thread.
+    fn run(&self, request: Request) -> Result<Response> {
+        match request {
+            Request::Init { validate } => {
+                if validate {
+                    init_directory(&self.dir).map(Response::Init)
+                } else {
+                    create_dir_durably(&self.dir).map(|()| Response::Init(InitReport::default()))
+                }
+            }
+            Request::Read {
+                ids,
+                stop_at_missing,
+                heal,
+            } => {
+                let mut docs = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    let doc = self.read_doc(id, heal)?;
+                    let missing = doc == Doc::Missing;
+                    docs.push(doc);
+                    if missing && stop_at_missing {
+                        break;
+                    }
+                }
+                Ok(Response::Docs(docs))
+            }
+            Request::Has { ids } => ids
+                .iter()
+                .map(|id| {
+                    let path = self.doc_path(id);
+                    match fs::metadata(&path) {
+                        Ok(_) => Ok(true),
+                        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+                        Err(e) => Err(PersistError::io("cannot stat", path, e)),
+                    }
+                })
+                .collect::<Result<_>>()
+                .map(Response::Flags),
+            Request::Write {
+                docs,
+                mode,
+                durable,
+            } => write_docs(&self.dir, &docs, mode, durable).map(Response::Written),
+            Request::Remove { id } => {
+                let path = self.doc_path(&id);
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::NotFound => {
+                        return Err(PersistError::NotFound)
+                    }
+                    Err(e) => return Err(PersistError::io("cannot remove", path, e)),
+                }
+                sync_dir(&self.dir).map(|()| Response::Done)
+            }
+            Request::RemoveAll => {
+                for id in list_ids(&self.dir)? {
+                    let path = self.doc_path(&id);
+                    match fs::remove_file(&path) {
+                        Ok(()) => {}
+                        // Removed concurrently: the goal is reached all the same.
+                        Err(e) if e.kind() == ErrorKind::NotFound => {}
+                        Err(e) => return Err(PersistError::io("cannot remove", path, e)),
+                    }
+                }
+                sync_dir(&self.dir).map(|()| Response::Done)
+            }
+            Request::Keys => list_ids(&self.dir).map(Response::Keys),
+            Request::Scan => {
+                let mut entries = Vec::new();
+                for id in list_ids(&self.dir)? {
+                    // Removed since the listing: not part of the answer.
+                    if let Doc::Text(text) = self.read_doc(&id, false)? {
+                        entries.push((id, text));
+                    }
+                }
+                Ok(Response::Entries(entries))
+            }
+        }
+    }
+
+    fn read_doc(&self, id: &str, heal: bool) -> Result<Doc> {
+        let path = self.doc_path(id);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Doc::Missing),
+            Err(e) => return Err(PersistError::io("cannot read", path, e)),
+        };
+        if heal && !is_valid_json(&bytes) {
+            let moved = move_aside(&path)?;
+            return Ok(Doc::Corrupt(format!(
+                "{} is not JSON; moved aside to {}",
+                path.display(),
+                moved.display()
+            )));
+        }
+        // Node decodes invalid UTF-8 as U+FFFD before JSON.parse; do the same.
+        Ok(Doc::Text(String::from_utf8_lossy(&bytes).into_owned()))
     }
 }
 
-impl PersistStore for FileStore {
-    async fn init(&self) -> Result<InitReport> {
-        self.blocking(init_directory).await
-    }
-
-    async fn read(&self, id: &str) -> Result<Option<String>> {
-        validate_id(id)?;
-        // Reading one small document from the page cache costs less than a hop to the
-        // blocking pool, so point reads run where the future is polled.
-        let path = self.doc_path(id);
-        match fs::read(&path) {
-            // Node decodes invalid UTF-8 as U+FFFD before JSON.parse; do the same.
-            Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(PersistError::io("cannot read", path, e)),
-        }
-    }
-
-    async fn has(&self, id: &str) -> Result<bool> {
-        validate_id(id)?;
-        let path = self.doc_path(id);
-        match fs::metadata(&path) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(PersistError::io("cannot stat", path, e)),
-        }
-    }
-
-    async fn write(&self, id: &str, json: String) -> Result<()> {
-        validate_id(id)?;
-        let store = self.clone();
-        let id = id.to_owned();
-        self.blocking(move |_| store.write_blocking(&id, &json))
-            .await
-    }
-
-    async fn remove(&self, id: &str) -> Result<()> {
-        validate_id(id)?;
-        let path = self.doc_path(id);
-        self.blocking(move |dir| {
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::NotFound => return Err(PersistError::NotFound),
-                Err(e) => return Err(PersistError::io("cannot remove", path, e)),
-            }
-            sync_dir(dir)
-        })
-        .await
-    }
-
-    async fn remove_all(&self) -> Result<()> {
-        self.blocking(|dir| {
-            for id in list_ids(dir)? {
-                let path = dir.join(format!("{id}{DOC_SUFFIX}"));
-                match fs::remove_file(&path) {
-                    Ok(()) => {}
-                    // Removed concurrently: the goal is reached all the same.
-                    Err(e) if e.kind() == ErrorKind::NotFound => {}
-                    Err(e) => return Err(PersistError::io("cannot remove", path, e)),
+impl Store for FileStore {
+    fn submit(self: Arc<Self>, request: Request, reply: Reply) {
+        match request {
+            // Writes wait on fsyncs: the fixed write threads.
+            Request::Write { .. } => {
+                let job: WriteJob = Box::new(move || reply(self.run(request)));
+                // Should no write thread start, the blocking pool still does the job.
+                if let Err(job) = run_on_write_threads(job) {
+                    drop(runtime().spawn_blocking(job));
                 }
             }
-            sync_dir(dir)
-        })
-        .await
-    }
-
-    async fn keys(&self) -> Result<Vec<String>> {
-        self.blocking(list_ids).await
+            // Reading a few small documents from the page cache costs less than a hop to the
+            // blocking pool, so small reads run on a runtime worker.
+            Request::Read { ref ids, .. } | Request::Has { ref ids } if ids.len() <= INLINE_IDS => {
+                spawn(async move { reply(self.run(request)) })
+            }
+            _ => drop(runtime().spawn_blocking(move || reply(self.run(request)))),
+        }
     }
 }
 
@@ -205,9 +266,9 @@ fn list_ids(dir: &Path) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-/// First-use work for an entity: create its directory, sweep stale tmp files, and remove
-/// documents that `JSON.parse` would reject (as `PersistBase` does, but without its 5 s of
-/// unlink retries: a document that cannot be removed is reported and kept).
+/// First-use work for an entity: create its directory, sweep stale tmp files, and move aside
+/// documents that `JSON.parse` would reject (`PersistBase` deletes them, with 5 s of unlink
+/// retries; a document that cannot be moved is reported and kept).
 fn init_directory(dir: &Path) -> Result<InitReport> {
     create_dir_durably(dir)?;
     let mut report = InitReport::default();
@@ -236,10 +297,18 @@ fn init_directory(dir: &Path) -> Result<InitReport> {
             continue;
         }
         let shown = path.display().to_string();
-        match fs::remove_file(&path) {
-            Ok(()) if is_tmp => report.removed_stale_tmp.push(shown),
-            Ok(()) => report.removed_invalid.push(shown),
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
+        if is_tmp {
+            match fs::remove_file(&path) {
+                Ok(()) => report.removed_stale_tmp.push(shown),
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => report.failed_removals.push(format!("{shown}: {e}")),
+            }
+            continue;
+        }
+        match move_aside(&path) {
+            Ok(moved) => report
+                .removed_invalid
+                .push(format!("{shown} (moved aside to {})", moved.display())),
             Err(e) => report.failed_removals.push(format!("{shown}: {e}")),
         }
     }
@@ -320,23 +389,95 @@ fn is_stale(path: &Path, now: SystemTime) -> bool {
         .is_some_and(|age| age >= STALE_TMP_AGE)
 }
 
-fn write_atomic(dir: &Path, id: &str, bytes: &[u8]) -> Result<()> {
-    let target = dir.join(format!("{id}{DOC_SUFFIX}"));
-    let (tmp, mut file) = create_tmp(dir, id)?;
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_data())
-        .map_err(|e| PersistError::io("cannot write", &tmp, e))
-        .and_then(|()| {
-            drop(file);
-            fs::rename(&tmp, &target)
-                .map_err(|e| PersistError::io("cannot rename into", &target, e))
+/// Write `docs` into `dir`: every document to its own tmp file (synced when `durable`), then
+/// every rename, then one directory sync, so a batch costs one sync group. Returns how many
+/// documents changed.
+fn write_docs(
+    dir: &Path,
+    docs: &[(String, String)],
+    mode: WriteMode,
+    durable: bool,
+) -> Result<usize> {
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(docs.len());
+    let discard = |staged: &[(PathBuf, PathBuf)]| {
+        for (tmp, _) in staged {
+            let _ = fs::remove_file(tmp);
+        }
+    };
+    for (id, json) in docs {
+        let target = dir.join(format!("{id}{DOC_SUFFIX}"));
+        let keep = match mode {
+            WriteMode::Replace => false,
+            WriteMode::InsertOnly => fs::symlink_metadata(&target).is_ok(),
+            WriteMode::ReplaceChanged => fs::read(&target).is_ok_and(|old| old == json.as_bytes()),
+        };
+        if keep {
+            continue;
+        }
+        let staging = create_tmp(dir, id).and_then(|(tmp, mut file)| {
+            let written = file
+                .write_all(json.as_bytes())
+                .and_then(|()| if durable { file.sync_data() } else { Ok(()) })
+                .map_err(|e| PersistError::io("cannot write", &tmp, e));
+            match written {
+                Ok(()) => Ok(tmp),
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    Err(e)
+                }
+            }
         });
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
+        match staging {
+            Ok(tmp) => staged.push((tmp, target)),
+            Err(e) => {
+                discard(&staged);
+                return Err(e);
+            }
+        }
     }
-    sync_dir(dir)
+    let mut written = 0;
+    for (n, (tmp, target)) in staged.iter().enumerate() {
+        let placed = if mode == WriteMode::InsertOnly {
+            // A hard link never replaces an existing document, even one another process
+            // created since the check above.
+            let linked = match fs::hard_link(tmp, target) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(PersistError::io("cannot link into", target, e)),
+            };
+            let _ = fs::remove_file(tmp);
+            linked
+        } else {
+            fs::rename(tmp, target)
+                .map(|()| true)
+                .map_err(|e| PersistError::io("cannot rename into", target, e))
+        };
+        match placed {
+            Ok(changed) => written += usize::from(changed),
+            Err(e) => {
+                discard(&staged[n..]);
+                return Err(e);
+            }
+        }
+    }
+    if written > 0 {
+        WRITES.fetch_add(written as u64, Ordering::Relaxed);
+        if durable {
+            sync_dir(dir)?;
+            COMMITS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(written)
+}
+
+/// Rename a document that is not JSON to `{name}.corrupt-{12 hex}`, a name neither `keys()` nor
+/// any init (ours or `PersistBase`'s) lists or touches, so it can be recovered by hand.
+fn move_aside(path: &Path) -> Result<PathBuf> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".corrupt-{}", unique_hex12()));
+    let aside = path.with_file_name(name);
+    fs::rename(path, &aside).map_err(|e| PersistError::io("cannot move aside", path, e))?;
+    Ok(aside)
 }
 
 /// A new tmp file that no other writer, in this process or another, can be using.
@@ -384,15 +525,19 @@ fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::{rt, TempDir};
+    use crate::store::testutil::{rt, Client, TempDir};
+
+    fn client(root: &Path, entity: &str) -> Client {
+        Client(Arc::new(FileStore::new(root, entity).expect("store")))
+    }
 
     #[test]
     fn round_trip_uses_persist_base_layout() {
         let tmp = TempDir::new("layout");
         rt().block_on(async {
-            let store = FileStore::new(&tmp.0, "ex1/BTCUSDT/1m").expect("store");
-            store.init().await.expect("init");
-            store.write("10", "{\"a\":1}".into()).await.expect("write");
+            let store = client(&tmp.0, "ex1/BTCUSDT/1m");
+            store.init(true).await.expect("init");
+            store.write("10", "{\"a\":1}").await.expect("write");
             let on_disk = fs::read_to_string(tmp.0.join("ex1/BTCUSDT/1m/10.json")).expect("file");
             assert_eq!(on_disk, "{\"a\":1}");
             assert_eq!(
@@ -412,11 +557,11 @@ mod tests {
     }
 
     #[test]
-    fn init_heals_directory() {
+    fn init_heals_directory_by_moving_invalid_documents_aside() {
         let tmp = TempDir::new("heal");
         rt().block_on(async {
-            let store = FileStore::new(&tmp.0, "e").expect("store");
-            store.init().await.expect("init");
+            let store = client(&tmp.0, "e");
+            store.init(true).await.expect("init");
             let dir = tmp.0.join("e");
             fs::write(dir.join("good.json"), "[1]").expect("good");
             fs::write(dir.join("empty.json"), "").expect("empty");
@@ -431,13 +576,20 @@ mod tests {
                 .and_then(|f| f.set_modified(old))
                 .expect("age stale tmp");
 
-            let report = store.init().await.expect("init again");
+            let report = store.init(true).await.expect("init again");
             assert_eq!(report.removed_invalid.len(), 2);
             assert_eq!(report.removed_stale_tmp, vec![stale.display().to_string()]);
-            let mut keys = store.keys().await.expect("keys");
-            keys.sort();
-            assert_eq!(keys, vec!["good".to_owned()]);
+            assert_eq!(store.keys().await.expect("keys"), vec!["good".to_owned()]);
             assert!(dir.join(".tmp-000000000000-fresh.json").exists());
+            let aside: Vec<String> = fs::read_dir(&dir)
+                .expect("ls")
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.contains(".json.corrupt-"))
+                .collect();
+            assert_eq!(aside.len(), 2, "{aside:?}");
+            // A later init leaves what was moved aside alone.
+            store.init(true).await.expect("third init");
+            assert_eq!(fs::read_dir(&dir).expect("ls").count(), 4);
         });
     }
 
@@ -445,10 +597,10 @@ mod tests {
     fn invalid_ids_touch_nothing() {
         let tmp = TempDir::new("ids");
         rt().block_on(async {
-            let store = FileStore::new(&tmp.0, "e").expect("store");
-            store.init().await.expect("init");
+            let store = client(&tmp.0, "e");
+            store.init(true).await.expect("init");
             for id in ["../x", "", ".tmp-1", "a/b"] {
-                let err = store.write(id, "1".into()).await.expect_err(id);
+                let err = store.write(id, "1").await.expect_err(id);
                 assert_eq!(err.code(), "PERSIST_INVALID_ID");
             }
             assert_eq!(fs::read_dir(&tmp.0).expect("ls").count(), 1);
@@ -457,15 +609,76 @@ mod tests {
     }
 
     #[test]
+    fn batch_modes_insert_only_and_skip_unchanged() {
+        let tmp = TempDir::new("modes");
+        rt().block_on(async {
+            let store = client(&tmp.0, "e");
+            store.init(false).await.expect("init");
+            let written = store
+                .write_many(&[("1", "[1]"), ("2", "[2]")], WriteMode::InsertOnly, false)
+                .await
+                .expect("insert");
+            assert_eq!(written, 2);
+            let written = store
+                .write_many(&[("1", "[9]"), ("3", "[3]")], WriteMode::InsertOnly, false)
+                .await
+                .expect("insert again");
+            assert_eq!(written, 1);
+            assert_eq!(store.read("1").await.expect("read").as_deref(), Some("[1]"));
+            let written = store
+                .write_many(
+                    &[("1", "[1]"), ("2", "[22]")],
+                    WriteMode::ReplaceChanged,
+                    true,
+                )
+                .await
+                .expect("changed");
+            assert_eq!(written, 1);
+            assert_eq!(
+                store.read("2").await.expect("read").as_deref(),
+                Some("[22]")
+            );
+            let names: Vec<_> = fs::read_dir(tmp.0.join("e")).expect("ls").collect();
+            assert_eq!(names.len(), 3, "no tmp file left behind");
+        });
+    }
+
+    #[test]
+    fn windows_stop_at_the_first_missing_and_heal_corrupt_documents() {
+        let tmp = TempDir::new("window");
+        rt().block_on(async {
+            let store = client(&tmp.0, "e");
+            store.init(false).await.expect("init");
+            let dir = tmp.0.join("e");
+            fs::write(dir.join("1.json"), "[1]").expect("1");
+            fs::write(dir.join("2.json"), "{torn").expect("2");
+            fs::write(dir.join("4.json"), "[4]").expect("4");
+            let docs = store
+                .read_many(&["1", "3", "4"], true, false)
+                .await
+                .expect("read");
+            assert_eq!(docs, vec![Doc::Text("[1]".into()), Doc::Missing]);
+            let docs = store
+                .read_many(&["1", "2", "4"], false, true)
+                .await
+                .expect("read");
+            assert!(matches!(docs[1], Doc::Corrupt(_)), "{docs:?}");
+            assert_eq!(docs[2], Doc::Text("[4]".into()));
+            assert_eq!(store.read("2").await.expect("read"), None);
+            assert_eq!(store.keys().await.expect("keys"), vec!["1", "4"]);
+        });
+    }
+
+    #[test]
     fn concurrent_writes_to_one_id_leave_one_whole_version() {
         let tmp = TempDir::new("race");
         rt().block_on(async {
-            let store = FileStore::new(&tmp.0, "e").expect("store");
-            store.init().await.expect("init");
+            let store = Arc::new(client(&tmp.0, "e"));
+            store.init(true).await.expect("init");
             let writes = (0..200)
                 .map(|i| {
-                    let store = store.clone();
-                    tokio::spawn(async move { store.write("k", format!("[{i}]")).await })
+                    let store = Arc::clone(&store);
+                    tokio::spawn(async move { store.write("k", &format!("[{i}]")).await })
                 })
                 .collect::<Vec<_>>();
             for w in writes {

@@ -1,16 +1,25 @@
-//! The storage contract every backend implements, and the id and name rules they share.
+//! The storage contract every backend implements, the registry of backends, and the id and
+//! name rules they share.
+//!
+//! A backend is one module: a type implementing [`Store`] (which decides on which thread each
+//! request runs) and a [`Kind`] entry in [`KINDS`] that opens it from JSON options. Nothing
+//! outside this folder names a backend.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
 
 use crate::error::{PersistError, Result};
 
 pub mod file;
+mod options;
 pub mod redis;
 pub mod sqlite;
 
-pub use file::FileStore;
-pub use redis::{RedisConfig, RedisStore};
-pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
+pub use options::Options;
 
 /// Longest id in bytes. A document file is `{id}.json` and its temporary sibling is
 /// `.tmp-{12 hex}-{id}.json`; that name must fit the usual 255-byte file-name limit.
@@ -25,71 +34,181 @@ pub const TMP_PREFIX: &str = ".tmp-";
 pub struct InitReport {
     /// Atomic-write leftovers older than the stale age, removed.
     pub removed_stale_tmp: Vec<String>,
-    /// Documents that were not valid JSON, removed.
+    /// Documents that were not valid JSON, removed or moved aside.
     pub removed_invalid: Vec<String>,
     /// Removals that failed, as `location: reason`; the documents are still there.
     pub failed_removals: Vec<String>,
 }
 
-/// One entity's documents: a set of JSON texts keyed by id.
-///
-/// Values cross this boundary as JSON text produced by `JSON.stringify` on the JS side;
-/// backends store and return that text unchanged.
-pub trait PersistStore: Send + Sync + 'static {
-    /// Prepare storage and self-heal it. Idempotent; callers may run it again after a failure.
-    fn init(&self) -> impl Future<Output = Result<InitReport>> + Send;
-    /// The stored text, or `None` when the id has no document.
-    fn read(&self, id: &str) -> impl Future<Output = Result<Option<String>>> + Send;
-    fn has(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
-    /// Create or replace; resolves only once the value is durable and visible to reads.
-    fn write(&self, id: &str, json: String) -> impl Future<Output = Result<()>> + Send;
-    /// Delete one document; `PersistError::NotFound` when there is none.
-    fn remove(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
-    fn remove_all(&self) -> impl Future<Output = Result<()>> + Send;
+/// How a write treats documents that already exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Create or replace.
+    Replace,
+    /// Create or replace, but leave a document whose stored text is already this text (no
+    /// write, no sync): rewriting a list of 500 documents with one change writes one.
+    ReplaceChanged,
+    /// Create only; an existing document is kept as it is (backtest-kit's candle cache).
+    InsertOnly,
+}
+
+/// One operation on one entity. Batches are one request, so they cross from JS once and each
+/// backend can run them as one transaction, one directory sync, or one round trip.
+#[derive(Debug)]
+pub enum Request {
+    /// Prepare storage. `validate`: check every document and set aside those that are not JSON
+    /// (O(documents)); without it, start-up costs the same whatever the entity holds.
+    Init {
+        validate: bool,
+    },
+    /// The documents of `ids`, in order. `stop_at_missing`: end the answer at the first missing
+    /// id (inclusive). `heal`: a document that is not JSON is moved aside and reported as
+    /// [`Doc::Corrupt`], so the next write of that id can replace it.
+    Read {
+        ids: Vec<String>,
+        stop_at_missing: bool,
+        heal: bool,
+    },
+    /// Whether each of `ids` has a document.
+    Has {
+        ids: Vec<String>,
+    },
+    /// Write `docs` (id, JSON text) in order. `durable`: the data is synced to disk before the
+    /// reply; otherwise the write is atomic (old or new document, never torn) but may be lost
+    /// on power loss.
+    Write {
+        docs: Vec<(String, String)>,
+        mode: WriteMode,
+        durable: bool,
+    },
+    Remove {
+        id: String,
+    },
+    RemoveAll,
     /// Every id, unordered (the JS facade sorts with `PersistBase`'s own comparator).
-    fn keys(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+    Keys,
+    /// Every (id, text) pair, unordered: a list read in one request.
+    Scan,
 }
 
-/// Every backend behind one type, so the binding layer needs a single class.
-#[derive(Debug, Clone)]
-pub enum AnyStore {
-    File(FileStore),
-    Sqlite(SqliteStore),
-    Redis(RedisStore),
-}
-
-macro_rules! delegate {
-    ($self:ident, $store:ident => $call:expr) => {
-        match $self {
-            AnyStore::File($store) => $call,
-            AnyStore::Sqlite($store) => $call,
-            AnyStore::Redis($store) => $call,
+impl Request {
+    /// Every id the request names must be one `validate_id` accepts.
+    fn validate(&self) -> Result<()> {
+        match self {
+            Request::Read { ids, .. } | Request::Has { ids } => {
+                ids.iter().try_for_each(|id| validate_id(id))
+            }
+            Request::Write { docs, .. } => docs.iter().try_for_each(|(id, _)| validate_id(id)),
+            Request::Remove { id } => validate_id(id),
+            Request::Init { .. } | Request::RemoveAll | Request::Keys | Request::Scan => Ok(()),
         }
-    };
+    }
 }
 
-impl PersistStore for AnyStore {
-    async fn init(&self) -> Result<InitReport> {
-        delegate!(self, s => s.init().await)
+/// One document as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Doc {
+    Missing,
+    Text(String),
+    /// Not JSON; moved aside (the detail says where), so the id now reads as missing.
+    Corrupt(String),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Response {
+    Init(InitReport),
+    Docs(Vec<Doc>),
+    Flags(Vec<bool>),
+    /// How many documents a write changed.
+    Written(usize),
+    Done,
+    Keys(Vec<String>),
+    Entries(Vec<(String, String)>),
+}
+
+/// Receives a request's outcome exactly once, on whatever thread finished it.
+pub type Reply = Box<dyn FnOnce(Result<Response>) + Send>;
+
+/// Counters of the storage a store writes to (a database, a server, the process's files).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Documents written (created or changed).
+    pub writes: u64,
+    /// Commits that wrote them: SQLite transactions, file-backend sync groups (one directory
+    /// sync per batch), Redis write round trips.
+    pub commits: u64,
+}
+
+/// One entity's documents: JSON texts keyed by id. Values cross this boundary as the text
+/// `JSON.stringify` produced on the JS side; backends store and return it unchanged.
+pub trait Store: Send + Sync + 'static {
+    /// Run `request` wherever this backend runs it best, and call `reply` exactly once.
+    /// Ids are already validated.
+    fn submit(self: Arc<Self>, request: Request, reply: Reply);
+
+    /// Answer `request` on the calling thread if this backend can without waiting on I/O
+    /// beyond a page-cache hit or on any lock; `None` sends it through `submit`.
+    fn in_place(&self, _request: &Request) -> Option<Result<Response>> {
+        None
     }
-    async fn read(&self, id: &str) -> Result<Option<String>> {
-        delegate!(self, s => s.read(id).await)
+}
+
+/// Validate `request`'s ids, then hand it to `store`.
+pub fn submit(store: &Arc<dyn Store>, request: Request, reply: Reply) {
+    match request.validate() {
+        Ok(()) => Arc::clone(store).submit(request, reply),
+        Err(e) => reply(Err(e)),
     }
-    async fn has(&self, id: &str) -> Result<bool> {
-        delegate!(self, s => s.has(id).await)
+}
+
+/// `submit` for callers that can wait: the core's own tests and tools.
+pub async fn call(store: &Arc<dyn Store>, request: Request) -> Result<Response> {
+    let (sender, receiver) = oneshot::channel();
+    submit(
+        store,
+        request,
+        Box::new(move |result| drop(sender.send(result))),
+    );
+    receiver
+        .await
+        .map_err(|_| PersistError::Task("the request ended without a result".into()))?
+}
+
+/// `in_place` after validation; `None` when the backend does not serve it in place.
+pub fn in_place(store: &Arc<dyn Store>, request: &Request) -> Option<Result<Response>> {
+    if let Err(e) = request.validate() {
+        return Some(Err(e));
     }
-    async fn write(&self, id: &str, json: String) -> Result<()> {
-        delegate!(self, s => s.write(id, json).await)
-    }
-    async fn remove(&self, id: &str) -> Result<()> {
-        delegate!(self, s => s.remove(id).await)
-    }
-    async fn remove_all(&self) -> Result<()> {
-        delegate!(self, s => s.remove_all().await)
-    }
-    async fn keys(&self) -> Result<Vec<String>> {
-        delegate!(self, s => s.keys().await)
-    }
+    store.in_place(request)
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A backend as the registry knows it. Options arrive as JSON; each backend resolves its
+/// defaults (environment, working directory) and refuses names it does not know.
+pub struct Kind {
+    pub name: &'static str,
+    /// A store for (entityName, baseDir); no I/O.
+    pub open: fn(&str, &str, &Value) -> Result<Arc<dyn Store>>,
+    /// The options as resolved now, for users to inspect.
+    pub describe: fn(&Value) -> Result<Value>,
+    /// Counters of the storage these options name; zero when it is not open.
+    pub stats: fn(&Value) -> Result<StoreStats>,
+    /// Finish queued work and release the shared resource (database, connection).
+    pub close: fn(&Value) -> Result<BoxFuture<Result<()>>>,
+}
+
+/// Every backend; adding one is a module and a line here.
+pub static KINDS: &[&Kind] = &[&file::KIND, &sqlite::KIND, &redis::KIND];
+
+pub fn kind(name: &str) -> Result<&'static Kind> {
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| k.name == name)
+        .ok_or_else(|| PersistError::InvalidConfig {
+            detail: format!("unknown backend {name:?}"),
+        })
 }
 
 /// Reject ids that could name something other than one document of this entity.
@@ -219,6 +338,101 @@ pub(crate) mod testutil {
     impl Drop for TempDir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    use std::sync::Arc;
+
+    use super::{call, Doc, InitReport, Request, Response, Store, WriteMode};
+    use crate::error::Result;
+
+    /// The request API as plain async calls, for the backends' unit tests.
+    pub struct Client(pub Arc<dyn Store>);
+
+    impl Client {
+        pub async fn init(&self, validate: bool) -> Result<InitReport> {
+            match call(&self.0, Request::Init { validate }).await? {
+                Response::Init(report) => Ok(report),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        pub async fn read(&self, id: &str) -> Result<Option<String>> {
+            let request = Request::Read {
+                ids: vec![id.to_owned()],
+                stop_at_missing: false,
+                heal: false,
+            };
+            match call(&self.0, request).await? {
+                Response::Docs(mut docs) => match docs.pop() {
+                    Some(Doc::Text(text)) => Ok(Some(text)),
+                    _ => Ok(None),
+                },
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        pub async fn read_many(&self, ids: &[&str], stop: bool, heal: bool) -> Result<Vec<Doc>> {
+            let ids = ids.iter().map(|id| id.to_string()).collect();
+            let request = Request::Read {
+                ids,
+                stop_at_missing: stop,
+                heal,
+            };
+            match call(&self.0, request).await? {
+                Response::Docs(docs) => Ok(docs),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        pub async fn has(&self, id: &str) -> Result<bool> {
+            match call(
+                &self.0,
+                Request::Has {
+                    ids: vec![id.to_owned()],
+                },
+            )
+            .await?
+            {
+                Response::Flags(flags) => Ok(flags[0]),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        pub async fn write(&self, id: &str, json: &str) -> Result<()> {
+            self.write_many(&[(id, json)], WriteMode::Replace, true)
+                .await
+                .map(drop)
+        }
+        pub async fn write_many(
+            &self,
+            docs: &[(&str, &str)],
+            mode: WriteMode,
+            durable: bool,
+        ) -> Result<usize> {
+            let docs = docs
+                .iter()
+                .map(|(id, text)| (id.to_string(), text.to_string()))
+                .collect();
+            let request = Request::Write {
+                docs,
+                mode,
+                durable,
+            };
+            match call(&self.0, request).await? {
+                Response::Written(n) => Ok(n),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        pub async fn remove(&self, id: &str) -> Result<()> {
+            call(&self.0, Request::Remove { id: id.to_owned() })
+                .await
+                .map(drop)
+        }
+        pub async fn keys(&self) -> Result<Vec<String>> {
+            match call(&self.0, Request::Keys).await? {
+                Response::Keys(mut keys) => {
+                    keys.sort();
+                    Ok(keys)
+                }
+                other => panic!("unexpected {other:?}"),
+            }
         }
     }
 

@@ -9,23 +9,123 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
+use serde_json::{json, Value};
 
-use super::{entity_segments, namespace_of, validate_id, InitReport, PersistStore};
+use super::{
+    entity_segments, namespace_of, Doc, InitReport, Kind, Options, Reply, Request, Response, Store,
+    StoreStats, WriteMode,
+};
 use crate::error::{PersistError, RedisFailure, Result};
+use crate::exec::{lock, spawn};
 use crate::json::is_valid_json;
 
 /// Fields fetched per HSCAN step while validating an entity at init.
 const SCAN_COUNT: usize = 1000;
 
-/// Deletes a field only if it still holds the invalid value init saw, so a concurrent rewrite
-/// by another process is never removed.
-const DELETE_IF_UNCHANGED: &str =
-    "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) else return 0 end";
+/// Moves a field that is not JSON to the entity's quarantine hash (field `{id}@{ms}`), only if
+/// it still holds the value seen, so a concurrent rewrite by another process is never moved.
+const MOVE_ASIDE_IF_UNCHANGED: &str = "if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then \
+     redis.call('HSET', KEYS[2], ARGV[1] .. '@' .. ARGV[3], ARGV[2]); \
+     return redis.call('HDEL', KEYS[1], ARGV[1]) else return 0 end";
+
+/// Writes (id, text) pairs from ARGV; ARGV[1] is the mode: `changed` skips fields already
+/// holding the text, `insert` skips fields that exist. Returns how many fields it wrote.
+const WRITE_SOME: &str = "local written = 0 \
+     for i = 2, #ARGV, 2 do \
+       local write = true \
+       if ARGV[1] == 'insert' then write = redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 \
+       else write = redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] end \
+       if write then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); written = written + 1 end \
+     end return written";
+
+const URL_ENV: &str = "BACKTEST_KIT_RS_REDIS_URL";
+const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+const DEFAULT_TIMEOUT_MS: u64 = 5000;
+
+pub static KIND: Kind = Kind {
+    name: "redis",
+    open: |entity_name, base_dir, options| {
+        let (config, prefix) = resolve(options)?;
+        Ok(Arc::new(RedisStore::new(
+            config,
+            &prefix,
+            base_dir,
+            entity_name,
+        )?))
+    },
+    describe: |options| {
+        let (config, prefix) = resolve(options)?;
+        Ok(json!({
+            "url": redact_url(&config.url),
+            "prefix": prefix,
+            "connectTimeoutMs": config.connect_timeout.as_millis() as u64,
+            "commandTimeoutMs": config.command_timeout.as_millis() as u64,
+            "tls": { "ca": config.ca_pem.is_some() },
+        }))
+    },
+    stats: |options| {
+        let (config, _) = resolve(options)?;
+        Ok(registry().counters(&config).snapshot())
+    },
+    close: |options| {
+        let (config, _) = resolve(options)?;
+        RedisStore::close(&config);
+        Ok(Box::pin(async { Ok(()) }))
+    },
+};
+
+/// Options with their defaults applied (env at this moment).
+fn resolve(options: &Value) -> Result<(RedisConfig, String)> {
+    let mut options = Options::new("redis", options)?;
+    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let url = options
+        .string("url")?
+        .or_else(|| env(URL_ENV))
+        .or_else(|| env("REDIS_URL"))
+        .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Err(options.invalid(format!(
+            "url must be a redis:// or rediss:// URL, got {}",
+            redact_url(&url)
+        )));
+    }
+    let prefix = options
+        .string("prefix")?
+        .unwrap_or_else(|| "backtest-kit".to_owned());
+    if prefix.is_empty() {
+        return Err(options.invalid("prefix must be a non-empty string"));
+    }
+    let max_ms = u64::from(i32::MAX as u32);
+    let connect_timeout = options
+        .positive("connectTimeoutMs", max_ms)?
+        .unwrap_or(DEFAULT_TIMEOUT_MS);
+    let command_timeout = options
+        .positive("commandTimeoutMs", max_ms)?
+        .unwrap_or(DEFAULT_TIMEOUT_MS);
+    let ca_pem = match options.object("tls")? {
+        Some(mut tls) => {
+            let ca = tls.string("ca")?;
+            tls.finish()?;
+            ca
+        }
+        None => None,
+    };
+    options.finish()?;
+    Ok((
+        RedisConfig {
+            url,
+            ca_pem,
+            connect_timeout: Duration::from_millis(connect_timeout),
+            command_timeout: Duration::from_millis(command_timeout),
+        },
+        prefix,
+    ))
+}
 
 /// How to reach the server: one shared connection per distinct value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -44,6 +144,9 @@ pub struct RedisStore {
     /// Built once, validated in `new`; connecting happens on first use.
     client: Arc<Client>,
     key: Arc<str>,
+    /// Where values that are not JSON are moved.
+    quarantine_key: Arc<str>,
+    counters: Arc<Counters>,
     /// The shared connection as last looked up, with the registry generation it belongs to,
     /// so that a hot path does not hash the configuration (and its CA) on every command.
     cached: Arc<Mutex<Option<(u64, ConnectionManager)>>>,
@@ -68,11 +171,15 @@ impl RedisStore {
     ) -> Result<Self> {
         entity_segments(entity_name)?;
         let client = build_client(&config)?;
-        let key = entity_key(prefix, &namespace_of(base_dir), entity_name);
+        let namespace = namespace_of(base_dir);
+        let key = entity_key(prefix, &namespace, entity_name);
+        let quarantine_key = entity_key(&format!("{prefix}:quarantine"), &namespace, entity_name);
         Ok(RedisStore {
+            counters: registry().counters(&config),
             config: Arc::new(config),
             client: Arc::new(client),
             key: key.into(),
+            quarantine_key: quarantine_key.into(),
             cached: Arc::new(Mutex::new(None)),
         })
     }
@@ -158,6 +265,16 @@ impl RedisStore {
         }
     }
 
+    /// Run a pipeline (one round trip) with the command timeout.
+    async fn query_pipeline<T: redis::FromRedisValue>(&self, pipe: redis::Pipeline) -> Result<T> {
+        let mut conn = self.connection().await?;
+        match tokio::time::timeout(self.config.command_timeout, pipe.query_async(&mut conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.failure(&e)),
+            Err(_) => Err(self.timed_out("reply", self.config.command_timeout)),
+        }
+    }
+
     fn failure(&self, err: &RedisError) -> PersistError {
         let kind = if err.kind() == redis::ErrorKind::AuthenticationFailed
             || matches!(err.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
@@ -204,8 +321,128 @@ impl RedisStore {
     }
 }
 
-impl PersistStore for RedisStore {
-    async fn init(&self) -> Result<InitReport> {
+impl RedisStore {
+    async fn run(&self, request: Request) -> Result<Response> {
+        let key = &*self.key;
+        match request {
+            Request::Init { validate } => self.init(validate).await.map(Response::Init),
+            Request::Read {
+                ids,
+                stop_at_missing,
+                heal,
+            } => {
+                let mut values: Vec<Option<String>> = match ids.as_slice() {
+                    [] => Vec::new(),
+                    [id] => vec![
+                        self.query(redis::cmd("HGET").arg(key).arg(id).to_owned())
+                            .await?,
+                    ],
+                    _ => {
+                        self.query(redis::cmd("HMGET").arg(key).arg(&ids).to_owned())
+                            .await?
+                    }
+                };
+                if stop_at_missing {
+                    if let Some(first_missing) = values.iter().position(Option::is_none) {
+                        values.truncate(first_missing + 1);
+                    }
+                }
+                let mut docs = Vec::with_capacity(values.len());
+                for (id, value) in ids.iter().zip(values) {
+                    docs.push(match value {
+                        None => Doc::Missing,
+                        Some(text) if heal && !is_valid_json(text.as_bytes()) => {
+                            self.move_aside(id, &text).await?;
+                            Doc::Corrupt(format!(
+                                "{} is not JSON; moved aside to {}",
+                                self.location(id),
+                                self.quarantine_key
+                            ))
+                        }
+                        Some(text) => Doc::Text(text),
+                    });
+                }
+                Ok(Response::Docs(docs))
+            }
+            Request::Has { ids } => {
+                let flags = match ids.as_slice() {
+                    [id] => vec![
+                        self.query(redis::cmd("HEXISTS").arg(key).arg(id).to_owned())
+                            .await?,
+                    ],
+                    _ => {
+                        let mut pipe = redis::pipe();
+                        for id in &ids {
+                            pipe.cmd("HEXISTS").arg(key).arg(id);
+                        }
+                        self.query_pipeline(pipe).await?
+                    }
+                };
+                Ok(Response::Flags(flags))
+            }
+            Request::Write { docs, mode, .. } => {
+                // Durability is the server's (appendfsync); every write is acknowledged.
+                if docs.is_empty() {
+                    return Ok(Response::Written(0));
+                }
+                let written = match mode {
+                    WriteMode::Replace => {
+                        let mut cmd = redis::cmd("HSET");
+                        cmd.arg(key);
+                        for (id, text) in &docs {
+                            cmd.arg(id).arg(text);
+                        }
+                        self.query::<i64>(cmd).await?;
+                        docs.len()
+                    }
+                    WriteMode::ReplaceChanged | WriteMode::InsertOnly => {
+                        let mut cmd = redis::cmd("EVAL");
+                        cmd.arg(WRITE_SOME).arg(1).arg(key);
+                        cmd.arg(if mode == WriteMode::InsertOnly {
+                            "insert"
+                        } else {
+                            "changed"
+                        });
+                        for (id, text) in &docs {
+                            cmd.arg(id).arg(text);
+                        }
+                        usize::try_from(self.query::<i64>(cmd).await?).unwrap_or_default()
+                    }
+                };
+                self.counters.count(written);
+                Ok(Response::Written(written))
+            }
+            Request::Remove { id } => {
+                let removed: i64 = self
+                    .query(redis::cmd("HDEL").arg(key).arg(&id).to_owned())
+                    .await?;
+                if removed == 0 {
+                    return Err(PersistError::NotFound);
+                }
+                Ok(Response::Done)
+            }
+            Request::RemoveAll => self
+                .query::<i64>(redis::cmd("DEL").arg(key).to_owned())
+                .await
+                .map(|_| Response::Done),
+            Request::Keys => self
+                .query(redis::cmd("HKEYS").arg(key).to_owned())
+                .await
+                .map(Response::Keys),
+            Request::Scan => self
+                .query(redis::cmd("HGETALL").arg(key).to_owned())
+                .await
+                .map(Response::Entries),
+        }
+    }
+
+    /// Connect, and with `validate` move aside every field that is not JSON.
+    async fn init(&self, validate: bool) -> Result<InitReport> {
+        self.connection().await?;
+        let mut report = InitReport::default();
+        if !validate {
+            return Ok(report);
+        }
         let mut invalid = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -228,74 +465,66 @@ impl PersistStore for RedisStore {
             }
             cursor = next;
         }
-        let mut report = InitReport::default();
         for (id, value) in invalid {
             let location = self.location(&id);
-            let removed: Result<i64> = self
-                .query(
-                    redis::cmd("EVAL")
-                        .arg(DELETE_IF_UNCHANGED)
-                        .arg(1)
-                        .arg(&*self.key)
-                        .arg(&id)
-                        .arg(&value)
-                        .to_owned(),
-                )
-                .await;
-            match removed {
+            match self.move_aside(&id, &value).await {
                 Ok(0) => {}
-                Ok(_) => report.removed_invalid.push(location),
+                Ok(_) => report.removed_invalid.push(format!(
+                    "{location} (moved aside to {})",
+                    self.quarantine_key
+                )),
                 Err(e) => report.failed_removals.push(format!("{location}: {e}")),
             }
         }
         Ok(report)
     }
 
-    async fn read(&self, id: &str) -> Result<Option<String>> {
-        validate_id(id)?;
-        self.query(redis::cmd("HGET").arg(&*self.key).arg(id).to_owned())
-            .await
-    }
-
-    async fn has(&self, id: &str) -> Result<bool> {
-        validate_id(id)?;
-        self.query(redis::cmd("HEXISTS").arg(&*self.key).arg(id).to_owned())
-            .await
-    }
-
-    async fn write(&self, id: &str, json: String) -> Result<()> {
-        validate_id(id)?;
-        self.query::<i64>(
-            redis::cmd("HSET")
+    async fn move_aside(&self, id: &str, value: &str) -> Result<i64> {
+        let moved_at = std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        self.query(
+            redis::cmd("EVAL")
+                .arg(MOVE_ASIDE_IF_UNCHANGED)
+                .arg(2)
                 .arg(&*self.key)
+                .arg(&*self.quarantine_key)
                 .arg(id)
-                .arg(json)
+                .arg(value)
+                .arg(moved_at.to_string())
                 .to_owned(),
         )
         .await
-        .map(drop)
     }
+}
 
-    async fn remove(&self, id: &str) -> Result<()> {
-        validate_id(id)?;
-        let removed: i64 = self
-            .query(redis::cmd("HDEL").arg(&*self.key).arg(id).to_owned())
-            .await?;
-        if removed == 0 {
-            return Err(PersistError::NotFound);
+impl Store for RedisStore {
+    fn submit(self: Arc<Self>, request: Request, reply: Reply) {
+        spawn(async move { reply(self.run(request).await) })
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    writes: AtomicU64,
+    commits: AtomicU64,
+}
+
+impl Counters {
+    /// One write round trip that changed `written` fields.
+    fn count(&self, written: usize) {
+        if written > 0 {
+            self.writes.fetch_add(written as u64, Ordering::Relaxed);
+            self.commits.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(())
     }
 
-    async fn remove_all(&self) -> Result<()> {
-        self.query::<i64>(redis::cmd("DEL").arg(&*self.key).to_owned())
-            .await
-            .map(drop)
-    }
-
-    async fn keys(&self) -> Result<Vec<String>> {
-        self.query(redis::cmd("HKEYS").arg(&*self.key).to_owned())
-            .await
+    fn snapshot(&self) -> StoreStats {
+        StoreStats {
+            writes: self.writes.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -325,6 +554,7 @@ struct ConnectSlot {
 
 struct Registry {
     open: Mutex<HashMap<RedisConfig, ConnectionManager>>,
+    counters: Mutex<HashMap<RedisConfig, Arc<Counters>>>,
     slots: Mutex<HashMap<RedisConfig, Arc<ConnectSlot>>>,
     /// Bumped by every close, invalidating the connections stores cached.
     generation: AtomicU64,
@@ -334,16 +564,16 @@ fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| Registry {
         open: Mutex::new(HashMap::new()),
+        counters: Mutex::new(HashMap::new()),
         slots: Mutex::new(HashMap::new()),
         generation: AtomicU64::new(0),
     })
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The map stays consistent even if a holder panicked.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+impl Registry {
+    fn counters(&self, config: &RedisConfig) -> Arc<Counters> {
+        Arc::clone(lock(&self.counters).entry(config.clone()).or_default())
+    }
 }
 
 fn build_client(config: &RedisConfig) -> Result<Client> {

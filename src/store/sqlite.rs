@@ -2,38 +2,120 @@
 //! (namespace from `baseDir`, entity name, id).
 //!
 //! One database per (path, synchronous level) is shared by every store in the process. Reads
-//! use a small pool of connections and never wait for writes (WAL). Writes go to a single
-//! writer thread that coalesces whatever is queued into one transaction (group commit): each
-//! write's future resolves only after the transaction holding it committed, so with
-//! `synchronous=FULL` an acknowledged write survives power loss while concurrent writers share
-//! the fsync. Other processes may open the same file; SQLite's locks plus a busy timeout and
-//! retries serialise the writers.
+//! use a small pool of connections and never wait for writes (WAL); point reads run on the
+//! calling thread once the database is open. Writes go to a single writer thread that
+//! coalesces whatever is queued into one transaction (group commit): each write's reply comes
+//! only after the transaction holding it committed, so with `synchronous=FULL` an acknowledged
+//! durable write survives power loss while concurrent writers share the fsync. Writes marked
+//! not durable (cache domains) commit in their own transactions at `synchronous=NORMAL`:
+//! atomic, kept across a process crash, possibly rolled back by a power loss. Other processes
+//! may open the same file; SQLite's locks plus a busy timeout and retries serialise writers.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use super::{entity_segments, namespace_of, validate_id, InitReport, PersistStore};
+use super::{
+    entity_segments, namespace_of, Doc, InitReport, Kind, Options, Reply, Request, Response, Store,
+    StoreStats, WriteMode,
+};
 use crate::error::{PersistError, Result};
+use crate::exec::{blocking, lock, spawn};
 use crate::json::is_valid_json;
 
-/// The schema this version writes; stored in `PRAGMA user_version` so a later format can migrate.
-const SCHEMA_VERSION: i64 = 1;
+/// The schema this version writes; stored in `PRAGMA user_version`. 2 added `quarantine`.
+const SCHEMA_VERSION: i64 = 2;
 /// How long one lock attempt waits inside SQLite before we retry.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a writer keeps retrying a busy database (another process holding the write lock).
 const BUSY_GIVE_UP: Duration = Duration::from_secs(60);
-/// Upper bound on writes per group-commit transaction, to bound latency of the first.
+/// Upper bound on write requests per group-commit transaction, to bound latency of the first.
 const MAX_BATCH: usize = 512;
 /// Idle read connections kept per database.
 const MAX_IDLE_READERS: usize = 8;
+/// Reads with more ids than this run on the blocking pool when not served in place.
+const INLINE_IDS: usize = 16;
+
+const PATH_ENV: &str = "BACKTEST_KIT_RS_SQLITE_PATH";
+const SYNCHRONOUS_ENV: &str = "BACKTEST_KIT_RS_SQLITE_SYNCHRONOUS";
+const DEFAULT_PATH: &str = "dump/backtest-kit.sqlite";
+
+pub static KIND: Kind = Kind {
+    name: "sqlite",
+    open: |entity_name, base_dir, options| {
+        let resolved = Resolved::from(options)?;
+        Ok(Arc::new(SqliteStore::new(
+            resolved.config,
+            resolved.sync_reads,
+            base_dir,
+            entity_name,
+        )?))
+    },
+    describe: |options| {
+        let resolved = Resolved::from(options)?;
+        Ok(json!({
+            "path": resolved.config.path.display().to_string(),
+            "synchronous": resolved.config.synchronous.pragma(),
+            "syncReads": resolved.sync_reads,
+        }))
+    },
+    stats: |options| {
+        let config = Resolved::from(options)?.config;
+        Ok(registry()
+            .get(&config)
+            .map(|db| db.stats())
+            .unwrap_or_default())
+    },
+    close: |options| {
+        let config = Resolved::from(options)?.config;
+        Ok(Box::pin(async move { SqliteStore::close(&config).await }))
+    },
+};
+
+/// Options with their defaults applied: env at this moment, paths against the cwd now.
+struct Resolved {
+    config: SqliteConfig,
+    sync_reads: bool,
+}
+
+impl Resolved {
+    fn from(options: &Value) -> Result<Self> {
+        let mut options = Options::new("sqlite", options)?;
+        let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        let path = options
+            .string("path")?
+            .or_else(|| env(PATH_ENV))
+            .unwrap_or_else(|| DEFAULT_PATH.to_owned());
+        if path.is_empty() {
+            return Err(options.invalid("path must be a non-empty string"));
+        }
+        let path = std::path::absolute(&path)
+            .map_err(|e| options.invalid(format!("path {path:?} cannot be made absolute: {e}")))?;
+        let level = options
+            .string("synchronous")?
+            .or_else(|| env(SYNCHRONOUS_ENV))
+            .unwrap_or_else(|| "FULL".to_owned());
+        let synchronous = Synchronous::parse(&level).ok_or_else(|| {
+            options.invalid(format!(
+                "synchronous must be \"FULL\" or \"NORMAL\", got {level:?}"
+            ))
+        })?;
+        let sync_reads = options.boolean("syncReads")?.unwrap_or(true);
+        options.finish()?;
+        Ok(Resolved {
+            config: SqliteConfig { path, synchronous },
+            sync_reads,
+        })
+    }
+}
 
 /// How hard a commit waits for the disk (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,113 +150,40 @@ pub struct SqliteConfig {
     pub synchronous: Synchronous,
 }
 
-/// Counters of one open database, to observe group commit.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SqliteStats {
-    /// Write operations committed (puts and deletes).
-    pub writes: u64,
-    /// Transactions that committed them.
-    pub transactions: u64,
-}
-
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     config: Arc<SqliteConfig>,
+    sync_reads: bool,
     namespace: Arc<str>,
     entity: Arc<str>,
 }
 
 impl SqliteStore {
     /// No I/O: the database opens on first use.
-    pub fn new(config: SqliteConfig, base_dir: &str, entity_name: &str) -> Result<Self> {
+    pub fn new(
+        config: SqliteConfig,
+        sync_reads: bool,
+        base_dir: &str,
+        entity_name: &str,
+    ) -> Result<Self> {
         // Same name rules as the file backend, so an entity name valid here is valid there.
         entity_segments(entity_name)?;
         Ok(SqliteStore {
             config: Arc::new(config),
+            sync_reads,
             namespace: namespace_of(base_dir).into(),
             entity: entity_name.into(),
         })
     }
 
+    /// The database, opened off the calling thread if no store has opened it yet (opening may
+    /// wait for another process's lock).
     async fn database(&self) -> Result<Arc<Database>> {
-        if let Some(db) = self.database_if_open() {
+        if let Some(db) = registry().get(&self.config) {
             return Ok(db);
         }
         let config = Arc::clone(&self.config);
         blocking(move || registry().get_or_open(&config)).await
-    }
-
-    /// Scans that may touch many rows (init, keys) run on the blocking pool.
-    async fn read_with<T: Send + 'static>(
-        &self,
-        query: impl FnOnce(&Connection, &str, &str) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let db = self.database().await?;
-        let (namespace, entity) = (Arc::clone(&self.namespace), Arc::clone(&self.entity));
-        blocking(move || db.with_reader(|conn| query(conn, &namespace, &entity))).await
-    }
-
-    fn put_op(&self, id: &str, json: String) -> WriteOp {
-        WriteOp::Put {
-            namespace: self.namespace.to_string(),
-            entity: self.entity.to_string(),
-            id: id.to_owned(),
-            value: json,
-        }
-    }
-
-    /// The database if a store has opened it; `None` means an operation must take the async
-    /// path, which opens it off the calling thread.
-    pub fn database_if_open(&self) -> Option<Arc<Database>> {
-        registry().get(&self.config)
-    }
-
-    /// `read` on the calling thread. A point lookup by primary key takes microseconds from
-    /// SQLite's page cache and, in WAL mode, never waits for a writer's lock, which makes it
-    /// cheaper to run in place than to hand to another thread (as better-sqlite3 does).
-    /// `PersistError::NotOpen` when the database is not open yet: opening may wait for locks,
-    /// so it never happens here.
-    pub fn read_blocking(&self, id: &str) -> Result<Option<String>> {
-        validate_id(id)?;
-        let db = self.database_if_open().ok_or(PersistError::NotOpen)?;
-        db.with_reader(|conn| read_query(conn, &self.namespace, &self.entity, id))
-    }
-
-    /// `write` into an open database without a future: `done` runs on the writer thread once
-    /// the transaction holding the write committed (or the write failed).
-    pub fn write_to(
-        &self,
-        db: &Database,
-        id: &str,
-        json: String,
-        done: impl FnOnce(Result<()>) + Send + 'static,
-    ) {
-        if let Err(e) = validate_id(id) {
-            return done(Err(e));
-        }
-        let request = WriteRequest {
-            op: self.put_op(id, json),
-            reply: Reply::Callback(Box::new(move |result| done(result.map(drop)))),
-        };
-        if let Err(mpsc::SendError(Command::Write(request))) =
-            db.commands.send(Command::Write(request))
-        {
-            request.reply.send(Err(PersistError::Closed {
-                path: db.path.clone(),
-            }));
-        }
-    }
-
-    /// `has` on the calling thread; see `read_blocking`.
-    pub fn has_blocking(&self, id: &str) -> Result<bool> {
-        validate_id(id)?;
-        let db = self.database_if_open().ok_or(PersistError::NotOpen)?;
-        db.with_reader(|conn| has_query(conn, &self.namespace, &self.entity, id))
-    }
-
-    async fn submit(&self, op: WriteOp) -> Result<usize> {
-        let db = self.database().await?;
-        db.submit(op).await
     }
 
     fn location(&self, id: &str) -> String {
@@ -186,9 +195,188 @@ impl SqliteStore {
         )
     }
 
-    /// Counters of this configuration's database, if it is open.
-    pub fn stats(config: &SqliteConfig) -> Option<SqliteStats> {
-        registry().get(config).map(|db| db.stats())
+    /// Hand a write request to the database's writer thread; `reply` runs there once the
+    /// transaction holding it committed.
+    fn send_write(&self, db: &Database, request: Request, reply: Reply) {
+        let (ops, durable) = match request {
+            Request::Write {
+                docs,
+                mode,
+                durable,
+            } => (
+                docs.into_iter()
+                    .map(|(id, value)| WriteOp::Put { id, value, mode })
+                    .collect(),
+                durable,
+            ),
+            Request::Remove { id } => (vec![WriteOp::Delete { id }], true),
+            Request::RemoveAll => (vec![WriteOp::DeleteAll], true),
+            other => {
+                return reply(Err(PersistError::Task(format!(
+                    "not a write request: {other:?}"
+                ))))
+            }
+        };
+        let single_removal = matches!(ops.as_slice(), [WriteOp::Delete { .. }]);
+        let is_write = matches!(ops.first(), Some(WriteOp::Put { .. })) || ops.is_empty();
+        db.send(
+            self.batch(ops, durable),
+            Box::new(move |result| {
+                reply(result.and_then(|affected| {
+                    let total: usize = affected.iter().sum();
+                    if single_removal && total == 0 {
+                        Err(PersistError::NotFound)
+                    } else if is_write {
+                        Ok(Response::Written(total))
+                    } else {
+                        Ok(Response::Done)
+                    }
+                }))
+            }),
+        );
+    }
+
+    fn batch(&self, ops: Vec<WriteOp>, durable: bool) -> WriteBatch {
+        WriteBatch {
+            namespace: Arc::clone(&self.namespace),
+            entity: Arc::clone(&self.entity),
+            ops,
+            durable,
+        }
+    }
+
+    /// A read request against an open database, on the calling thread.
+    fn read(&self, db: &Database, request: &Request) -> Result<Response> {
+        let (ns, entity) = (&*self.namespace, &*self.entity);
+        match request {
+            Request::Read {
+                ids,
+                stop_at_missing,
+                heal,
+            } => {
+                let found = db.with_reader(|conn| {
+                    let mut found = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        let value = read_query(conn, ns, entity, id)?;
+                        let missing = value.is_none();
+                        found.push(value);
+                        if missing && *stop_at_missing {
+                            break;
+                        }
+                    }
+                    Ok(found)
+                })?;
+                let docs = found
+                    .into_iter()
+                    .zip(ids)
+                    .map(|(value, id)| match value {
+                        None => Doc::Missing,
+                        Some(bytes) if *heal && !is_valid_json(&bytes) => {
+                            self.quarantine(db, id, bytes);
+                            Doc::Corrupt(format!(
+                                "{} is not JSON; moved aside to table quarantine",
+                                self.location(id)
+                            ))
+                        }
+                        // Invalid UTF-8 decodes as Node decodes files: U+FFFD, not an error.
+                        Some(bytes) => Doc::Text(String::from_utf8_lossy(&bytes).into_owned()),
+                    })
+                    .collect();
+                Ok(Response::Docs(docs))
+            }
+            Request::Has { ids } => db
+                .with_reader(|conn| {
+                    ids.iter()
+                        .map(|id| has_query(conn, ns, entity, id))
+                        .collect()
+                })
+                .map(Response::Flags),
+            Request::Keys => db
+                .with_reader(|conn| {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT id FROM entities WHERE namespace = ?1 AND entity = ?2",
+                    )?;
+                    let ids = stmt.query_map(params![ns, entity], |row| row.get(0))?;
+                    ids.collect()
+                })
+                .map(Response::Keys),
+            Request::Scan => db
+                .with_reader(|conn| {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT id, value FROM entities WHERE namespace = ?1 AND entity = ?2",
+                    )?;
+                    let rows = stmt.query_map(params![ns, entity], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            String::from_utf8_lossy(row.get_ref(1)?.as_bytes()?).into_owned(),
+                        ))
+                    })?;
+                    rows.collect()
+                })
+                .map(Response::Entries),
+            other => Err(PersistError::Task(format!("not a read request: {other:?}"))),
+        }
+    }
+
+    /// Move a row that is not JSON to `quarantine`, unless a writer replaced it meanwhile.
+    /// Queued behind earlier writes and ahead of later ones, so a rewrite after this read wins.
+    fn quarantine(&self, db: &Database, id: &str, value: Vec<u8>) {
+        let op = WriteOp::Quarantine {
+            id: id.to_owned(),
+            value,
+        };
+        db.send(self.batch(vec![op], true), Box::new(drop));
+    }
+
+    async fn init(&self, validate: bool) -> Result<Response> {
+        let db = self.database().await?;
+        if !validate {
+            return Ok(Response::Init(InitReport::default()));
+        }
+        let (ns, entity) = (Arc::clone(&self.namespace), Arc::clone(&self.entity));
+        let reader = Arc::clone(&db);
+        let invalid = blocking(move || {
+            reader.with_reader(|conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, value FROM entities WHERE namespace = ?1 AND entity = ?2",
+                )?;
+                let rows = stmt.query_map(params![&*ns, &*entity], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get_ref(1)?.as_bytes()?.to_vec(),
+                    ))
+                })?;
+                let mut invalid = Vec::new();
+                for row in rows {
+                    let (id, value) = row?;
+                    if !is_valid_json(&value) {
+                        invalid.push((id, value));
+                    }
+                }
+                Ok(invalid)
+            })
+        })
+        .await?;
+        let mut report = InitReport::default();
+        for (id, value) in invalid {
+            let location = self.location(&id);
+            let (sender, receiver) = oneshot::channel();
+            db.send(
+                self.batch(vec![WriteOp::Quarantine { id, value }], true),
+                Box::new(move |result| drop(sender.send(result))),
+            );
+            let closed = || PersistError::Closed {
+                path: self.config.path.clone(),
+            };
+            match receiver.await.map_err(|_| closed()).and_then(|r| r) {
+                Ok(affected) if affected.iter().sum::<usize>() == 0 => {} // rewritten meanwhile
+                Ok(_) => report
+                    .removed_invalid
+                    .push(format!("{location} (moved aside to table quarantine)")),
+                Err(e) => report.failed_removals.push(format!("{location}: {e}")),
+            }
+        }
+        Ok(Response::Init(report))
     }
 
     /// Let the writer finish queued writes, then release the database. A later operation on
@@ -205,97 +393,47 @@ impl SqliteStore {
     }
 }
 
-impl PersistStore for SqliteStore {
-    async fn init(&self) -> Result<InitReport> {
-        let rows = self
-            .read_with(|conn, ns, entity| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT id, value FROM entities WHERE namespace = ?1 AND entity = ?2",
-                )?;
-                let rows = stmt.query_map(params![ns, entity], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get_ref(1)?.as_bytes()?.to_vec(),
-                    ))
-                })?;
-                let mut invalid = Vec::new();
-                for row in rows {
-                    let (id, value) = row?;
-                    if !is_valid_json(&value) {
-                        invalid.push((id, value));
-                    }
+impl Store for SqliteStore {
+    fn submit(self: Arc<Self>, request: Request, reply: Reply) {
+        match request {
+            Request::Write { .. } | Request::Remove { .. } | Request::RemoveAll => {
+                // Straight to the writer thread when the database is open: one hop fewer.
+                if let Some(db) = registry().get(&self.config) {
+                    return self.send_write(&db, request, reply);
                 }
-                Ok(invalid)
-            })
-            .await?;
-        let mut report = InitReport::default();
-        for (id, value) in rows {
-            let location = self.location(&id);
-            let op = WriteOp::DeleteIfUnchanged {
-                namespace: self.namespace.to_string(),
-                entity: self.entity.to_string(),
-                id,
-                value,
-            };
-            match self.submit(op).await {
-                Ok(0) => {} // rewritten meanwhile: no longer the invalid row
-                Ok(_) => report.removed_invalid.push(location),
-                Err(e) => report.failed_removals.push(format!("{location}: {e}")),
+                spawn(async move {
+                    match self.database().await {
+                        Ok(db) => self.send_write(&db, request, reply),
+                        Err(e) => reply(Err(e)),
+                    }
+                })
             }
+            Request::Init { validate } => spawn(async move { reply(self.init(validate).await) }),
+            Request::Read { ref ids, .. } | Request::Has { ref ids } if ids.len() <= INLINE_IDS => {
+                spawn(async move {
+                    let db = self.database().await;
+                    reply(db.and_then(|db| self.read(&db, &request)))
+                })
+            }
+            _ => spawn(async move {
+                let result = match self.database().await {
+                    Ok(db) => blocking(move || self.read(&db, &request)).await,
+                    Err(e) => Err(e),
+                };
+                reply(result)
+            }),
         }
-        Ok(report)
     }
 
-    async fn read(&self, id: &str) -> Result<Option<String>> {
-        validate_id(id)?;
-        let db = self.database().await?;
-        // In place rather than on the blocking pool, for the reason given on `read_blocking`.
-        db.with_reader(|conn| read_query(conn, &self.namespace, &self.entity, id))
-    }
-
-    async fn has(&self, id: &str) -> Result<bool> {
-        validate_id(id)?;
-        let db = self.database().await?;
-        db.with_reader(|conn| has_query(conn, &self.namespace, &self.entity, id))
-    }
-
-    async fn write(&self, id: &str, json: String) -> Result<()> {
-        validate_id(id)?;
-        self.submit(self.put_op(id, json)).await.map(drop)
-    }
-
-    async fn remove(&self, id: &str) -> Result<()> {
-        validate_id(id)?;
-        let removed = self
-            .submit(WriteOp::Delete {
-                namespace: self.namespace.to_string(),
-                entity: self.entity.to_string(),
-                id: id.to_owned(),
-            })
-            .await?;
-        if removed == 0 {
-            return Err(PersistError::NotFound);
+    /// A primary-key lookup from SQLite's page cache takes microseconds and, in WAL mode, never
+    /// waits for a writer, so it costs less in place than a hop to another thread (as with
+    /// better-sqlite3). Only once the database is open: opening may wait for locks.
+    fn in_place(&self, request: &Request) -> Option<Result<Response>> {
+        if !self.sync_reads || !matches!(request, Request::Read { .. } | Request::Has { .. }) {
+            return None;
         }
-        Ok(())
-    }
-
-    async fn remove_all(&self) -> Result<()> {
-        self.submit(WriteOp::DeleteAll {
-            namespace: self.namespace.to_string(),
-            entity: self.entity.to_string(),
-        })
-        .await
-        .map(drop)
-    }
-
-    async fn keys(&self) -> Result<Vec<String>> {
-        self.read_with(|conn, ns, entity| {
-            let mut stmt = conn
-                .prepare_cached("SELECT id FROM entities WHERE namespace = ?1 AND entity = ?2")?;
-            let ids = stmt.query_map(params![ns, entity], |row| row.get(0))?;
-            ids.collect()
-        })
-        .await
+        let db = registry().get(&self.config)?;
+        Some(self.read(&db, request))
     }
 }
 
@@ -304,13 +442,12 @@ fn read_query(
     ns: &str,
     entity: &str,
     id: &str,
-) -> rusqlite::Result<Option<String>> {
+) -> rusqlite::Result<Option<Vec<u8>>> {
     conn.prepare_cached(
         "SELECT value FROM entities WHERE namespace = ?1 AND entity = ?2 AND id = ?3",
     )?
-    // Bytes, decoded as Node decodes files: invalid UTF-8 becomes U+FFFD, not an error.
     .query_row(params![ns, entity, id], |row| {
-        Ok(String::from_utf8_lossy(row.get_ref(0)?.as_bytes()?).into_owned())
+        Ok(row.get_ref(0)?.as_bytes()?.to_vec())
     })
     .optional()
 }
@@ -318,21 +455,6 @@ fn read_query(
 fn has_query(conn: &Connection, ns: &str, entity: &str, id: &str) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT 1 FROM entities WHERE namespace = ?1 AND entity = ?2 AND id = ?3")?
         .exists(params![ns, entity, id])
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| PersistError::Task(e.to_string()))?
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding these locks leaves no broken invariant (a map or a pool).
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 struct Registry(Mutex<HashMap<SqliteConfig, Arc<Database>>>);
@@ -365,50 +487,35 @@ impl Registry {
 
 enum WriteOp {
     Put {
-        namespace: String,
-        entity: String,
         id: String,
         value: String,
+        mode: WriteMode,
     },
     Delete {
-        namespace: String,
-        entity: String,
         id: String,
     },
-    DeleteAll {
-        namespace: String,
-        entity: String,
-    },
-    /// Init's removal of an invalid row, skipped if a writer replaced it in the meantime.
-    DeleteIfUnchanged {
-        namespace: String,
-        entity: String,
+    DeleteAll,
+    /// A row that is not JSON, moved to `quarantine` unless a writer replaced it meanwhile.
+    Quarantine {
         id: String,
         value: Vec<u8>,
     },
 }
 
+/// One request's writes to one entity, committed in one transaction (with others queued).
+struct WriteBatch {
+    namespace: Arc<str>,
+    entity: Arc<str>,
+    ops: Vec<WriteOp>,
+    durable: bool,
+}
+
+/// Rows affected per op, sent once the transaction holding the batch committed.
+type WriteReply = Box<dyn FnOnce(Result<Vec<usize>>) + Send>;
+
 struct WriteRequest {
-    op: WriteOp,
-    /// Rows affected, sent once the transaction holding this write committed.
-    reply: Reply,
-}
-
-/// Where a write's outcome goes: an awaiting future, or a callback run on the writer thread
-/// (one thread hop fewer for callers that are not on the async runtime).
-enum Reply {
-    Future(oneshot::Sender<Result<usize>>),
-    Callback(Box<dyn FnOnce(Result<usize>) + Send>),
-}
-
-impl Reply {
-    fn send(self, result: Result<usize>) {
-        match self {
-            // The waiting future may be gone (its caller dropped it); nothing to tell then.
-            Reply::Future(sender) => drop(sender.send(result)),
-            Reply::Callback(callback) => callback(result),
-        }
-    }
+    batch: WriteBatch,
+    reply: WriteReply,
 }
 
 enum Command {
@@ -419,7 +526,7 @@ enum Command {
 #[derive(Default)]
 struct Counters {
     writes: AtomicU64,
-    transactions: AtomicU64,
+    commits: AtomicU64,
 }
 
 pub struct Database {
@@ -442,9 +549,10 @@ impl Database {
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
         let thread_path = path.clone();
+        let synchronous = config.synchronous;
         thread::Builder::new()
             .name("bkrs-sqlite-writer".into())
-            .spawn(move || run_writer(writer, &thread_path, queue, &thread_counters))
+            .spawn(move || run_writer(writer, &thread_path, synchronous, queue, &thread_counters))
             .map_err(|e| PersistError::io("cannot start the writer thread for", path, e))?;
         Ok(Database {
             path: path.clone(),
@@ -468,24 +576,22 @@ impl Database {
         result
     }
 
-    async fn submit(&self, op: WriteOp) -> Result<usize> {
-        let closed = || PersistError::Closed {
-            path: self.path.clone(),
-        };
-        let (reply, result) = oneshot::channel();
-        self.commands
-            .send(Command::Write(WriteRequest {
-                op,
-                reply: Reply::Future(reply),
-            }))
-            .map_err(|_| closed())?;
-        result.await.map_err(|_| closed())?
+    /// Queue `batch` for the writer; `reply` runs on the writer thread after its commit.
+    fn send(&self, batch: WriteBatch, reply: WriteReply) {
+        let request = WriteRequest { batch, reply };
+        if let Err(mpsc::SendError(Command::Write(request))) =
+            self.commands.send(Command::Write(request))
+        {
+            (request.reply)(Err(PersistError::Closed {
+                path: self.path.clone(),
+            }));
+        }
     }
 
-    fn stats(&self) -> SqliteStats {
-        SqliteStats {
+    fn stats(&self) -> StoreStats {
+        StoreStats {
             writes: self.counters.writes.load(Ordering::Relaxed),
-            transactions: self.counters.transactions.load(Ordering::Relaxed),
+            commits: self.counters.commits.load(Ordering::Relaxed),
         }
     }
 }
@@ -497,8 +603,8 @@ fn open_connection(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// WAL, the synchronous level, and the versioned schema. Fails (never recreates) when the
-/// file is not a SQLite database or is corrupt.
+/// WAL, the synchronous level, and the versioned schema (created or migrated). Fails (never
+/// recreates) when the file is not a SQLite database, is corrupt, or has a newer schema.
 fn prepare_schema(conn: &mut Connection, path: &Path, synchronous: Synchronous) -> Result<()> {
     let db_err = |e| PersistError::database(path, e);
     let mode: String = retry_busy(|| conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)))
@@ -511,16 +617,16 @@ fn prepare_schema(conn: &mut Connection, path: &Path, synchronous: Synchronous) 
     }
     conn.pragma_update(None, "synchronous", synchronous.pragma())
         .map_err(db_err)?;
-    // Only a new database needs the write lock; an existing one is checked with a read.
+    // Only a new or older database needs the write lock; a current one is checked with a read.
     let current: i64 =
         retry_busy(|| conn.query_row("PRAGMA user_version", [], |r| r.get(0))).map_err(db_err)?;
-    let found = if current != 0 {
+    let found = if current >= SCHEMA_VERSION {
         current
     } else {
         retry_busy(|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            if version == 0 {
+            if version < SCHEMA_VERSION {
                 tx.execute_batch(
                     "CREATE TABLE IF NOT EXISTS entities (
                         namespace TEXT NOT NULL,
@@ -529,7 +635,14 @@ fn prepare_schema(conn: &mut Connection, path: &Path, synchronous: Synchronous) 
                         value TEXT NOT NULL,
                         PRIMARY KEY (namespace, entity, id)
                     ) WITHOUT ROWID;
-                    PRAGMA user_version = 1;",
+                    CREATE TABLE IF NOT EXISTS quarantine (
+                        namespace TEXT NOT NULL,
+                        entity TEXT NOT NULL,
+                        id TEXT NOT NULL,
+                        value BLOB NOT NULL,
+                        moved_at_ms INTEGER NOT NULL
+                    );
+                    PRAGMA user_version = 2;",
                 )?;
             }
             tx.commit()?;
@@ -569,6 +682,7 @@ fn retry_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::
 fn run_writer(
     mut conn: Connection,
     path: &Path,
+    synchronous: Synchronous,
     queue: mpsc::Receiver<Command>,
     counters: &Counters,
 ) {
@@ -586,15 +700,29 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        if !batch.is_empty() {
-            commit_batch(&mut conn, path, batch, counters);
+        // Consecutive requests of one durability share a transaction; order is kept.
+        while !batch.is_empty() {
+            let durable = batch[0].batch.durable;
+            let run = batch
+                .iter()
+                .take_while(|r| r.batch.durable == durable)
+                .count();
+            let group: Vec<WriteRequest> = batch.drain(..run).collect();
+            let relaxed = !durable && synchronous == Synchronous::Full;
+            if relaxed {
+                let _ = conn.pragma_update(None, "synchronous", Synchronous::Normal.pragma());
+            }
+            commit_group(&mut conn, path, group, counters);
+            if relaxed {
+                let _ = conn.pragma_update(None, "synchronous", synchronous.pragma());
+            }
         }
         if let Some(ack) = shutdown {
             drop(conn);
             // Writes that queued behind the shutdown did not happen: say so plainly.
             while let Ok(command) = queue.try_recv() {
                 if let Command::Write(request) = command {
-                    request.reply.send(Err(PersistError::Closed {
+                    (request.reply)(Err(PersistError::Closed {
                         path: path.to_path_buf(),
                     }));
                 }
@@ -605,48 +733,51 @@ fn run_writer(
     }
 }
 
-/// One transaction for the whole batch. If it fails, each write is retried alone so that one
+/// One transaction for the whole group. If it fails, each request is retried alone so that one
 /// failing write cannot fail the others.
-fn commit_batch(conn: &mut Connection, path: &Path, batch: Vec<WriteRequest>, counters: &Counters) {
-    let ops: Vec<&WriteOp> = batch.iter().map(|r| &r.op).collect();
-    match apply(conn, &ops) {
+fn commit_group(conn: &mut Connection, path: &Path, group: Vec<WriteRequest>, counters: &Counters) {
+    let batches: Vec<&WriteBatch> = group.iter().map(|r| &r.batch).collect();
+    match apply(conn, &batches) {
         Ok(affected) => {
-            counters.transactions.fetch_add(1, Ordering::Relaxed);
-            counters
-                .writes
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            for (request, rows) in batch.into_iter().zip(affected) {
-                request.reply.send(Ok(rows));
+            count(counters, &affected);
+            for (request, rows) in group.into_iter().zip(affected) {
+                (request.reply)(Ok(rows));
             }
         }
-        Err(e) if batch.len() == 1 => {
-            if let Some(request) = batch.into_iter().next() {
-                request.reply.send(Err(PersistError::database(path, e)));
+        Err(e) if group.len() == 1 => {
+            if let Some(request) = group.into_iter().next() {
+                (request.reply)(Err(PersistError::database(path, e)));
             }
         }
         Err(e) if affects_every_write(&e) => {
             // Busy beyond the retry budget, I/O, disk full: retrying each write alone would only
             // repeat the wait per write. Fail them all with the same cause.
-            for request in batch {
-                request
-                    .reply
-                    .send(Err(PersistError::database(path, copy_error(&e))));
+            for request in group {
+                (request.reply)(Err(PersistError::database(path, copy_error(&e))));
             }
         }
         Err(_) => {
-            for request in batch {
-                let result = apply(conn, &[&request.op]);
-                if result.is_ok() {
-                    counters.transactions.fetch_add(1, Ordering::Relaxed);
-                    counters.writes.fetch_add(1, Ordering::Relaxed);
+            for request in group {
+                let result = apply(conn, &[&request.batch]);
+                if let Ok(affected) = &result {
+                    count(counters, affected);
                 }
-                request.reply.send(
+                (request.reply)(
                     result
-                        .map(|rows| rows.first().copied().unwrap_or(0))
+                        .map(|mut rows| rows.pop().unwrap_or_default())
                         .map_err(|e| PersistError::database(path, e)),
                 );
             }
         }
+    }
+}
+
+/// A transaction counts as a commit when it changed a row.
+fn count(counters: &Counters, affected: &[Vec<usize>]) {
+    let rows: usize = affected.iter().flatten().sum();
+    if rows > 0 {
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        counters.writes.fetch_add(rows as u64, Ordering::Relaxed);
     }
 }
 
@@ -676,61 +807,90 @@ fn copy_error(err: &rusqlite::Error) -> rusqlite::Error {
     }
 }
 
-fn apply(conn: &mut Connection, ops: &[&WriteOp]) -> rusqlite::Result<Vec<usize>> {
+fn apply(conn: &mut Connection, batches: &[&WriteBatch]) -> rusqlite::Result<Vec<Vec<usize>>> {
     retry_busy(|| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut affected = Vec::with_capacity(ops.len());
-        for op in ops {
-            affected.push(execute(&tx, op)?);
+        let mut affected = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let rows = batch
+                .ops
+                .iter()
+                .map(|op| execute(&tx, &batch.namespace, &batch.entity, op))
+                .collect::<rusqlite::Result<Vec<usize>>>()?;
+            affected.push(rows);
         }
         tx.commit()?;
         Ok(affected)
     })
 }
 
-fn execute(conn: &Connection, op: &WriteOp) -> rusqlite::Result<usize> {
+fn execute(conn: &Connection, ns: &str, entity: &str, op: &WriteOp) -> rusqlite::Result<usize> {
     match op {
-        WriteOp::Put {
-            namespace,
-            entity,
-            id,
-            value,
-        } => conn
-            .prepare_cached(
-                "INSERT INTO entities (namespace, entity, id, value) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (namespace, entity, id) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![namespace, entity, id, value]),
-        WriteOp::Delete {
-            namespace,
-            entity,
-            id,
-        } => conn
+        WriteOp::Put { id, value, mode } => {
+            let sql = match mode {
+                WriteMode::Replace => {
+                    "INSERT INTO entities (namespace, entity, id, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (namespace, entity, id) DO UPDATE SET value = excluded.value"
+                }
+                WriteMode::ReplaceChanged => {
+                    "INSERT INTO entities (namespace, entity, id, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (namespace, entity, id) DO UPDATE SET value = excluded.value
+                     WHERE CAST(value AS BLOB) IS NOT CAST(excluded.value AS BLOB)"
+                }
+                WriteMode::InsertOnly => {
+                    "INSERT INTO entities (namespace, entity, id, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (namespace, entity, id) DO NOTHING"
+                }
+            };
+            conn.prepare_cached(sql)?
+                .execute(params![ns, entity, id, value])
+        }
+        WriteOp::Delete { id } => conn
             .prepare_cached(
                 "DELETE FROM entities WHERE namespace = ?1 AND entity = ?2 AND id = ?3",
             )?
-            .execute(params![namespace, entity, id]),
-        WriteOp::DeleteAll { namespace, entity } => conn
+            .execute(params![ns, entity, id]),
+        WriteOp::DeleteAll => conn
             .prepare_cached("DELETE FROM entities WHERE namespace = ?1 AND entity = ?2")?
-            .execute(params![namespace, entity]),
-        WriteOp::DeleteIfUnchanged {
-            namespace,
-            entity,
-            id,
-            value,
-        } => conn
-            .prepare_cached(
+            .execute(params![ns, entity]),
+        WriteOp::Quarantine { id, value } => {
+            let moved_at = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or_default();
+            let moved = conn
+                .prepare_cached(
+                    "INSERT INTO quarantine (namespace, entity, id, value, moved_at_ms)
+                     SELECT namespace, entity, id, CAST(value AS BLOB), ?5 FROM entities
+                     WHERE namespace = ?1 AND entity = ?2 AND id = ?3 AND CAST(value AS BLOB) = ?4",
+                )?
+                .execute(params![ns, entity, id, value, moved_at])?;
+            if moved == 0 {
+                return Ok(0);
+            }
+            conn.prepare_cached(
                 "DELETE FROM entities
                  WHERE namespace = ?1 AND entity = ?2 AND id = ?3 AND CAST(value AS BLOB) = ?4",
             )?
-            .execute(params![namespace, entity, id, value]),
+            .execute(params![ns, entity, id, value])
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::{rt, TempDir};
+    use crate::store::testutil::{rt, Client, TempDir};
+
+    fn open(cfg: &SqliteConfig, base: &str, entity: &str) -> Client {
+        Client(Arc::new(
+            SqliteStore::new(cfg.clone(), true, base, entity).expect("store"),
+        ))
+    }
+
+    fn stats(cfg: &SqliteConfig) -> StoreStats {
+        registry().get(cfg).expect("open").stats()
+    }
 
     fn config(dir: &TempDir) -> SqliteConfig {
         SqliteConfig {
@@ -744,21 +904,13 @@ mod tests {
         let dir = TempDir::new("sqlite-rt");
         let cfg = config(&dir);
         rt().block_on(async {
-            let signal =
-                SqliteStore::new(cfg.clone(), "./dump/data/signal/", "BTC_s_e").expect("store");
-            let same = SqliteStore::new(cfg.clone(), "dump/data/signal", "BTC_s_e").expect("store");
-            let schedule =
-                SqliteStore::new(cfg.clone(), "./dump/data/schedule/", "BTC_s_e").expect("store");
-            signal.init().await.expect("init");
-            schedule.init().await.expect("init");
-            signal
-                .write("BTC", "{\"p\":1}".into())
-                .await
-                .expect("write");
-            schedule
-                .write("BTC", "{\"s\":2}".into())
-                .await
-                .expect("write");
+            let signal = open(&cfg, "./dump/data/signal/", "BTC_s_e");
+            let same = open(&cfg, "dump/data/signal", "BTC_s_e");
+            let schedule = open(&cfg, "./dump/data/schedule/", "BTC_s_e");
+            signal.init(true).await.expect("init");
+            schedule.init(true).await.expect("init");
+            signal.write("BTC", "{\"p\":1}").await.expect("write");
+            schedule.write("BTC", "{\"s\":2}").await.expect("write");
             assert_eq!(
                 same.read("BTC").await.expect("read").as_deref(),
                 Some("{\"p\":1}")
@@ -785,26 +937,23 @@ mod tests {
         let dir = TempDir::new("sqlite-group");
         let cfg = config(&dir);
         rt().block_on(async {
-            let store = SqliteStore::new(cfg.clone(), "ns", "e").expect("store");
-            store.init().await.expect("init");
-            let before = SqliteStore::stats(&cfg).expect("open");
+            let store = Arc::new(open(&cfg, "ns", "e"));
+            store.init(true).await.expect("init");
+            let before = stats(&cfg);
             let writes = (0..256)
                 .map(|i| {
-                    let store = store.clone();
+                    let store = Arc::clone(&store);
                     tokio::spawn(async move {
-                        store.write(&format!("k{}", i % 64), format!("{i}")).await
+                        store.write(&format!("k{}", i % 64), &format!("{i}")).await
                     })
                 })
                 .collect::<Vec<_>>();
             for w in writes {
                 w.await.expect("join").expect("write");
             }
-            let after = SqliteStore::stats(&cfg).expect("open");
+            let after = stats(&cfg);
             assert_eq!(after.writes - before.writes, 256);
-            assert!(
-                after.transactions - before.transactions < 256,
-                "{before:?} {after:?}"
-            );
+            assert!(after.commits - before.commits < 256, "{before:?} {after:?}");
             assert_eq!(store.keys().await.expect("keys").len(), 64);
             SqliteStore::close(&cfg).await.expect("close");
         });
@@ -819,8 +968,8 @@ mod tests {
         let garbage = "this is not a database, and it is the user's file".repeat(100);
         std::fs::write(&cfg.path, &garbage).expect("write garbage");
         rt().block_on(async {
-            let store = SqliteStore::new(cfg.clone(), "ns", "e").expect("store");
-            let err = store.init().await.expect_err("must refuse");
+            let store = open(&cfg, "ns", "e");
+            let err = store.init(true).await.expect_err("must refuse");
             assert_eq!(err.code(), "PERSIST_CORRUPT");
             assert!(err.to_string().contains(&cfg.path.display().to_string()));
         });
@@ -837,8 +986,8 @@ mod tests {
             .expect("version");
         drop(conn);
         rt().block_on(async {
-            let store = SqliteStore::new(cfg.clone(), "ns", "e").expect("store");
-            let err = store.init().await.expect_err("must refuse");
+            let store = open(&cfg, "ns", "e");
+            let err = store.init(true).await.expect_err("must refuse");
             assert_eq!(err.code(), "PERSIST_SCHEMA");
         });
     }
@@ -848,16 +997,13 @@ mod tests {
         let dir = TempDir::new("sqlite-heal");
         let cfg = config(&dir);
         rt().block_on(async {
-            let store = SqliteStore::new(cfg.clone(), "ns", "e").expect("store");
-            store.init().await.expect("init");
-            store.write("good", "[1]".into()).await.expect("write");
-            store
-                .write("bad", "{\"torn\":".into())
-                .await
-                .expect("write");
-            let report = store.init().await.expect("init");
+            let store = open(&cfg, "ns", "e");
+            store.init(true).await.expect("init");
+            store.write("good", "[1]").await.expect("write");
+            store.write("bad", "{\"torn\":").await.expect("write");
+            let report = store.init(true).await.expect("init");
             assert_eq!(report.removed_invalid.len(), 1);
-            assert!(report.removed_invalid[0].ends_with("id=bad"));
+            assert!(report.removed_invalid[0].contains("id=bad (moved aside to table quarantine)"));
             assert_eq!(store.keys().await.expect("keys"), vec!["good".to_owned()]);
             SqliteStore::close(&cfg).await.expect("close");
         });
