@@ -6,6 +6,14 @@
 // storage for the chosen backend, constructed with the same entity name and base directory,
 // so every domain keeps backtest-kit's logic (keys, transforms, restore rules) exactly and
 // existing data stays where the default JSON files put it.
+//
+// With our own classes, each domain method also runs against a per-call view of the storage
+// (`BatchView`): the framework's loops of hasValue/readValue/writeValue are answered from one
+// native read made before the call (a candle window), one scan (keys() + readValue), and the
+// writes are collected and sent as one native write after it. The framework's code still does
+// everything else: it is called, never copied.
+
+const { PersistError } = require("./index.js");
 
 /** The 16 persistence domains of backtest-kit 19.x, by the name used in its exports. */
 const DOMAINS = Object.freeze([
@@ -27,6 +35,17 @@ const DOMAINS = Object.freeze([
   "session",
 ]);
 
+/** Caches the framework can refill: atomic writes without fsync, validated at read instead of init. */
+const CACHE_DOMAINS = Object.freeze(["candle", "measure", "interval"]);
+
+/** Default size of the in-process cache of closed candles, in candles (about 20 MB). */
+const DEFAULT_CANDLE_CACHE = 100_000;
+
+/** Largest number of document texts a fast instance remembers (to skip unchanged rewrites). */
+const KNOWN_TEXTS_LIMIT = 10_000;
+
+const internals = () => require("./index.js")[Symbol.for("backtest-kit-rs.internals")];
+
 const capitalised = (domain) => domain[0].toUpperCase() + domain.slice(1);
 
 function checkKit(kit) {
@@ -41,10 +60,26 @@ function checkKit(kit) {
   }
 }
 
-function domainParts(kit, domain) {
-  if (!DOMAINS.includes(domain)) {
-    throw new TypeError(`usePersist: unknown domain ${JSON.stringify(domain)}; known: ${DOMAINS.join(", ")}`);
+/**
+ * Every domain this kit exposes as `PersistXAdapter` (19.x has the 16 of DOMAINS; 20.x adds
+ * Dictionary), each with its parts or the reason it cannot be registered.
+ */
+function discoverDomains(kit) {
+  const names = new Set(DOMAINS);
+  for (const key of Object.keys(kit)) {
+    const match = /^Persist([A-Z][A-Za-z0-9]*)Adapter$/.exec(key);
+    if (match) names.add(match[1][0].toLowerCase() + match[1].slice(1));
   }
+  return [...names].map((domain) => {
+    try {
+      return { domain, parts: domainParts(kit, domain) };
+    } catch (err) {
+      return { domain, problem: err.message };
+    }
+  });
+}
+
+function domainParts(kit, domain) {
   const name = capitalised(domain);
   const adapter = kit[`Persist${name}Adapter`];
   const DefaultInstance = kit[`Persist${name}Instance`];
@@ -58,8 +93,205 @@ function domainParts(kit, domain) {
   return { name, adapter, DefaultInstance, register };
 }
 
+// ---------------------------------------------------------------------------------------------
+// The in-process cache of closed candles: they are never rewritten, so a hit needs no I/O. Only
+// candles read from storage enter it (a miss is never cached), so candles another process adds
+// are found by the next read. FIFO eviction at the bound; 0 turns it off.
+
+const candleCache = new Map();
+let candleCacheLimit = DEFAULT_CANDLE_CACHE;
+
+function cacheCandle(key, candle) {
+  if (candleCacheLimit === 0) return;
+  // Flat objects only: a shallow copy per hit is then a full copy.
+  for (const field in candle) if (candle[field] !== null && typeof candle[field] === "object") return;
+  candleCache.set(key, candle);
+  while (candleCache.size > candleCacheLimit) candleCache.delete(candleCache.keys().next().value);
+}
+
+/** One key per storage class (its options), base directory and entity. */
+const classTokens = new WeakMap();
+let nextClassToken = 0;
+function storeKey(Backend, storage) {
+  if (!classTokens.has(Backend)) classTokens.set(Backend, nextClassToken++);
+  return `${classTokens.get(Backend)}\n${storage.baseDir}\n${storage.entityName}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hints: which ids a domain method will ask for, so they can be fetched in one request. A hint
+// only decides what is fetched ahead; the framework's own loop decides what is used, so a wrong
+// hint costs speed, never correctness.
+
+/** Interval lengths for candle windows (the framework's own keys are `since + i * step`). */
+const STEP_MS = { "1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240, "6h": 360, "8h": 480, "1d": 1440 };
+
+const HINTS = {
+  candle: {
+    readCandlesData(instance, [limit, since]) {
+      const step = STEP_MS[instance.interval] * 60_000;
+      if (!(step > 0) || !Number.isSafeInteger(limit) || limit <= 0 || !Number.isFinite(since)) return {};
+      return { window: Array.from({ length: limit }, (_, i) => String(since + i * step)), cacheCandles: true };
+    },
+    // The framework writes a candle only if hasValue says it is absent: insert-only does that
+    // natively, in one request, also against candles another process wrote meanwhile.
+    writeCandlesData: () => ({ assumeAbsent: true, mode: "insert", cacheCandles: true }),
+  },
+  log: {
+    writeLogData: () => ({ assumeAbsent: true, mode: "insert" }),
+  },
+};
+
+/**
+ * The storage as one call of a domain method sees it. Reads come from what this call fetched,
+ * what the instance knows, or the store; writes are collected and flushed as one request.
+ */
+class BatchView {
+  constructor(storage, known, hint, candlePrefix) {
+    this.storage = storage;
+    this.entityName = storage.entityName;
+    this.baseDir = storage.baseDir;
+    this.known = known;
+    this.hint = hint;
+    this.candlePrefix = candlePrefix;
+    /** id → JSON text written by this call, flushed after it. */
+    this.pending = new Map();
+    /** id → `{ value } | { failure } | null` fetched for this call. */
+    this.fetched = new Map();
+    this.scanned = null;
+  }
+
+  waitForInit(initial) {
+    return this.storage.waitForInit(initial);
+  }
+
+  #key(entityId, op) {
+    return internals().toKey(this.entityName, entityId, op);
+  }
+
+  /** Fetch the hinted window in one request, serving cached candles without one. */
+  async prefetch() {
+    const ids = this.hint.window;
+    if (!ids) return;
+    const missing = [];
+    for (const id of ids) {
+      const cached = this.candlePrefix !== null ? candleCache.get(this.candlePrefix + id) : undefined;
+      if (cached) this.fetched.set(id, { value: { ...cached } });
+      else missing.push(id);
+    }
+    if (missing.length === 0) return;
+    const docs = await this.storage[internals().BATCH].read(missing, true);
+    const { parseDoc } = internals();
+    docs.forEach((doc, i) => {
+      const id = missing[i];
+      if (doc === null) return this.fetched.set(id, null);
+      try {
+        const value = parseDoc(this.entityName, id, doc);
+        this.learn(id, doc);
+        if (this.candlePrefix !== null && value && typeof value === "object") {
+          cacheCandle(this.candlePrefix + id, value);
+          this.fetched.set(id, { value: { ...value } });
+        } else this.fetched.set(id, { value });
+      } catch (failure) {
+        this.fetched.set(id, { failure });
+      }
+    });
+  }
+
+  learn(id, text) {
+    if (this.candlePrefix !== null) return; // candles are remembered by the candle cache
+    this.known.delete(id);
+    this.known.set(id, text);
+    if (this.known.size > KNOWN_TEXTS_LIMIT) this.known.delete(this.known.keys().next().value);
+  }
+
+  async hasValue(entityId) {
+    const key = this.#key(entityId, "has");
+    if (this.pending.has(key)) return true;
+    if (this.fetched.has(key)) return this.fetched.get(key) !== null;
+    if (this.scanned) return this.scanned.has(key);
+    if (this.known.has(key)) return true;
+    if (this.candlePrefix !== null && candleCache.has(this.candlePrefix + key)) return true;
+    if (this.hint.assumeAbsent) return false;
+    return this.storage.hasValue(key);
+  }
+
+  async readValue(entityId) {
+    const key = this.#key(entityId, "read");
+    const { parseDoc } = internals();
+    if (this.pending.has(key)) return JSON.parse(this.pending.get(key));
+    if (this.fetched.has(key)) {
+      const doc = this.fetched.get(key);
+      if (doc === null) return parseDoc(this.entityName, key, null);
+      if (doc.failure) throw doc.failure;
+      const value = doc.value;
+      this.fetched.delete(key); // a second read gets a fresh copy from storage, as PersistBase would
+      return value;
+    }
+    if (this.scanned?.has(key)) return parseDoc(this.entityName, key, this.scanned.get(key));
+    const [doc] = await this.storage[internals().BATCH].read([key], false);
+    if (typeof doc === "string") this.learn(key, doc);
+    return parseDoc(this.entityName, key, doc);
+  }
+
+  async writeValue(entityId, value) {
+    const key = this.#key(entityId, "write");
+    this.pending.set(key, internals().encode(this.entityName, key, value));
+  }
+
+  /** The entity's ids from one scan, whose texts then answer readValue without more requests. */
+  async *keys() {
+    if (!this.scanned) {
+      const [ids, texts] = await this.storage[internals().BATCH].scan();
+      this.scanned = new Map();
+      ids.forEach((id, i) => {
+        this.scanned.set(id, texts[i]);
+        this.learn(id, texts[i]);
+      });
+    }
+    yield* [...this.scanned.keys()].sort(internals().keyOrder);
+  }
+
+  /** Send the collected writes as one request, leaving out documents known to hold the same text. */
+  async flush() {
+    const ids = [];
+    const texts = [];
+    for (const [id, text] of this.pending) {
+      if (this.known.get(id) === text) continue;
+      ids.push(id);
+      texts.push(text);
+    }
+    this.pending.clear();
+    if (ids.length === 0) return;
+    await this.storage[internals().BATCH].write(ids, texts, this.hint.mode ?? "changed");
+    ids.forEach((id, i) => this.learn(id, texts[i]));
+  }
+}
+
+/** Whether `Backend` answers the batch requests for its own IPersistBase methods. */
+function hasBatchPaths(Backend) {
+  const { BATCH } = internals();
+  // A subclass that overrides readValue & co. without also overriding the batch paths would be
+  // bypassed by them: such classes take the generic path.
+  const depthOf = (name) => {
+    let depth = 0;
+    for (let proto = Backend.prototype; proto; proto = Object.getPrototypeOf(proto), depth++) {
+      if (Object.prototype.hasOwnProperty.call(proto, name)) return depth;
+    }
+    return Infinity;
+  };
+  const batchDepth = depthOf(BATCH);
+  return (
+    batchDepth !== Infinity &&
+    ["waitForInit", "readValue", "hasValue", "writeValue", "keys"].every((m) => depthOf(m) >= batchDepth)
+  );
+}
+
+const isAsyncGenerator = (fn) => Object.prototype.toString.call(fn) === "[object AsyncGeneratorFunction]";
+
 /** The framework's own instance class for `domain`, with its storage replaced by `Backend`. */
-function instanceClass({ name, DefaultInstance }, Backend) {
+function instanceClass(domain, { name, DefaultInstance }, Backend, settings) {
+  const fast = hasBatchPaths(Backend);
+  const known = new WeakMap();
   class Instance extends DefaultInstance {
     constructor(...args) {
       super(...args);
@@ -67,10 +299,49 @@ function instanceClass({ name, DefaultInstance }, Backend) {
       if (typeof entityName !== "string" || typeof baseDir !== "string") {
         throw new TypeError(`usePersist: Persist${name}Instance no longer keeps a PersistBase in _storage`);
       }
-      this._storage = Reflect.construct(Backend, [entityName, baseDir]);
+      const storage = Reflect.construct(Backend, [entityName, baseDir]);
+      if (fast) {
+        storage[internals().BATCH].configure({ durable: settings.durable, validateOnInit: !settings.cache });
+        known.set(this, new Map());
+      }
+      this._storage = storage;
     }
   }
   Object.defineProperty(Instance, "name", { value: `${Backend.name || "Custom"}${name}Instance` });
+  if (!fast) return Instance;
+
+  const hints = HINTS[domain] ?? {};
+  for (const method of Object.getOwnPropertyNames(DefaultInstance.prototype)) {
+    const original = DefaultInstance.prototype[method];
+    if (["constructor", "waitForInit", "dispose"].includes(method) || typeof original !== "function") continue;
+    const view = (instance, args) => {
+      const hint = hints[method]?.(instance, args) ?? {};
+      const prefix = hint.cacheCandles ? storeKey(Backend, instance._storage) : null;
+      const batchView = new BatchView(instance._storage, known.get(instance), hint, prefix);
+      // The framework's method runs with this view as its storage; everything else is the instance.
+      return { batchView, self: Object.create(instance, { _storage: { value: batchView } }) };
+    };
+    Instance.prototype[method] = isAsyncGenerator(original)
+      ? async function* (...args) {
+          if (this._storage instanceof BatchView) return yield* original.apply(this, args); // called from a method
+          const { batchView, self } = view(this, args);
+          try {
+            yield* original.apply(self, args);
+          } finally {
+            await batchView.flush();
+          }
+        }
+      : async function (...args) {
+          if (this._storage instanceof BatchView) return original.apply(this, args); // called from a method
+          const { batchView, self } = view(this, args);
+          try {
+            await batchView.prefetch();
+            return await original.apply(self, args);
+          } finally {
+            await batchView.flush();
+          }
+        };
+  }
   return Instance;
 }
 
@@ -86,55 +357,104 @@ function checkBackend(domain, Backend) {
   }
 }
 
-/** `backend` as a per-domain map: a class for all (or `domains`), or `{ signal: A, candle: B, ... }`. */
-function plan(backend, options) {
+const invalidOption = (detail) => new PersistError("PERSIST_INVALID_CONFIG", `usePersist: ${detail}`);
+
+/** Options checked before anything is registered; unknown names are refused. */
+function checkOptions(options) {
+  if (options === null || typeof options !== "object") throw invalidOption("options must be an object");
+  const unknown = Object.keys(options).filter((k) => !["domains", "durability", "candleCache"].includes(k));
+  if (unknown.length) throw invalidOption(`unknown option ${JSON.stringify(unknown[0])}; known: domains, durability, candleCache`);
+  const durability = options.durability ?? {};
+  if (durability === null || typeof durability !== "object") throw invalidOption("durability must be an object");
+  for (const [domain, level] of Object.entries(durability)) {
+    if (level !== "durable" && level !== "atomic") {
+      throw invalidOption(`durability.${domain} must be "durable" or "atomic", got ${JSON.stringify(level)}`);
+    }
+  }
+  const { candleCache } = options;
+  if (candleCache !== undefined && !(Number.isSafeInteger(candleCache) && candleCache >= 0)) {
+    throw invalidOption(`candleCache must be a whole number of candles (0 turns it off), got ${String(candleCache)}`);
+  }
+}
+
+/** `backend` as [domain, class] steps: a class for all (or `domains`), or `{ signal: A, candle: B, ... }`. */
+function plan(found, backend, options) {
+  const known = found.map((d) => d.domain);
+  const checkKnown = (domain) => {
+    if (!known.includes(domain)) {
+      throw new TypeError(`usePersist: unknown domain ${JSON.stringify(domain)}; known: ${known.join(", ")}`);
+    }
+  };
+  // Every domain this kit can take; the others are reported, not silently skipped.
+  const registrable = () => {
+    for (const { domain, problem } of found) {
+      if (problem) internals().logger().warn(`backtest-kit-rs usePersist: domain ${domain} not registered: ${problem}`);
+    }
+    return found.filter((d) => !d.problem).map((d) => d.domain);
+  };
   if (typeof backend === "function") {
-    const domains = options.domains ?? DOMAINS;
+    const domains = options.domains ?? registrable();
     if (!Array.isArray(domains)) throw new TypeError("usePersist: options.domains must be an array of domain names");
+    domains.forEach(checkKnown);
     return domains.map((domain) => [domain, backend]);
   }
   if (backend && typeof backend === "object") {
     if (options.domains) throw new TypeError("usePersist: options.domains goes with a single backend class, not a map");
     const { default: fallback, ...perDomain } = backend;
-    const unknown = Object.keys(perDomain).filter((domain) => !DOMAINS.includes(domain));
-    if (unknown.length) {
-      throw new TypeError(`usePersist: unknown domain ${JSON.stringify(unknown[0])}; known: ${DOMAINS.join(", ")}`);
-    }
-    const domains = fallback ? DOMAINS : Object.keys(perDomain);
+    Object.keys(perDomain).forEach(checkKnown);
+    const domains = fallback ? [...new Set([...registrable(), ...Object.keys(perDomain)])] : Object.keys(perDomain);
     return domains.map((domain) => [domain, domain in perDomain ? perDomain[domain] : fallback]).filter(([, B]) => B !== null);
   }
   throw new TypeError("usePersist: backend must be a storage class or a { domain: class } map");
 }
 
 /**
- * Register `backend` for backtest-kit's persistence domains (all 16 by default).
+ * Register `backend` for backtest-kit's persistence domains (every one the kit exposes by default).
  *
  *   usePersist(kit, RustSqlitePersist)
  *   usePersist(kit, RustFilePersist, { domains: ["signal", "risk"] })
  *   usePersist(kit, { default: RustSqlitePersist, candle: RustFilePersist, log: null })
+ *   usePersist(kit, RustSqlitePersist, { durability: { candle: "durable" }, candleCache: 0 })
  *
  * In a map, `default` covers every domain not named, and `null` leaves a domain as it is.
- * Returns the domains registered. Takes effect at once (backtest-kit drops cached instances).
+ * `durability`: per domain, "durable" (synced before the promise resolves; the default for
+ * state) or "atomic" (never torn, may be lost on power loss; the default for the caches
+ * candle, measure and interval). `candleCache`: candles kept in memory by our classes
+ * (default 100,000; 0 = none). Returns the domains registered. Takes effect at once.
  */
 function usePersist(kit, backend, options = {}) {
   checkKit(kit);
-  const steps = plan(backend, options);
+  checkOptions(options);
+  const found = discoverDomains(kit);
+  const steps = plan(found, backend, options);
   // Validate everything before registering anything, so a mistake changes nothing.
   const classes = steps.map(([domain, Backend]) => {
     checkBackend(domain, Backend);
     const parts = domainParts(kit, domain);
-    return { domain, parts, Instance: instanceClass(parts, Backend) };
+    const cache = CACHE_DOMAINS.includes(domain);
+    const durable = (options.durability?.[domain] ?? (cache ? "atomic" : "durable")) === "durable";
+    return { domain, parts, Instance: instanceClass(domain, parts, Backend, { cache, durable }) };
   });
+  if (options.candleCache !== undefined) {
+    candleCacheLimit = options.candleCache;
+    while (candleCache.size > candleCacheLimit) candleCache.delete(candleCache.keys().next().value);
+  }
   for (const { parts, Instance } of classes) parts.register.call(parts.adapter, Instance);
   return classes.map(({ domain }) => domain);
 }
 
-/** Back to backtest-kit's own JSON files (`useJson()`) for all domains, or for `domains`. */
-function useDefaultPersist(kit, domains = DOMAINS) {
+/** Back to backtest-kit's own JSON files (`useJson()`) for every domain the kit has, or for `domains`. */
+function useDefaultPersist(kit, domains) {
   checkKit(kit);
-  const parts = domains.map((domain) => domainParts(kit, domain));
+  const chosen = domains ?? discoverDomains(kit).filter((d) => !d.problem).map((d) => d.domain);
+  const parts = chosen.map((domain) => domainParts(kit, domain));
   for (const { adapter } of parts) adapter.useJson();
-  return [...domains];
+  return [...chosen];
 }
 
-module.exports = { DOMAINS, usePersist, useDefaultPersist };
+/** How many candles the in-process cache holds now (for tests and diagnostics). */
+function candleCacheSize() {
+  return candleCache.size;
+}
+
+module.exports = { DOMAINS, CACHE_DOMAINS, usePersist, useDefaultPersist, candleCacheSize };
