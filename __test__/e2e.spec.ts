@@ -75,10 +75,13 @@ describe("live mode: open a position, SIGKILL, restart", () => {
   });
 });
 
+const runId = randomUUID();
+
 async function backtest(backend: string, workdir: string, runs: number, domains = false) {
   const args = [path.join(__dirname, "fixtures/backtest-run.cjs"), backend, workdir, String(runs), ...(domains ? ["--domains"] : [])];
   const { stdout } = await run(process.execPath, args, {
-    env: { ...redisEnv(), BKRS_REDIS_PREFIX: `bt-${randomUUID()}` },
+    // One prefix per workdir, so a later process finds what an earlier one stored.
+    env: { ...redisEnv(), BKRS_REDIS_PREFIX: `bt-${runId}-${workdir}` },
     timeout: 120_000,
     maxBuffer: 1 << 24,
   });
@@ -86,10 +89,12 @@ async function backtest(backend: string, workdir: string, runs: number, domains 
 }
 
 describe("backtest mode", () => {
-  it("gives identical closed trades with the default storage and every backend, and reuses the candle cache", async () => {
+  it("gives identical closed trades with the default storage and every backend, cold, warm and warm from another process", async () => {
     const results: Record<string, any[]> = {};
+    const nextProcess: Record<string, any> = {};
     for (const backend of ["default", "file", "sqlite", "redis"]) {
       results[backend] = await backtest(backend, path.join(dir, backend), 2);
+      nextProcess[backend] = (await backtest(backend, path.join(dir, backend), 1))[0];
     }
     const reference = results.default[0];
     expect(reference.closedTrades).toBeGreaterThan(10);
@@ -99,7 +104,9 @@ describe("backtest mode", () => {
       expect(second.hash, backend).toBe(reference.hash);
       expect(first.getCandlesCalls, backend).toBeGreaterThan(0);
       expect(second.getCandlesCalls, `${backend}: the second run reads the cache the first wrote`).toBe(0);
-      expect(seen.seen.candle.write, backend).toBeGreaterThan(100);
+      expect(seen.seen.candle.write, backend).toBeGreaterThan(backend === "default" ? 100 : 0);
+      expect(nextProcess[backend].hash, `${backend}, next process`).toBe(reference.hash);
+      expect(nextProcess[backend].getCandlesCalls, `${backend}, next process`).toBe(0);
     }
     // Our file backend left the same candle files as backtest-kit's own storage.
     const candleDir = (backend: string) => path.join(dir, backend, "dump/data/candle/synth/BTCUSDT/1m");
