@@ -166,6 +166,11 @@ class NativePersist {
   /** Cache domains: atomic writes without fsync. */
   #durable = true;
 
+  #kind;
+  #optionsJson;
+  /** The options as resolved on first need (SQLite's path: against the cwd of that moment). */
+  #resolvedOptions = null;
+
   constructor(entityName, baseDir, kind, optionsJson, label) {
     if (typeof entityName !== "string") {
       throw new TypeError(`${label}: entityName must be a string, got ${typeof entityName}`);
@@ -176,6 +181,8 @@ class NativePersist {
     this.entityName = entityName;
     this.baseDir = baseDir;
     this.#label = label;
+    this.#kind = kind;
+    this.#optionsJson = optionsJson;
     try {
       this.#native = NativeStore.open(kind, entityName, baseDir, optionsJson, queue);
     } catch (err) {
@@ -284,6 +291,15 @@ class NativePersist {
       write: (ids, texts, mode) => this.#write(ids, texts, mode),
       /** Every document as `[ids, texts]`. */
       scan: () => request((id) => this.#native.scan(id)),
+      /**
+       * Which documents this instance names now: the backend, its resolved options (a SQLite
+       * path depends on the cwd when the instance was made), the resolved base directory (the
+       * file backend resolves it per operation) and the entity. Keys the candle cache.
+       */
+      identity: () => {
+        this.#resolvedOptions ??= describeBackend(this.#kind, this.#optionsJson);
+        return `${this.#kind}\n${this.#resolvedOptions}\n${path.resolve(this.baseDir)}\n${this.entityName}\n`;
+      },
     };
   }
 
@@ -413,10 +429,9 @@ module.exports.createSqlitePersist = createSqlitePersist;
 module.exports.PersistError = PersistError;
 module.exports.setLogger = setLogger;
 
-// What kit.js's fast domain instances share with the classes (not public API).
-module.exports[Symbol.for("backtest-kit-rs.internals")] = { BATCH, encode, parseDoc, keyOrder, toKey, logger: () => logger };
-
 const kit = require("./kit.js");
+// What kit.js's fast domain instances share with the classes (not public API).
+kit.attach({ BATCH, PersistError, encode, parseDoc, keyOrder, toKey, logger: () => logger });
 
 module.exports.DOMAINS = kit.DOMAINS;
 module.exports.usePersist = kit.usePersist;

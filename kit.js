@@ -13,8 +13,6 @@
 // writes are collected and sent as one native write after it. The framework's code still does
 // everything else: it is called, never copied.
 
-const { PersistError } = require("./index.js");
-
 /** The 16 persistence domains of backtest-kit 19.x, by the name used in its exports. */
 const DOMAINS = Object.freeze([
   "signal",
@@ -41,10 +39,16 @@ const CACHE_DOMAINS = Object.freeze(["candle", "measure", "interval"]);
 /** Default size of the in-process cache of closed candles, in candles (about 20 MB). */
 const DEFAULT_CANDLE_CACHE = 100_000;
 
-/** Largest number of document texts a fast instance remembers (to skip unchanged rewrites). */
-const KNOWN_TEXTS_LIMIT = 10_000;
+/** Largest number of ids a fast instance remembers as stored (to answer hasValue without a request). */
+const KNOWN_IDS_LIMIT = 10_000;
 
-const internals = () => require("./index.js")[Symbol.for("backtest-kit-rs.internals")];
+// What index.js shares with this file (it requires this file, so it hands them over rather than
+// this file requiring it back, which a module loader may resolve to a second copy).
+let shared = null;
+const internals = () => shared;
+function attach(internalsOfIndex) {
+  shared = internalsOfIndex;
+}
 
 const capitalised = (domain) => domain[0].toUpperCase() + domain.slice(1);
 
@@ -109,13 +113,6 @@ function cacheCandle(key, candle) {
   while (candleCache.size > candleCacheLimit) candleCache.delete(candleCache.keys().next().value);
 }
 
-/** One key per storage class (its options), base directory and entity. */
-const classTokens = new WeakMap();
-let nextClassToken = 0;
-function storeKey(Backend, storage) {
-  if (!classTokens.has(Backend)) classTokens.set(Backend, nextClassToken++);
-  return `${classTokens.get(Backend)}\n${storage.baseDir}\n${storage.entityName}\n`;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Hints: which ids a domain method will ask for, so they can be fetched in one request. A hint
@@ -150,6 +147,7 @@ class BatchView {
     this.storage = storage;
     this.entityName = storage.entityName;
     this.baseDir = storage.baseDir;
+    /** Ids this instance has seen stored; no domain deletes documents, so they stay true. */
     this.known = known;
     this.hint = hint;
     this.candlePrefix = candlePrefix;
@@ -186,7 +184,7 @@ class BatchView {
       if (doc === null) return this.fetched.set(id, null);
       try {
         const value = parseDoc(this.entityName, id, doc);
-        this.learn(id, doc);
+        this.learn(id);
         if (this.candlePrefix !== null && value && typeof value === "object") {
           cacheCandle(this.candlePrefix + id, value);
           this.fetched.set(id, { value: { ...value } });
@@ -197,11 +195,10 @@ class BatchView {
     });
   }
 
-  learn(id, text) {
-    if (this.candlePrefix !== null) return; // candles are remembered by the candle cache
-    this.known.delete(id);
-    this.known.set(id, text);
-    if (this.known.size > KNOWN_TEXTS_LIMIT) this.known.delete(this.known.keys().next().value);
+  learn(id) {
+    if (this.candlePrefix !== null || this.known.has(id)) return; // candles: the candle cache knows
+    this.known.add(id);
+    if (this.known.size > KNOWN_IDS_LIMIT) this.known.delete(this.known.values().next().value);
   }
 
   async hasValue(entityId) {
@@ -229,7 +226,7 @@ class BatchView {
     }
     if (this.scanned?.has(key)) return parseDoc(this.entityName, key, this.scanned.get(key));
     const [doc] = await this.storage[internals().BATCH].read([key], false);
-    if (typeof doc === "string") this.learn(key, doc);
+    if (typeof doc === "string") this.learn(key);
     return parseDoc(this.entityName, key, doc);
   }
 
@@ -245,25 +242,24 @@ class BatchView {
       this.scanned = new Map();
       ids.forEach((id, i) => {
         this.scanned.set(id, texts[i]);
-        this.learn(id, texts[i]);
+        this.learn(id);
       });
     }
     yield* [...this.scanned.keys()].sort(internals().keyOrder);
   }
 
-  /** Send the collected writes as one request, leaving out documents known to hold the same text. */
+  /**
+   * Send the collected writes as one request. The backend compares with what is stored (not
+   * with what this process last saw, which another writer may have changed): documents already
+   * holding their text are not written.
+   */
   async flush() {
-    const ids = [];
-    const texts = [];
-    for (const [id, text] of this.pending) {
-      if (this.known.get(id) === text) continue;
-      ids.push(id);
-      texts.push(text);
-    }
+    if (this.pending.size === 0) return;
+    const ids = [...this.pending.keys()];
+    const texts = [...this.pending.values()];
     this.pending.clear();
-    if (ids.length === 0) return;
     await this.storage[internals().BATCH].write(ids, texts, this.hint.mode ?? "changed");
-    ids.forEach((id, i) => this.learn(id, texts[i]));
+    ids.forEach((id) => this.learn(id));
   }
 }
 
@@ -302,7 +298,7 @@ function instanceClass(domain, { name, DefaultInstance }, Backend, settings) {
       const storage = Reflect.construct(Backend, [entityName, baseDir]);
       if (fast) {
         storage[internals().BATCH].configure({ durable: settings.durable, validateOnInit: !settings.cache });
-        known.set(this, new Map());
+        known.set(this, new Set());
       }
       this._storage = storage;
     }
@@ -316,7 +312,7 @@ function instanceClass(domain, { name, DefaultInstance }, Backend, settings) {
     if (["constructor", "waitForInit", "dispose"].includes(method) || typeof original !== "function") continue;
     const view = (instance, args) => {
       const hint = hints[method]?.(instance, args) ?? {};
-      const prefix = hint.cacheCandles ? storeKey(Backend, instance._storage) : null;
+      const prefix = hint.cacheCandles ? instance._storage[internals().BATCH].identity() : null;
       const batchView = new BatchView(instance._storage, known.get(instance), hint, prefix);
       // The framework's method runs with this view as its storage; everything else is the instance.
       return { batchView, self: Object.create(instance, { _storage: { value: batchView } }) };
@@ -357,7 +353,7 @@ function checkBackend(domain, Backend) {
   }
 }
 
-const invalidOption = (detail) => new PersistError("PERSIST_INVALID_CONFIG", `usePersist: ${detail}`);
+const invalidOption = (detail) => new (internals().PersistError)("PERSIST_INVALID_CONFIG", `usePersist: ${detail}`);
 
 /** Options checked before anything is registered; unknown names are refused. */
 function checkOptions(options) {
@@ -457,4 +453,4 @@ function candleCacheSize() {
   return candleCache.size;
 }
 
-module.exports = { DOMAINS, CACHE_DOMAINS, usePersist, useDefaultPersist, candleCacheSize };
+module.exports = { DOMAINS, CACHE_DOMAINS, usePersist, useDefaultPersist, candleCacheSize, attach };
