@@ -5,7 +5,7 @@
 // prefix is derived from the workdir, so a second run on the same workdir is warm).
 // Times only the Backtest.run loop and prints one JSON line:
 //   { msPerMinute, minutes, closedTrades, tradesHash, getCandlesCalls, errors, elapsedMs }
-const crypto = require("node:crypto");
+const { closedTrade, tradesHash } = require("../dev/trades.cjs");
 const fs = require("node:fs");
 const path = require("node:path");
 
@@ -106,21 +106,13 @@ kit.listenError(() => errors++);
   const closed = [];
   const started = process.hrtime.bigint();
   for await (const r of kit.Backtest.run("BTCUSDT", { strategyName: "bench-trend", exchangeName: "bench-synth", frameName: "bench-day" })) {
-    if (r.action !== "closed") continue;
-    closed.push({
-      position: r.signal.position,
-      openTime: r.signal.pendingAt,
-      closeTime: r.closeTimestamp,
-      priceOpen: r.signal.originalPriceOpen ?? r.signal.priceOpen,
-      closePrice: r.currentPrice,
-      pnl: r.pnl.pnlPercentage,
-      closeReason: r.closeReason,
-    });
+    const trade = closedTrade(r);
+    if (trade) closed.push(trade);
   }
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
   if (Closable) await Closable.close();
-  const tradesHash = crypto.createHash("sha256").update(JSON.stringify(closed)).digest("hex");
-  console.log(JSON.stringify({ msPerMinute: elapsedMs / MINUTES, minutes: MINUTES, closedTrades: closed.length, tradesHash, getCandlesCalls, errors, elapsedMs }));
+  const hash = tradesHash(closed);
+  console.log(JSON.stringify({ msPerMinute: elapsedMs / MINUTES, minutes: MINUTES, closedTrades: closed.length, tradesHash: hash, getCandlesCalls, errors, elapsedMs }));
   process.exit(0);
 })().catch((err) => {
   console.error(err);

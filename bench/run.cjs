@@ -14,6 +14,7 @@ const { createRedisPersist, createSqlitePersist, RustFilePersist } = require("..
 const { startRedisServer } = require("../dev/redis-server.cjs");
 const { signalRow } = require("../dev/signal-row.cjs");
 const { createBetterSqlitePersist, createIoredisPersist } = require("./peers.cjs");
+const { runBacktestBench, formatBacktestTable } = require("./backtest.cjs");
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const QUICK = process.env.BENCH_QUICK === "1"; // smaller sizes, for checking the harness itself
@@ -331,6 +332,51 @@ async function memoryWorkload(subject, root) {
   };
 }
 
+/**
+ * W9: backtest-kit's notification list through usePersist: 500 notifications written, then the
+ * same 500 with one changed (the framework rewrites the whole list on every new notification).
+ * Counts what the second write cost: documents written and commits (stats()), and its time.
+ */
+async function notificationWorkload(redisUrl, root) {
+  const kit = require("backtest-kit");
+  const { usePersist, useDefaultPersist } = require("..");
+  const subjectsW9 = [
+    { name: "PersistBase", Ctor: null },
+    { name: "RustFilePersist", Ctor: RustFilePersist },
+    { name: "RustSqlitePersist FULL", Ctor: createSqlitePersist({ path: path.join(root, "w9.sqlite") }) },
+    { name: "RustRedisPersist", Ctor: createRedisPersist({ url: redisUrl, prefix: `w9-${randomUUID()}` }) },
+  ];
+  const cwd = process.cwd();
+  const results = [];
+  try {
+    for (const { name, Ctor } of subjectsW9) {
+      const dir = fs.mkdtempSync(path.join(root, "w9-"));
+      process.chdir(dir);
+      if (Ctor) usePersist(kit, Ctor, { domains: ["notification"] });
+      else useDefaultPersist(kit, ["notification"]);
+      const list = Array.from({ length: scale(500) }, (_, i) => ({ id: `n${i}`, type: "signal.opened", createdAt: i, ...signalRow(i) }));
+      await kit.PersistNotificationAdapter.writeNotificationData(list, true);
+      list[list.length >> 1] = { ...list[list.length >> 1], note: "changed" };
+      const before = Ctor?.stats();
+      const started = hr();
+      await kit.PersistNotificationAdapter.writeNotificationData(list, true);
+      const ms = hr() - started;
+      const after = Ctor?.stats();
+      results.push({
+        name,
+        ms,
+        writes: after ? after.writes - before.writes : list.length,
+        commits: after ? after.commits - before.commits : list.length,
+      });
+      await Ctor?.close();
+    }
+  } finally {
+    process.chdir(cwd);
+    useDefaultPersist(kit, ["notification"]);
+  }
+  return results;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const TARGETS = {
@@ -385,14 +431,16 @@ async function main() {
         fs.rmSync(dir, { recursive: true, force: true });
       }
     }
-    report(raw, memory, (Date.now() - runStarted) / 1000);
+    const notifications = !only || only.includes("W9") ? await notificationWorkload(redis.url, root) : [];
+    const backtest = !only || only.includes("BT") ? await runBacktestBench({ redisUrl: redis.url, reps: REPS, quick: QUICK }) : null;
+    report(raw, memory, notifications, backtest, (Date.now() - runStarted) / 1000);
   } finally {
     await redis.stop();
     fs.rmSync(root, { recursive: true, force: true });
   }
 }
 
-function report(raw, memory, seconds) {
+function report(raw, memory, notifications, backtest, seconds) {
   const med = (w, s) => (raw[w]?.[s] ? median(raw[w][s].map((r) => r.value)) : undefined);
   const rows = [];
   for (const workload of workloads) {
@@ -413,7 +461,23 @@ function report(raw, memory, seconds) {
   }
   const fmt = (v, unit) => (unit === "ms" ? `${v.toFixed(1)} ms` : `${Math.round(v).toLocaleString("en-US")}/s`);
   const machine = `${os.cpus().length} × ${os.cpus()[0].model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}, Node ${process.version}`;
-  const lines = [
+  const lines = [];
+  // The figure users feel leads: a real backtest, milliseconds per simulated minute.
+  if (backtest) lines.push(formatBacktestTable(backtest), "");
+  if (notifications.length) {
+    lines.push(
+      "W9 notification list: 500 written, then the same 500 with one changed (second write measured; target: at most 2 commits)",
+      "",
+      "| storage | documents written | commits (transactions / sync groups / round trips) | time | target |",
+      "|---|---:|---:|---:|---:|",
+    );
+    for (const n of notifications) {
+      const verdict = n.name === "PersistBase" ? "–" : n.commits <= 2 ? "met" : "MISSED";
+      lines.push(`| ${n.name} | ${n.writes} | ${n.commits} | ${n.ms.toFixed(1)} ms | ${verdict} |`);
+    }
+    lines.push("");
+  }
+  lines.push(
     `backtest-kit-rs benchmark — ${new Date().toISOString().slice(0, 10)} — ${machine}`,
     `payload ${PAYLOAD_BYTES} B ISignalRow; medians of ${REPS} interleaved repetitions (W7: ${Math.min(REPS, 2)}); ` +
       `time box ${TIME_BOX_MS} ms per run; run took ${seconds.toFixed(0)} s${QUICK ? "; QUICK sizes (not comparable)" : ""}`,
@@ -421,7 +485,7 @@ function report(raw, memory, seconds) {
     "",
     "| workload | ours | peer | ours | peer | ratio | target |",
     "|---|---|---|---:|---:|---:|---:|",
-  ];
+  );
   for (const r of rows) {
     const verdict = r.target === undefined ? "–" : `${r.target}× ${r.ratio >= r.target ? "met" : "MISSED"}`;
     lines.push(`| ${r.workload.id} ${r.workload.title} | ${r.subject} | ${r.peer} | ${fmt(r.ours, r.workload.unit)} | ${fmt(r.theirs, r.workload.unit)} | ${r.ratio.toFixed(2)}× | ${verdict} |`);
@@ -447,7 +511,7 @@ function report(raw, memory, seconds) {
   const outDir = path.join(__dirname, "results");
   fs.mkdirSync(outDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  const json = { date: new Date().toISOString(), machine, payloadBytes: PAYLOAD_BYTES, reps: REPS, quick: QUICK, raw, memory, table: rows.map((r) => ({ ...r, workload: r.workload.id })) };
+  const json = { date: new Date().toISOString(), machine, payloadBytes: PAYLOAD_BYTES, reps: REPS, quick: QUICK, raw, memory, notifications, backtest, table: rows.map((r) => ({ ...r, workload: r.workload.id })) };
   fs.writeFileSync(path.join(outDir, `bench-${stamp}.json`), JSON.stringify(json, null, 2));
   fs.writeFileSync(path.join(outDir, "latest.md"), text + "\n");
   console.log(`\nraw results: bench/results/bench-${stamp}.json`);

@@ -8,6 +8,7 @@
 //! manager reconnects when the server returns, without recreating stores.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -258,17 +259,18 @@ impl RedisStore {
     /// Run one command with the command timeout.
     async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T> {
         let mut conn = self.connection().await?;
-        match tokio::time::timeout(self.config.command_timeout, cmd.query_async(&mut conn)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.failure(&e)),
-            Err(_) => Err(self.timed_out("reply", self.config.command_timeout)),
-        }
+        self.bounded(cmd.query_async(&mut conn)).await
     }
 
     /// Run a pipeline (one round trip) with the command timeout.
     async fn query_pipeline<T: redis::FromRedisValue>(&self, pipe: redis::Pipeline) -> Result<T> {
         let mut conn = self.connection().await?;
-        match tokio::time::timeout(self.config.command_timeout, pipe.query_async(&mut conn)).await {
+        self.bounded(pipe.query_async(&mut conn)).await
+    }
+
+    /// A reply within the command timeout, its failures as `PersistError`.
+    async fn bounded<T>(&self, reply: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+        match tokio::time::timeout(self.config.command_timeout, reply).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(self.failure(&e)),
             Err(_) => Err(self.timed_out("reply", self.config.command_timeout)),
