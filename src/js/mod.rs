@@ -112,14 +112,16 @@ impl ToNapiValue for Answer {
         match val.response {
             Response::Init(report) => NativeInitReport::to_napi_value(env, report.into()),
             Response::Docs(docs) => {
-                let mut ids_for_corrupt = docs.into_iter().map(|doc| match doc {
-                    Doc::Missing => DocValue::Missing,
-                    Doc::Text(text) => DocValue::Text(text),
-                    Doc::Corrupt(detail) => {
-                        DocValue::Corrupt(NativeFailure::corrupt(detail, &val.entity, ""))
-                    }
-                });
-                let values: Vec<DocValue> = ids_for_corrupt.by_ref().collect();
+                let values: Vec<DocValue> = docs
+                    .into_iter()
+                    .map(|doc| match doc {
+                        Doc::Missing => DocValue::Missing,
+                        Doc::Text(text) => DocValue::Text(text),
+                        Doc::Corrupt(detail) => {
+                            DocValue::Corrupt(NativeFailure::corrupt(detail, &val.entity, ""))
+                        }
+                    })
+                    .collect();
                 Vec::to_napi_value(env, values)
             }
             Response::Flags(flags) => Vec::to_napi_value(env, flags),
@@ -190,15 +192,16 @@ impl NativeStore {
     }
 }
 
-fn settle(result: store_result::R, op: Op, entity: Arc<str>, id: Option<&str>) -> Settled {
+fn settle(
+    result: crate::error::Result<Response>,
+    op: Op,
+    entity: Arc<str>,
+    id: Option<&str>,
+) -> Settled {
     match result {
         Ok(response) => Ok(Answer { response, entity }),
         Err(e) => Err(NativeFailure::new(&e, op, &entity, id)),
     }
-}
-
-mod store_result {
-    pub type R = crate::error::Result<crate::store::Response>;
 }
 
 /// The id a one-document request names, for its error messages.
