@@ -85,8 +85,10 @@ export interface SqliteOptions {
   /** `"FULL"` (default, or `BACKTEST_KIT_RS_SQLITE_SYNCHRONOUS`): a resolved write survives power loss. `"NORMAL"`: survives a process crash. */
   synchronous?: "FULL" | "NORMAL";
   /** `true` (default): readValue/hasValue run on the calling thread, microseconds from SQLite's
-   * page cache and never waiting for writers (WAL), as better-sqlite3 does. `false`: on a worker
-   * thread, for databases too large for the cache on slow disks. */
+   * page cache and never waiting for writers (WAL), as better-sqlite3 does; so do cache-domain
+   * writes (no sync) when nothing is queued for the writer and the write lock is free at once.
+   * `false`: every operation on a worker thread, for databases too large for the cache on slow
+   * disks. */
   syncReads?: boolean;
 }
 

@@ -54,19 +54,24 @@ function drainCompletions() {
   if (pending.size === 0) keepAlive.unref();
 }
 
-/** Start `submit(request)` on the native side; the promise settles when the queue reports it. */
+/**
+ * Start `submit(request)` on the native side; the promise settles when the queue reports it.
+ * A `submit` that finished on the calling thread returns its value (not `null`/`undefined`),
+ * and the request number is never used.
+ */
 function request(submit) {
   const id = nextRequest;
   nextRequest = (nextRequest + 1) >>> 0;
+  let done;
+  try {
+    done = submit(id);
+  } catch (err) {
+    return Promise.reject(fromNative(err));
+  }
+  if (done !== null && done !== undefined) return Promise.resolve(done);
+  // Completions are drained on this thread, so registering after the submit is in time.
   const promise = new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
   if (pending.size === 1) keepAlive.ref();
-  try {
-    submit(id);
-  } catch (err) {
-    pending.delete(id);
-    if (pending.size === 0) keepAlive.unref();
-    throw fromNative(err);
-  }
   return promise;
 }
 

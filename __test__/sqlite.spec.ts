@@ -9,6 +9,8 @@ import { collect, makeTempDir, removeDir, sleep, sqliteAll, sqliteExec, sqliteHo
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { isPayload, payload } = require("./fixtures/backends.cjs");
 
+const BATCH = Symbol.for("backtest-kit-rs.batch");
+
 let root: string;
 let dbPath: string;
 let warnings: string[];
@@ -137,6 +139,39 @@ describe("the event loop", () => {
     expect(value).toBe(1);
     expect(await store.readValue("k")).toBe(2);
     expect(stall).toBeLessThan(250);
+  });
+
+  it("a cache write (no sync, done in place when it can) never waits on another process's lock", async () => {
+    const store = new Persist("candles", "ns");
+    await store.waitForInit(true);
+    const batch = store[BATCH];
+    batch.configure({ durable: false, validateOnInit: false });
+    expect(await batch.write(["1"], ["1"], "insert")).toBe(1); // the database is open now
+    const lock = await sqliteHoldLock(dbPath, 1500);
+    let written: unknown;
+    const stall = await longestStall(async () => {
+      written = await batch.write(["2", "3"], ["2", "3"], "insert"); // busy: the writer thread waits
+    });
+    await lock.released;
+    expect(written).toBe(2);
+    expect(await collect(store.keys())).toEqual(["1", "2", "3"]);
+    expect(stall).toBeLessThan(250);
+  });
+});
+
+describe("issue order", () => {
+  it("a cache write never overtakes a durable write issued before it to the same id", async () => {
+    // The cache write could commit on the calling thread at once; it must queue behind the
+    // durable one still waiting for its group commit, or the older value would win.
+    const durable = new Persist("order", "ns");
+    const cache = new Persist("order", "ns");
+    await durable.waitForInit(true);
+    await cache.waitForInit(true);
+    cache[BATCH].configure({ durable: false, validateOnInit: false });
+    for (let trial = 0; trial < 50; trial++) {
+      await Promise.all([durable.writeValue("x", { trial, by: "durable" }), cache[BATCH].write(["x"], [JSON.stringify({ trial, by: "cache" })], "replace")]);
+      expect(await durable.readValue("x")).toEqual({ trial, by: "cache" });
+    }
   });
 });
 

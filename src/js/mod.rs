@@ -181,9 +181,9 @@ impl NativeStore {
         &self,
         op: Op,
         id: Option<&str>,
-        request: Request,
+        request: &Request,
     ) -> napi::Result<Option<Answer>, PersistCode> {
-        match store::in_place(&self.store, &request) {
+        match store::in_place(&self.store, request) {
             None => Ok(None),
             Some(result) => settle(result, op, Arc::clone(&self.entity), id)
                 .map(Some)
@@ -281,7 +281,7 @@ impl NativeStore {
             stop_at_missing,
             heal,
         };
-        self.in_place(Op::Read, id.as_deref(), request)
+        self.in_place(Op::Read, id.as_deref(), &request)
     }
 
     #[napi]
@@ -294,11 +294,13 @@ impl NativeStore {
     #[napi(ts_return_type = "Array<boolean> | null")]
     pub fn has_in_place(&self, ids: Vec<String>) -> napi::Result<Option<Answer>, PersistCode> {
         let id = single(&ids);
-        self.in_place(Op::Has, id.as_deref(), Request::Has { ids })
+        self.in_place(Op::Has, id.as_deref(), &Request::Has { ids })
     }
 
-    /// Write `texts[i]` as `ids[i]`; mode "replace", "changed" or "insert".
-    #[napi]
+    /// Write `texts[i]` as `ids[i]`; mode "replace", "changed" or "insert". Returns the count
+    /// written when the backend did it on the calling thread (`request` is then unused), or
+    /// `null` when the outcome will settle `request` on the completion queue.
+    #[napi(ts_return_type = "number | null")]
     pub fn write(
         &self,
         request: u32,
@@ -306,7 +308,7 @@ impl NativeStore {
         texts: Vec<String>,
         mode: String,
         durable: bool,
-    ) -> napi::Result<(), PersistCode> {
+    ) -> napi::Result<Option<Answer>, PersistCode> {
         let mode = write_mode(&mode)?;
         let id = single(&ids);
         let docs = ids.into_iter().zip(texts).collect();
@@ -315,8 +317,11 @@ impl NativeStore {
             mode,
             durable,
         };
-        self.submit(request, Op::Write, id, body);
-        Ok(())
+        let done = self.in_place(Op::Write, id.as_deref(), &body)?;
+        if done.is_none() {
+            self.submit(request, Op::Write, id, body);
+        }
+        Ok(done)
     }
 
     #[napi]

@@ -12,7 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -77,6 +77,10 @@ static COMMITS: AtomicU64 = AtomicU64::new(0);
 
 /// Requests with more ids than this run on the blocking pool rather than on a runtime worker.
 const INLINE_IDS: usize = 16;
+/// Largest cache request run on the calling thread (a candle window is usually far smaller).
+const MAX_IN_PLACE_DOCS: usize = 128;
+/// Writes handed to the write threads and not yet replied to, in the whole process.
+static WRITES_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 pub static KIND: Kind = Kind {
     name: "file",
@@ -123,10 +127,10 @@ impl FileStore {
     }
 
     /// Every request, on the calling thread.
-    fn run(&self, request: Request) -> Result<Response> {
+    fn run(&self, request: &Request) -> Result<Response> {
         match request {
             Request::Init { validate } => {
-                if validate {
+                if *validate {
                     init_directory(&self.dir).map(Response::Init)
                 } else {
                     create_dir_durably(&self.dir).map(|()| Response::Init(InitReport::default()))
@@ -138,11 +142,11 @@ impl FileStore {
                 heal,
             } => {
                 let mut docs = Vec::with_capacity(ids.len());
-                for id in &ids {
-                    let doc = self.read_doc(id, heal)?;
+                for id in ids {
+                    let doc = self.read_doc(id, *heal)?;
                     let missing = doc == Doc::Missing;
                     docs.push(doc);
-                    if missing && stop_at_missing {
+                    if missing && *stop_at_missing {
                         break;
                     }
                 }
@@ -164,9 +168,9 @@ impl FileStore {
                 docs,
                 mode,
                 durable,
-            } => write_docs(&self.dir, &docs, mode, durable).map(Response::Written),
+            } => write_docs(&self.dir, docs, *mode, *durable).map(Response::Written),
             Request::Remove { id } => {
-                let path = self.doc_path(&id);
+                let path = self.doc_path(id);
                 match fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -227,7 +231,13 @@ impl Store for FileStore {
         match request {
             // Writes wait on fsyncs: the fixed write threads.
             Request::Write { .. } => {
-                let job: WriteJob = Box::new(move || reply(self.run(request)));
+                WRITES_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+                let job: WriteJob = Box::new(move || {
+                    let result = self.run(&request);
+                    // Before the reply, so the caller's next write already sees none in flight.
+                    WRITES_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+                    reply(result)
+                });
                 // Should no write thread start, the blocking pool still does the job.
                 if let Err(job) = run_on_write_threads(job) {
                     drop(runtime().spawn_blocking(job));
@@ -236,10 +246,32 @@ impl Store for FileStore {
             // Reading a few small documents from the page cache costs less than a hop to the
             // blocking pool, so small reads run on a runtime worker.
             Request::Read { ref ids, .. } | Request::Has { ref ids } if ids.len() <= INLINE_IDS => {
-                spawn(async move { reply(self.run(request)) })
+                spawn(async move { reply(self.run(&request)) })
             }
-            _ => drop(runtime().spawn_blocking(move || reply(self.run(request)))),
+            _ => drop(runtime().spawn_blocking(move || reply(self.run(&request)))),
         }
+    }
+
+    /// Cache-domain requests (reads that heal, writes without a sync) of a few documents run
+    /// on the calling thread: from the page cache they cost less than the hop to a thread and
+    /// back. Only while no write is in flight, so none is overtaken. Durable writes wait on
+    /// fsyncs and state reads may be large: those always go to `submit`.
+    fn in_place(&self, request: &Request) -> Option<Result<Response>> {
+        let small = match request {
+            Request::Read {
+                ids, heal: true, ..
+            } => ids.len() <= MAX_IN_PLACE_DOCS,
+            Request::Write {
+                docs,
+                durable: false,
+                ..
+            } => docs.len() <= MAX_IN_PLACE_DOCS,
+            _ => false,
+        };
+        if !small || WRITES_IN_FLIGHT.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        Some(self.run(request))
     }
 }
 

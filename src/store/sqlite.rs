@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
@@ -43,6 +43,8 @@ const MAX_BATCH: usize = 512;
 const MAX_IDLE_READERS: usize = 8;
 /// Reads with more ids than this run on the blocking pool when not served in place.
 const INLINE_IDS: usize = 16;
+/// Largest cache write committed on the calling thread (about a millisecond of inserts).
+const MAX_IN_PLACE_DOCS: usize = 1024;
 
 const PATH_ENV: &str = "BACKTEST_KIT_RS_SQLITE_PATH";
 const SYNCHRONOUS_ENV: &str = "BACKTEST_KIT_RS_SQLITE_SYNCHRONOUS";
@@ -234,6 +236,50 @@ impl SqliteStore {
                 }))
             }),
         );
+    }
+
+    /// Commit a cache write on the calling thread, or `None` if that could wait: writes are
+    /// queued (this one must not overtake them), the writer is committing, another process
+    /// holds the write lock, or any step fails (the writer thread then retries it and reports).
+    fn write_in_place(
+        &self,
+        db: &Database,
+        docs: &[(String, String)],
+        mode: WriteMode,
+    ) -> Option<Response> {
+        if db.in_flight.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        let mut guard = db.writer.try_lock().ok()?;
+        let conn = guard.as_mut()?;
+        let relaxed = db.synchronous == Synchronous::Full;
+        // Never wait for a lock on this thread: busy now means "let the writer do it".
+        let prepared = conn.busy_timeout(Duration::ZERO).and_then(|()| {
+            if relaxed {
+                conn.pragma_update(None, "synchronous", Synchronous::Normal.pragma())
+            } else {
+                Ok(())
+            }
+        });
+        let written = prepared.ok().and_then(|()| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ok()?;
+            let mut rows = 0;
+            for (id, value) in docs {
+                rows += put(&tx, &self.namespace, &self.entity, id, value, mode).ok()?;
+            }
+            tx.commit().ok()?;
+            Some(rows)
+        });
+        // Restoring can only fail if the connection is unusable; the writer then reports it.
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        if relaxed {
+            let _ = conn.pragma_update(None, "synchronous", db.synchronous.pragma());
+        }
+        let rows = written?;
+        count(&db.counters, &[vec![rows]]);
+        Some(Response::Written(rows))
     }
 
     fn batch(&self, ops: Vec<WriteOp>, durable: bool) -> WriteBatch {
@@ -428,12 +474,29 @@ impl Store for SqliteStore {
     /// A primary-key lookup from SQLite's page cache takes microseconds and, in WAL mode, never
     /// waits for a writer, so it costs less in place than a hop to another thread (as with
     /// better-sqlite3). Only once the database is open: opening may wait for locks.
+    ///
+    /// Cache writes (not durable) likewise commit in place, without a sync, when nothing is
+    /// queued for the writer and no one holds the write lock; otherwise the writer thread
+    /// takes them. A thread hop both ways costs more than such a transaction.
     fn in_place(&self, request: &Request) -> Option<Result<Response>> {
-        if !self.sync_reads || !matches!(request, Request::Read { .. } | Request::Has { .. }) {
+        if !self.sync_reads {
             return None;
         }
-        let db = registry().get(&self.config)?;
-        Some(self.read(&db, request))
+        match request {
+            Request::Read { .. } | Request::Has { .. } => {
+                let db = registry().get(&self.config)?;
+                Some(self.read(&db, request))
+            }
+            Request::Write {
+                docs,
+                mode,
+                durable: false,
+            } if docs.len() <= MAX_IN_PLACE_DOCS => {
+                let db = registry().get(&self.config)?;
+                self.write_in_place(&db, docs, *mode).map(Ok)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -531,7 +594,15 @@ struct Counters {
 
 pub struct Database {
     path: PathBuf,
+    synchronous: Synchronous,
     commands: mpsc::Sender<Command>,
+    /// The write connection: the writer thread holds it while committing a group; the calling
+    /// thread may borrow it, when free, for a cache write (`SqliteStore::write_in_place`).
+    /// `None` once the writer has shut down.
+    writer: Arc<Mutex<Option<Connection>>>,
+    /// Write requests queued or being committed; a write is done in place only at zero, so it
+    /// can never overtake one issued before it.
+    in_flight: Arc<AtomicUsize>,
     idle_readers: Mutex<Vec<Connection>>,
     counters: Arc<Counters>,
 }
@@ -547,16 +618,29 @@ impl Database {
         prepare_schema(&mut writer, path, config.synchronous)?;
         let (commands, queue) = mpsc::channel();
         let counters = Arc::new(Counters::default());
+        let writer = Arc::new(Mutex::new(Some(writer)));
+        let thread_writer = Arc::clone(&writer);
         let thread_counters = Arc::clone(&counters);
         let thread_path = path.clone();
         let synchronous = config.synchronous;
         thread::Builder::new()
             .name("bkrs-sqlite-writer".into())
-            .spawn(move || run_writer(writer, &thread_path, synchronous, queue, &thread_counters))
+            .spawn(move || {
+                run_writer(
+                    &thread_writer,
+                    &thread_path,
+                    synchronous,
+                    queue,
+                    &thread_counters,
+                )
+            })
             .map_err(|e| PersistError::io("cannot start the writer thread for", path, e))?;
         Ok(Database {
             path: path.clone(),
+            synchronous,
             commands,
+            writer,
+            in_flight: Arc::new(AtomicUsize::new(0)),
             idle_readers: Mutex::new(Vec::new()),
             counters,
         })
@@ -578,6 +662,13 @@ impl Database {
 
     /// Queue `batch` for the writer; `reply` runs on the writer thread after its commit.
     fn send(&self, batch: WriteBatch, reply: WriteReply) {
+        let in_flight = Arc::clone(&self.in_flight);
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        let reply: WriteReply = Box::new(move |result| {
+            // Before the reply, so the caller's next write already sees an idle writer.
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            reply(result)
+        });
         let request = WriteRequest { batch, reply };
         if let Err(mpsc::SendError(Command::Write(request))) =
             self.commands.send(Command::Write(request))
@@ -680,7 +771,7 @@ fn retry_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::
 }
 
 fn run_writer(
-    mut conn: Connection,
+    writer: &Mutex<Option<Connection>>,
     path: &Path,
     synchronous: Synchronous,
     queue: mpsc::Receiver<Command>,
@@ -700,6 +791,8 @@ fn run_writer(
                 Err(_) => break,
             }
         }
+        let mut guard = lock(writer);
+        let Some(conn) = guard.as_mut() else { return };
         // Consecutive requests of one durability share a transaction; order is kept.
         while !batch.is_empty() {
             let durable = batch[0].batch.durable;
@@ -712,13 +805,14 @@ fn run_writer(
             if relaxed {
                 let _ = conn.pragma_update(None, "synchronous", Synchronous::Normal.pragma());
             }
-            commit_group(&mut conn, path, group, counters);
+            commit_group(conn, path, group, counters);
             if relaxed {
                 let _ = conn.pragma_update(None, "synchronous", synchronous.pragma());
             }
         }
         if let Some(ack) = shutdown {
-            drop(conn);
+            *guard = None;
+            drop(guard);
             // Writes that queued behind the shutdown did not happen: say so plainly.
             while let Ok(command) = queue.try_recv() {
                 if let Command::Write(request) = command {
@@ -826,25 +920,7 @@ fn apply(conn: &mut Connection, batches: &[&WriteBatch]) -> rusqlite::Result<Vec
 
 fn execute(conn: &Connection, ns: &str, entity: &str, op: &WriteOp) -> rusqlite::Result<usize> {
     match op {
-        WriteOp::Put { id, value, mode } => {
-            let sql = match mode {
-                WriteMode::Replace => {
-                    "INSERT INTO entities (namespace, entity, id, value) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (namespace, entity, id) DO UPDATE SET value = excluded.value"
-                }
-                WriteMode::ReplaceChanged => {
-                    "INSERT INTO entities (namespace, entity, id, value) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (namespace, entity, id) DO UPDATE SET value = excluded.value
-                     WHERE CAST(value AS BLOB) IS NOT CAST(excluded.value AS BLOB)"
-                }
-                WriteMode::InsertOnly => {
-                    "INSERT INTO entities (namespace, entity, id, value) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (namespace, entity, id) DO NOTHING"
-                }
-            };
-            conn.prepare_cached(sql)?
-                .execute(params![ns, entity, id, value])
-        }
+        WriteOp::Put { id, value, mode } => put(conn, ns, entity, id, value, *mode),
         WriteOp::Delete { id } => conn
             .prepare_cached(
                 "DELETE FROM entities WHERE namespace = ?1 AND entity = ?2 AND id = ?3",
@@ -875,6 +951,34 @@ fn execute(conn: &Connection, ns: &str, entity: &str, op: &WriteOp) -> rusqlite:
             .execute(params![ns, entity, id, value])
         }
     }
+}
+
+/// Store one document according to `mode`; the rows it changed (0 or 1).
+fn put(
+    conn: &Connection,
+    ns: &str,
+    entity: &str,
+    id: &str,
+    value: &str,
+    mode: WriteMode,
+) -> rusqlite::Result<usize> {
+    let sql = match mode {
+        WriteMode::Replace => {
+            "INSERT INTO entities (namespace, entity, id, value) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (namespace, entity, id) DO UPDATE SET value = excluded.value"
+        }
+        WriteMode::ReplaceChanged => {
+            "INSERT INTO entities (namespace, entity, id, value) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (namespace, entity, id) DO UPDATE SET value = excluded.value
+             WHERE CAST(value AS BLOB) IS NOT CAST(excluded.value AS BLOB)"
+        }
+        WriteMode::InsertOnly => {
+            "INSERT INTO entities (namespace, entity, id, value) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (namespace, entity, id) DO NOTHING"
+        }
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![ns, entity, id, value])
 }
 
 #[cfg(test)]
