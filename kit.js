@@ -99,18 +99,46 @@ function domainParts(kit, domain) {
 
 // ---------------------------------------------------------------------------------------------
 // The in-process cache of closed candles: they are never rewritten, so a hit needs no I/O. Only
-// candles read from storage enter it (a miss is never cached), so candles another process adds
-// are found by the next read. FIFO eviction at the bound; 0 turns it off.
+// candles read from storage or stored by this process enter it (a miss is never cached), so
+// candles another process adds are found by the next read. FIFO eviction at the bound; 0 turns it off.
 
-const candleCache = new Map();
+// One shelf (id → candle) per storage identity, so a lookup hashes the short id, not the long
+// identity; eviction follows one process-wide insertion queue of (shelf, id) pairs.
+const candleShelves = new Map();
+const evictionQueue = [];
+let evictionHead = 0;
+let cachedCandles = 0;
 let candleCacheLimit = DEFAULT_CANDLE_CACHE;
 
-function cacheCandle(key, candle) {
+function candleShelf(identity) {
+  let shelf = candleShelves.get(identity);
+  if (!shelf) candleShelves.set(identity, (shelf = new Map()));
+  return shelf;
+}
+
+function cacheCandle(shelf, id, candle) {
   if (candleCacheLimit === 0) return;
   // Flat objects only: a shallow copy per hit is then a full copy.
   for (const field in candle) if (candle[field] !== null && typeof candle[field] === "object") return;
-  candleCache.set(key, candle);
-  while (candleCache.size > candleCacheLimit) candleCache.delete(candleCache.keys().next().value);
+  const known = shelf.has(id);
+  shelf.set(id, candle);
+  if (known) return;
+  evictionQueue.push(shelf, id);
+  cachedCandles++;
+  evictCandles();
+}
+
+function evictCandles() {
+  while (cachedCandles > candleCacheLimit) {
+    evictionQueue[evictionHead].delete(evictionQueue[evictionHead + 1]);
+    evictionHead += 2;
+    cachedCandles--;
+  }
+  // Drop the consumed head now and then, so the queue stays proportional to what is cached.
+  if (evictionHead > 4096 && evictionHead * 2 > evictionQueue.length) {
+    evictionQueue.splice(0, evictionHead);
+    evictionHead = 0;
+  }
 }
 
 
@@ -143,14 +171,15 @@ const HINTS = {
  * what the instance knows, or the store; writes are collected and flushed as one request.
  */
 class BatchView {
-  constructor(storage, known, hint, candlePrefix) {
+  constructor(storage, known, hint, candleShelf) {
     this.storage = storage;
     this.entityName = storage.entityName;
     this.baseDir = storage.baseDir;
     /** Ids this instance has seen stored; no domain deletes documents, so they stay true. */
     this.known = known;
     this.hint = hint;
-    this.candlePrefix = candlePrefix;
+    /** This storage's shelf of the candle cache, or null outside candle methods. */
+    this.candleShelf = candleShelf;
     /** id → JSON text written by this call, flushed after it. */
     this.pending = new Map();
     /** id → `{ value } | { failure } | null` fetched for this call. */
@@ -172,7 +201,7 @@ class BatchView {
     if (!ids) return;
     const missing = [];
     for (const id of ids) {
-      const cached = this.candlePrefix !== null ? candleCache.get(this.candlePrefix + id) : undefined;
+      const cached = this.candleShelf?.get(id);
       if (cached) this.fetched.set(id, { value: { ...cached } });
       else missing.push(id);
     }
@@ -185,8 +214,8 @@ class BatchView {
       try {
         const value = parseDoc(this.entityName, id, doc);
         this.learn(id);
-        if (this.candlePrefix !== null && value && typeof value === "object") {
-          cacheCandle(this.candlePrefix + id, value);
+        if (this.candleShelf && value && typeof value === "object") {
+          cacheCandle(this.candleShelf, id, value);
           this.fetched.set(id, { value: { ...value } });
         } else this.fetched.set(id, { value });
       } catch (failure) {
@@ -196,7 +225,7 @@ class BatchView {
   }
 
   learn(id) {
-    if (this.candlePrefix !== null || this.known.has(id)) return; // candles: the candle cache knows
+    if (this.candleShelf || this.known.has(id)) return; // candles: the candle cache knows
     this.known.add(id);
     if (this.known.size > KNOWN_IDS_LIMIT) this.known.delete(this.known.values().next().value);
   }
@@ -207,7 +236,7 @@ class BatchView {
     if (this.fetched.has(key)) return this.fetched.get(key) !== null;
     if (this.scanned) return this.scanned.has(key);
     if (this.known.has(key)) return true;
-    if (this.candlePrefix !== null && candleCache.has(this.candlePrefix + key)) return true;
+    if (this.candleShelf?.has(key)) return true;
     if (this.hint.assumeAbsent) return false;
     return this.storage.hasValue(key);
   }
@@ -258,8 +287,16 @@ class BatchView {
     const ids = [...this.pending.keys()];
     const texts = [...this.pending.values()];
     this.pending.clear();
-    await this.storage[internals().BATCH].write(ids, texts, this.hint.mode ?? "changed");
+    const written = await this.storage[internals().BATCH].write(ids, texts, this.hint.mode ?? "changed");
     ids.forEach((id) => this.learn(id));
+    // Candles this call stored are what a read would return; when some already existed (another
+    // process wrote them), what is stored may differ, and the next read fetches it.
+    if (this.candleShelf && candleCacheLimit > 0 && written === ids.length) {
+      ids.forEach((id, i) => {
+        const value = JSON.parse(texts[i]);
+        if (value && typeof value === "object") cacheCandle(this.candleShelf, id, value);
+      });
+    }
   }
 }
 
@@ -312,8 +349,8 @@ function instanceClass(domain, { name, DefaultInstance }, Backend, settings) {
     if (["constructor", "waitForInit", "dispose"].includes(method) || typeof original !== "function") continue;
     const view = (instance, args) => {
       const hint = hints[method]?.(instance, args) ?? {};
-      const prefix = hint.cacheCandles ? instance._storage[internals().BATCH].identity() : null;
-      const batchView = new BatchView(instance._storage, known.get(instance), hint, prefix);
+      const shelf = hint.cacheCandles ? candleShelf(instance._storage[internals().BATCH].identity()) : null;
+      const batchView = new BatchView(instance._storage, known.get(instance), hint, shelf);
       // The framework's method runs with this view as its storage; everything else is the instance.
       return { batchView, self: Object.create(instance, { _storage: { value: batchView } }) };
     };
@@ -433,7 +470,7 @@ function usePersist(kit, backend, options = {}) {
   });
   if (options.candleCache !== undefined) {
     candleCacheLimit = options.candleCache;
-    while (candleCache.size > candleCacheLimit) candleCache.delete(candleCache.keys().next().value);
+    evictCandles();
   }
   for (const { parts, Instance } of classes) parts.register.call(parts.adapter, Instance);
   return classes.map(({ domain }) => domain);
@@ -450,7 +487,7 @@ function useDefaultPersist(kit, domains) {
 
 /** How many candles the in-process cache holds now (for tests and diagnostics). */
 function candleCacheSize() {
-  return candleCache.size;
+  return cachedCandles;
 }
 
 module.exports = { DOMAINS, CACHE_DOMAINS, usePersist, useDefaultPersist, candleCacheSize, attach };

@@ -215,6 +215,7 @@ describe.each(BACKENDS)("%s backend through usePersist", (name) => {
       const bad = all[2].timestamp;
       await h.tamper(CANDLE_DIR, candleEntity("1m"), bad, "{not json");
       expect(await h.stored(CANDLE_DIR, candleEntity("1m"), bad)).toBe("{not json");
+      resetCandleCache(); // read from storage, not the candles this process stored
 
       const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
       expect(await readCandles(5)).toBeNull();
@@ -293,7 +294,10 @@ describe.each(BACKENDS)("%s backend through usePersist", (name) => {
         m15All: m15,
         m15Middle: m15.slice(20, 27),
       };
-      expect(await windows()).toEqual(expected); // first reads: storage, filling the cache
+      expect(await windows()).toEqual(expected); // what this process stored, from the cache
+      resetCandleCache();
+      expect(await windows()).toEqual(expected); // from storage, filling the cache
+      expect(candleCacheSize()).toBeGreaterThan(0);
       expect(await windows()).toEqual(expected); // cache hits
       kit.PersistCandleAdapter.clear(); // a second, fresh adapter instance
       expect(await windows()).toEqual(expected);
@@ -327,6 +331,27 @@ describe.each(BACKENDS)("%s backend through usePersist", (name) => {
       read![0].close = -1;
       (read![1] as any).extra = true;
       expect(await readCandles(6)).toEqual(all);
+    });
+
+    it("keeps candles this process stored, so a read needs no I/O, but only when all of a write's candles were new", async () => {
+      usePersist(kit, h.Backend, { domains: ["candle"] });
+      const all = candles("1m", 5);
+      await writeCandles(all);
+      expect(candleCacheSize()).toBe(5);
+      // Served from memory: what storage holds now is not consulted (closed candles never change).
+      await h.tamper(CANDLE_DIR, candleEntity("1m"), all[2].timestamp, JSON.stringify(candle(all[2].timestamp, 9)));
+      expect(await readCandles(5)).toEqual(all);
+
+      // Another writer stored a different candle first: insert-only keeps it, so nothing of this
+      // write is cached and reads return what is stored.
+      resetCandleCache();
+      const later = candles("1m", 3, T0 + 10 * STEP["1m"]);
+      const other = new h.Backend(candleEntity("1m"), CANDLE_DIR);
+      await other.waitForInit(false);
+      await other.writeValue(String(later[0].timestamp), candle(later[0].timestamp, 7));
+      await writeCandles(later);
+      expect(candleCacheSize()).toBe(0);
+      expect(await readCandles(3, later[0].timestamp)).toEqual([candle(later[0].timestamp, 7), later[1], later[2]]);
     });
   });
 
