@@ -15,6 +15,7 @@ const { startRedisServer } = require("../dev/redis-server.cjs");
 const { signalRow } = require("../dev/signal-row.cjs");
 const { createBetterSqlitePersist, createIoredisPersist } = require("./peers.cjs");
 const { runBacktestBench, formatBacktestTable } = require("./backtest.cjs");
+const { runStartupBench, formatStartupTable } = require("./startup.cjs");
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const QUICK = process.env.BENCH_QUICK === "1"; // smaller sizes, for checking the harness itself
@@ -432,15 +433,16 @@ async function main() {
       }
     }
     const notifications = !only || only.includes("W9") ? await notificationWorkload(redis.url, root) : [];
+    const startup = !only || only.includes("W10") ? await runStartupBench({ redisUrl: redis.url, root, quick: QUICK, reps: REPS }) : null;
     const backtest = !only || only.includes("BT") ? await runBacktestBench({ redisUrl: redis.url, reps: REPS, quick: QUICK }) : null;
-    report(raw, memory, notifications, backtest, (Date.now() - runStarted) / 1000);
+    report(raw, memory, notifications, startup, backtest, (Date.now() - runStarted) / 1000);
   } finally {
     await redis.stop();
     fs.rmSync(root, { recursive: true, force: true });
   }
 }
 
-function report(raw, memory, notifications, backtest, seconds) {
+function report(raw, memory, notifications, startup, backtest, seconds) {
   const med = (w, s) => (raw[w]?.[s] ? median(raw[w][s].map((r) => r.value)) : undefined);
   const rows = [];
   for (const workload of workloads) {
@@ -477,6 +479,7 @@ function report(raw, memory, notifications, backtest, seconds) {
     }
     lines.push("");
   }
+  if (startup) lines.push(formatStartupTable(startup), "");
   lines.push(
     `backtest-kit-rs benchmark — ${new Date().toISOString().slice(0, 10)} — ${machine}`,
     `payload ${PAYLOAD_BYTES} B ISignalRow; medians of ${REPS} interleaved repetitions (W7: ${Math.min(REPS, 2)}); ` +
@@ -511,7 +514,7 @@ function report(raw, memory, notifications, backtest, seconds) {
   const outDir = path.join(__dirname, "results");
   fs.mkdirSync(outDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  const json = { date: new Date().toISOString(), machine, payloadBytes: PAYLOAD_BYTES, reps: REPS, quick: QUICK, raw, memory, notifications, backtest, table: rows.map((r) => ({ ...r, workload: r.workload.id })) };
+  const json = { date: new Date().toISOString(), machine, payloadBytes: PAYLOAD_BYTES, reps: REPS, quick: QUICK, raw, memory, notifications, startup, backtest, table: rows.map((r) => ({ ...r, workload: r.workload.id })) };
   fs.writeFileSync(path.join(outDir, `bench-${stamp}.json`), JSON.stringify(json, null, 2));
   fs.writeFileSync(path.join(outDir, "latest.md"), text + "\n");
   console.log(`\nraw results: bench/results/bench-${stamp}.json`);
