@@ -47,6 +47,7 @@ function drainCompletions() {
   const { requests, values, failures } = queue.drain();
   for (let i = 0; i < requests.length; i++) {
     const settle = pending.get(requests[i]);
+    if (!settle) continue; // not ours to settle (never happens unless the numbering breaks)
     pending.delete(requests[i]);
     if (failures[i]) settle.reject(fromFailure(failures[i]));
     else settle.resolve(values[i]);
@@ -115,9 +116,14 @@ const failure = {
   remove: (name, id) => `Failed to remove entity ${name}:${id}`,
 };
 
+const NOT_WELL_FORMED = "it is not well-formed UTF-16 (it holds a lone surrogate, which would alias U+FFFD)";
+
 /** `10` and `"10"` name one entity, as in PersistBase; anything else is not an id. */
 function toKey(entityName, entityId, op) {
-  if (typeof entityId === "string") return entityId;
+  if (typeof entityId === "string") {
+    if (entityId.isWellFormed()) return entityId;
+    throw new PersistError("PERSIST_INVALID_ID", `${failure[op](entityName, JSON.stringify(entityId))}: invalid entity id: ${NOT_WELL_FORMED}`);
+  }
   if (typeof entityId === "number") return String(entityId);
   throw new PersistError(
     "PERSIST_INVALID_ID",
@@ -182,6 +188,12 @@ class NativePersist {
     }
     if (typeof baseDir !== "string") {
       throw new TypeError(`${label}: baseDir must be a string, got ${typeof baseDir}`);
+    }
+    // Crossing to Rust, a lone surrogate would become U+FFFD, so two names would alias.
+    for (const [what, text] of [["entity name", entityName], ["baseDir", baseDir]]) {
+      if (!text.isWellFormed()) {
+        throw new PersistError("PERSIST_INVALID_NAME", `${label}: invalid ${what} ${JSON.stringify(text)}: ${NOT_WELL_FORMED}`);
+      }
     }
     this.entityName = entityName;
     this.baseDir = baseDir;

@@ -126,6 +126,61 @@ impl PersistError {
         }
     }
 
+    /// The same failure again, for every request it ended (errors carry sources that are not
+    /// `Clone`; an I/O error keeps its errno, a SQLite error its codes and message).
+    pub fn duplicate(&self) -> PersistError {
+        match self {
+            PersistError::InvalidId { id, reason } => PersistError::InvalidId {
+                id: id.clone(),
+                reason,
+            },
+            PersistError::InvalidName { name, reason } => PersistError::InvalidName {
+                name: name.clone(),
+                reason,
+            },
+            PersistError::NotFound => PersistError::NotFound,
+            PersistError::Corrupt { location, detail } => PersistError::Corrupt {
+                location: location.clone(),
+                detail: detail.clone(),
+            },
+            PersistError::Io {
+                action,
+                path,
+                source,
+            } => PersistError::Io {
+                action,
+                path: path.clone(),
+                source: match source.raw_os_error() {
+                    Some(errno) => io::Error::from_raw_os_error(errno),
+                    None => io::Error::new(source.kind(), source.to_string()),
+                },
+            },
+            PersistError::Database { path, source } => PersistError::Database {
+                path: path.clone(),
+                source: duplicate_sqlite(source),
+            },
+            PersistError::SchemaTooNew {
+                path,
+                found,
+                supported,
+            } => PersistError::SchemaTooNew {
+                path: path.clone(),
+                found: *found,
+                supported: *supported,
+            },
+            PersistError::Closed { path } => PersistError::Closed { path: path.clone() },
+            PersistError::Redis { url, detail, kind } => PersistError::Redis {
+                url: url.clone(),
+                detail: detail.clone(),
+                kind: *kind,
+            },
+            PersistError::InvalidConfig { detail } => PersistError::InvalidConfig {
+                detail: detail.clone(),
+            },
+            PersistError::Task(detail) => PersistError::Task(detail.clone()),
+        }
+    }
+
     pub fn database(path: impl Into<PathBuf>, source: rusqlite::Error) -> Self {
         PersistError::Database {
             path: path.into(),
@@ -173,6 +228,16 @@ pub enum RedisFailure {
 }
 
 pub type Result<T, E = PersistError> = std::result::Result<T, E>;
+
+/// rusqlite errors are not `Clone`; a SQLite failure is fully described by its codes and message.
+pub fn duplicate_sqlite(err: &rusqlite::Error) -> rusqlite::Error {
+    match err {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            rusqlite::Error::SqliteFailure(*code, message.clone())
+        }
+        other => rusqlite::Error::InvalidParameterName(other.to_string()),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -117,8 +117,8 @@ impl ToNapiValue for Answer {
                     .map(|doc| match doc {
                         Doc::Missing => DocValue::Missing,
                         Doc::Text(text) => DocValue::Text(text),
-                        Doc::Corrupt(detail) => {
-                            DocValue::Corrupt(NativeFailure::corrupt(detail, &val.entity, ""))
+                        Doc::Corrupt { id, detail } => {
+                            DocValue::Corrupt(NativeFailure::corrupt(detail, &val.entity, &id))
                         }
                     })
                     .collect();

@@ -5,6 +5,7 @@
 //! where it chooses, and results are pushed onto this queue; a single (weak) threadsafe
 //! function wakes JS once per batch, and JS drains every completed request in one call.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::Function;
@@ -29,19 +30,25 @@ type Wake = ThreadsafeFunction<(), (), (), Status, false, true>;
 
 pub struct QueueInner {
     done: Mutex<Vec<(u32, Settled)>>,
+    /// Set when a wake-up could not be queued; the next completion then tries again, so one
+    /// failed call cannot leave completions waiting for a drain that never comes.
+    wake_failed: AtomicBool,
     wake: Wake,
 }
 
 impl QueueInner {
-    /// Record a result; wake JS only when the queue was empty (a drain is already due otherwise).
+    /// Record a result; wake JS when the queue was empty (a drain is already due otherwise) or
+    /// the last wake-up failed.
     pub fn complete(&self, request: u32, outcome: Settled) {
-        let was_empty = {
+        let must_wake = {
             let mut done = lock(&self.done);
             done.push((request, outcome));
-            done.len() == 1
+            done.len() == 1 || self.wake_failed.load(Ordering::Acquire)
         };
-        if was_empty {
-            self.wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        if must_wake {
+            let status = self.wake.call((), ThreadsafeFunctionCallMode::NonBlocking);
+            self.wake_failed
+                .store(status != Status::Ok, Ordering::Release);
         }
     }
 }
@@ -105,6 +112,7 @@ impl CompletionQueue {
         Ok(CompletionQueue {
             inner: Arc::new(QueueInner {
                 done: Mutex::new(Vec::new()),
+                wake_failed: AtomicBool::new(false),
                 wake,
             }),
         })

@@ -12,7 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -79,8 +79,6 @@ static COMMITS: AtomicU64 = AtomicU64::new(0);
 const INLINE_IDS: usize = 16;
 /// Largest cache request run on the calling thread (a candle window is usually far smaller).
 const MAX_IN_PLACE_DOCS: usize = 128;
-/// Writes handed to the write threads and not yet replied to, in the whole process.
-static WRITES_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 pub static KIND: Kind = Kind {
     name: "file",
@@ -108,6 +106,7 @@ pub static KIND: Kind = Kind {
 #[derive(Debug, Clone)]
 pub struct FileStore {
     dir: Arc<PathBuf>,
+    scope: Arc<str>,
 }
 
 impl FileStore {
@@ -115,7 +114,11 @@ impl FileStore {
     pub fn new(base_dir: impl AsRef<Path>, entity_name: &str) -> Result<Self> {
         let mut dir = base_dir.as_ref().to_path_buf();
         dir.extend(entity_segments(entity_name)?);
-        Ok(FileStore { dir: Arc::new(dir) })
+        let scope = format!("file\n{}", dir.display()).into();
+        Ok(FileStore {
+            dir: Arc::new(dir),
+            scope,
+        })
     }
 
     pub fn directory(&self) -> &Path {
@@ -157,7 +160,7 @@ impl FileStore {
                 .map(|id| {
                     let path = self.doc_path(id);
                     match fs::metadata(&path) {
-                        Ok(_) => Ok(true),
+                        Ok(meta) => Ok(meta.is_file()),
                         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
                         Err(e) => Err(PersistError::io("cannot stat", path, e)),
                     }
@@ -211,15 +214,21 @@ impl FileStore {
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Doc::Missing),
+            // A directory (or device) under a document's name is not a document: missing, as
+            // for `hasValue` and `keys()`.
+            Err(_) if !is_document(&path) => return Ok(Doc::Missing),
             Err(e) => return Err(PersistError::io("cannot read", path, e)),
         };
         if heal && !is_valid_json(&bytes) {
             let moved = move_aside(&path)?;
-            return Ok(Doc::Corrupt(format!(
-                "{} is not JSON; moved aside to {}",
-                path.display(),
-                moved.display()
-            )));
+            return Ok(Doc::Corrupt {
+                id: id.to_owned(),
+                detail: format!(
+                    "{} is not JSON; moved aside to {}",
+                    path.display(),
+                    moved.display()
+                ),
+            });
         }
         // Node decodes invalid UTF-8 as U+FFFD before JSON.parse; do the same.
         Ok(Doc::Text(String::from_utf8_lossy(&bytes).into_owned()))
@@ -231,13 +240,7 @@ impl Store for FileStore {
         match request {
             // Writes wait on fsyncs: the fixed write threads.
             Request::Write { .. } => {
-                WRITES_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
-                let job: WriteJob = Box::new(move || {
-                    let result = self.run(&request);
-                    // Before the reply, so the caller's next write already sees none in flight.
-                    WRITES_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-                    reply(result)
-                });
+                let job: WriteJob = Box::new(move || reply(self.run(&request)));
                 // Should no write thread start, the blocking pool still does the job.
                 if let Err(job) = run_on_write_threads(job) {
                     drop(runtime().spawn_blocking(job));
@@ -252,10 +255,14 @@ impl Store for FileStore {
         }
     }
 
+    fn scope(&self) -> &str {
+        &self.scope
+    }
+
     /// Cache-domain requests (reads that heal, writes without a sync) of a few documents run
     /// on the calling thread: from the page cache they cost less than the hop to a thread and
-    /// back. Only while no write is in flight, so none is overtaken. Durable writes wait on
-    /// fsyncs and state reads may be large: those always go to `submit`.
+    /// back. Durable writes wait on fsyncs and state reads may be large: those always go to
+    /// `submit`. Issue order is the caller's (`store::in_place`).
     fn in_place(&self, request: &Request) -> Option<Result<Response>> {
         let small = match request {
             Request::Read {
@@ -268,14 +275,17 @@ impl Store for FileStore {
             } => docs.len() <= MAX_IN_PLACE_DOCS,
             _ => false,
         };
-        if !small || WRITES_IN_FLIGHT.load(Ordering::SeqCst) != 0 {
-            return None;
-        }
-        Some(self.run(request))
+        small.then(|| self.run(request))
     }
 }
 
-/// Ids of the regular `*.json` files in `dir`, skipping atomic-write leftovers.
+/// A document is a regular file, or a symlink to one (as `PersistBase`'s `readFile` follows
+/// it); directories, devices and dangling links under a document's name are not.
+fn is_document(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|meta| meta.is_file())
+}
+
+/// Ids of the documents (see `is_document`) in `dir`, skipping atomic-write leftovers.
 fn list_ids(dir: &Path) -> Result<Vec<String>> {
     let entries = fs::read_dir(dir).map_err(|e| PersistError::io("cannot list", dir, e))?;
     let mut ids = Vec::new();
@@ -291,7 +301,10 @@ fn list_ids(dir: &Path) -> Result<Vec<String>> {
         };
         // List only what readValue accepts: `.json` (id "") or `a\b.json`, which PersistBase
         // could have written, would otherwise be listed and then refused.
-        if validate_id(id).is_ok() && entry.file_type().is_ok_and(|t| t.is_file()) {
+        let regular = entry
+            .file_type()
+            .is_ok_and(|t| t.is_file() || (t.is_symlink() && is_document(&entry.path())));
+        if validate_id(id).is_ok() && regular {
             ids.push(id.to_owned());
         }
     }
@@ -694,7 +707,7 @@ mod tests {
                 .read_many(&["1", "2", "4"], false, true)
                 .await
                 .expect("read");
-            assert!(matches!(docs[1], Doc::Corrupt(_)), "{docs:?}");
+            assert!(matches!(docs[1], Doc::Corrupt { .. }), "{docs:?}");
             assert_eq!(docs[2], Doc::Text("[4]".into()));
             assert_eq!(store.read("2").await.expect("read"), None);
             assert_eq!(store.keys().await.expect("keys"), vec!["1", "4"]);

@@ -16,6 +16,7 @@ use crate::error::{PersistError, Result};
 
 pub mod file;
 mod options;
+mod order;
 pub mod redis;
 pub mod sqlite;
 
@@ -110,8 +111,12 @@ impl Request {
 pub enum Doc {
     Missing,
     Text(String),
-    /// Not JSON; moved aside (the detail says where), so the id now reads as missing.
-    Corrupt(String),
+    /// Not a JSON document. The detail says why and, for a read that heals, where it was moved
+    /// (the id then reads as missing).
+    Corrupt {
+        id: String,
+        detail: String,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -146,6 +151,10 @@ pub trait Store: Send + Sync + 'static {
     /// Ids are already validated.
     fn submit(self: Arc<Self>, request: Request, reply: Reply);
 
+    /// Names the stored documents of this entity (two stores naming the same ones return the
+    /// same text), so requests of all its stores keep issue order per id. Never shown.
+    fn scope(&self) -> &str;
+
     /// Answer `request` on the calling thread if this backend can without waiting on I/O
     /// beyond a page-cache hit or on any lock; `None` sends it through `submit`.
     fn in_place(&self, _request: &Request) -> Option<Result<Response>> {
@@ -153,10 +162,11 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// Validate `request`'s ids, then hand it to `store`.
+/// Validate `request`'s ids, then hand it to `store` once the writes of its ids issued before
+/// it have finished (issue order, see `order`).
 pub fn submit(store: &Arc<dyn Store>, request: Request, reply: Reply) {
     match request.validate() {
-        Ok(()) => Arc::clone(store).submit(request, reply),
+        Ok(()) => order::submit(Arc::clone(store), request, reply),
         Err(e) => reply(Err(e)),
     }
 }
@@ -174,10 +184,14 @@ pub async fn call(store: &Arc<dyn Store>, request: Request) -> Result<Response> 
         .map_err(|_| PersistError::Task("the request ended without a result".into()))?
 }
 
-/// `in_place` after validation; `None` when the backend does not serve it in place.
+/// `in_place` after validation; `None` when the backend does not serve it in place, or when
+/// a write issued before it to one of its ids has not finished.
 pub fn in_place(store: &Arc<dyn Store>, request: &Request) -> Option<Result<Response>> {
     if let Err(e) = request.validate() {
         return Some(Err(e));
+    }
+    if !order::is_clear(store.as_ref(), request) {
+        return None;
     }
     store.in_place(request)
 }

@@ -71,7 +71,7 @@ pub static KIND: Kind = Kind {
     },
     stats: |options| {
         let (config, _) = resolve(options)?;
-        Ok(registry().counters(&config).snapshot())
+        Ok(registry().server(&config).counters.snapshot())
     },
     close: |options| {
         let (config, _) = resolve(options)?;
@@ -128,8 +128,9 @@ fn resolve(options: &Value) -> Result<(RedisConfig, String)> {
     ))
 }
 
-/// How to reach the server: one shared connection per distinct value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// How to reach the server: one shared connection per distinct value. `Debug` shows the URL
+/// with its credentials redacted.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RedisConfig {
     /// `redis://` or `rediss://`, with optional `user:password@` and `/db`.
     pub url: String,
@@ -139,18 +140,36 @@ pub struct RedisConfig {
     pub command_timeout: Duration,
 }
 
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact_url(&self.url))
+            .field(
+                "ca_pem",
+                &self
+                    .ca_pem
+                    .as_ref()
+                    .map(|pem| format!("{} bytes", pem.len())),
+            )
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisStore {
     config: Arc<RedisConfig>,
     /// Built once, validated in `new`; connecting happens on first use.
     client: Arc<Client>,
     key: Arc<str>,
+    /// The server and hash, for issue order (holds the URL: never shown).
+    scope: Arc<str>,
     /// Where values that are not JSON are moved.
     quarantine_key: Arc<str>,
-    counters: Arc<Counters>,
-    /// The shared connection as last looked up, with the registry generation it belongs to,
-    /// so that a hot path does not hash the configuration (and its CA) on every command.
-    cached: Arc<Mutex<Option<(u64, ConnectionManager)>>>,
+    /// This configuration's shared connection and counters, looked up once (a hot path then
+    /// never hashes the configuration and its CA).
+    server: Arc<Server>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -175,13 +194,14 @@ impl RedisStore {
         let namespace = namespace_of(base_dir);
         let key = entity_key(prefix, &namespace, entity_name);
         let quarantine_key = entity_key(&format!("{prefix}:quarantine"), &namespace, entity_name);
+        let scope = format!("redis\n{}\n{key}", config.url);
         Ok(RedisStore {
-            counters: registry().counters(&config),
+            server: registry().server(&config),
             config: Arc::new(config),
             client: Arc::new(client),
             key: key.into(),
+            scope: scope.into(),
             quarantine_key: quarantine_key.into(),
-            cached: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -191,41 +211,31 @@ impl RedisStore {
     }
 
     async fn connection(&self) -> Result<ConnectionManager> {
-        let generation = registry().generation.load(Ordering::Acquire);
-        if let Some((cached_generation, conn)) = &*lock(&self.cached) {
-            if *cached_generation == generation {
-                return Ok(conn.clone());
-            }
-        }
-        let conn = self.shared_connection().await?;
-        *lock(&self.cached) = Some((generation, conn.clone()));
-        Ok(conn)
-    }
-
-    async fn shared_connection(&self) -> Result<ConnectionManager> {
-        if let Some(conn) = lock(&registry().open).get(&*self.config) {
+        if let Some(conn) = &*lock(&self.server.open) {
             return Ok(conn.clone());
         }
         // One connect attempt per configuration at a time; callers that queued behind an
         // attempt share its result, so an outage fails them all together, not one by one.
-        let slot = Arc::clone(
-            lock(&registry().slots)
-                .entry((*self.config).clone())
-                .or_default(),
-        );
+        let server = &self.server;
         let arrived = Instant::now();
-        let _connecting = slot.connecting.lock().await;
-        if let Some(conn) = lock(&registry().open).get(&*self.config) {
+        let _connecting = server.connecting.lock().await;
+        if let Some(conn) = &*lock(&server.open) {
             return Ok(conn.clone());
         }
-        if let Some((failed_at, error)) = &*lock(&slot.last_failure) {
+        if let Some((failed_at, error)) = &*lock(&server.last_failure) {
             if *failed_at >= arrived {
                 return Err(error.to_error());
             }
         }
+        let closes = server.closes.load(Ordering::Acquire);
         match self.connect().await {
             Ok(conn) => {
-                lock(&registry().open).insert((*self.config).clone(), conn.clone());
+                let mut open = lock(&server.open);
+                // A close() during the connect: this operation uses the connection, nothing
+                // keeps it.
+                if server.closes.load(Ordering::Acquire) == closes {
+                    *open = Some(conn.clone());
+                }
                 Ok(conn)
             }
             Err(error) => {
@@ -235,7 +245,7 @@ impl RedisStore {
                         detail: detail.clone(),
                         kind: *kind,
                     };
-                    *lock(&slot.last_failure) = Some((Instant::now(), shared));
+                    *lock(&server.last_failure) = Some((Instant::now(), shared));
                 }
                 Err(error)
             }
@@ -315,11 +325,13 @@ impl RedisStore {
         )
     }
 
-    /// Drop this configuration's shared connection; later use connects again.
+    /// Drop this configuration's shared connection (commands in flight finish on their clone;
+    /// a connect in flight is not kept); later use connects again.
     pub fn close(config: &RedisConfig) {
-        lock(&registry().open).remove(config);
-        // Stores holding the closed connection look it up again.
-        registry().generation.fetch_add(1, Ordering::AcqRel);
+        let server = registry().server(config);
+        let mut open = lock(&server.open);
+        server.closes.fetch_add(1, Ordering::AcqRel);
+        *open = None;
     }
 }
 
@@ -333,7 +345,8 @@ impl RedisStore {
                 stop_at_missing,
                 heal,
             } => {
-                let mut values: Vec<Option<String>> = match ids.as_slice() {
+                // Bytes, not strings: one value that is not UTF-8 must not fail the whole read.
+                let mut values: Vec<Option<Vec<u8>>> = match ids.as_slice() {
                     [] => Vec::new(),
                     [id] => vec![
                         self.query(redis::cmd("HGET").arg(key).arg(id).to_owned())
@@ -351,17 +364,19 @@ impl RedisStore {
                 }
                 let mut docs = Vec::with_capacity(values.len());
                 for (id, value) in ids.iter().zip(values) {
-                    docs.push(match value {
-                        None => Doc::Missing,
-                        Some(text) if heal && !is_valid_json(text.as_bytes()) => {
-                            self.move_aside(id, &text).await?;
-                            Doc::Corrupt(format!(
-                                "{} is not JSON; moved aside to {}",
-                                self.location(id),
-                                self.quarantine_key
-                            ))
-                        }
-                        Some(text) => Doc::Text(text),
+                    let Some(bytes) = value else {
+                        docs.push(Doc::Missing);
+                        continue;
+                    };
+                    let valid = is_valid_json(&bytes);
+                    docs.push(match String::from_utf8(bytes) {
+                        Ok(text) if valid || !heal => Doc::Text(text),
+                        Ok(text) => self.heal(id, text.into_bytes(), "JSON").await?,
+                        Err(e) if heal => self.heal(id, e.into_bytes(), "UTF-8").await?,
+                        Err(_) => Doc::Corrupt {
+                            id: id.clone(),
+                            detail: format!("{} is not UTF-8", self.location(id)),
+                        },
                     });
                 }
                 Ok(Response::Docs(docs))
@@ -411,7 +426,7 @@ impl RedisStore {
                         usize::try_from(self.query::<i64>(cmd).await?).unwrap_or_default()
                     }
                 };
-                self.counters.count(written);
+                self.server.counters.count(written);
                 Ok(Response::Written(written))
             }
             Request::Remove { id } => {
@@ -427,15 +442,50 @@ impl RedisStore {
                 .query::<i64>(redis::cmd("DEL").arg(key).to_owned())
                 .await
                 .map(|_| Response::Done),
+            // A field that is not UTF-8 cannot be named by any id: not listed.
             Request::Keys => self
-                .query(redis::cmd("HKEYS").arg(key).to_owned())
+                .query::<Vec<Vec<u8>>>(redis::cmd("HKEYS").arg(key).to_owned())
                 .await
-                .map(Response::Keys),
-            Request::Scan => self
-                .query(redis::cmd("HGETALL").arg(key).to_owned())
-                .await
-                .map(Response::Entries),
+                .map(|fields| {
+                    Response::Keys(
+                        fields
+                            .into_iter()
+                            .filter_map(|f| String::from_utf8(f).ok())
+                            .collect(),
+                    )
+                }),
+            Request::Scan => {
+                let pairs: Vec<RawField> = self
+                    .query(redis::cmd("HGETALL").arg(key).to_owned())
+                    .await?;
+                let mut entries = Vec::with_capacity(pairs.len());
+                for (field, value) in pairs {
+                    let Ok(id) = String::from_utf8(field) else {
+                        continue;
+                    };
+                    // As keys() + readValue would: a value that is not UTF-8 fails the read.
+                    let text = String::from_utf8(value).map_err(|_| PersistError::Corrupt {
+                        location: self.location(&id),
+                        detail: "not UTF-8".into(),
+                    })?;
+                    entries.push((id, text));
+                }
+                Ok(Response::Entries(entries))
+            }
         }
+    }
+
+    /// Move a value that is not a JSON document aside; the id then reads as missing.
+    async fn heal(&self, id: &str, value: Vec<u8>, not: &str) -> Result<Doc> {
+        self.move_aside(id, &value).await?;
+        Ok(Doc::Corrupt {
+            id: id.to_owned(),
+            detail: format!(
+                "{} is not {not}; moved aside to {}",
+                self.location(id),
+                self.quarantine_key
+            ),
+        })
     }
 
     /// Connect, and with `validate` move aside every field that is not JSON.
@@ -448,7 +498,7 @@ impl RedisStore {
         let mut invalid = Vec::new();
         let mut cursor: u64 = 0;
         loop {
-            let (next, page): (u64, Vec<(String, String)>) = self
+            let (next, page): (u64, Vec<RawField>) = self
                 .query(
                     redis::cmd("HSCAN")
                         .arg(&*self.key)
@@ -458,10 +508,12 @@ impl RedisStore {
                         .to_owned(),
                 )
                 .await?;
-            invalid.extend(
-                page.into_iter()
-                    .filter(|(_, value)| !is_valid_json(value.as_bytes())),
-            );
+            // Fields that are not UTF-8 cannot be named by any id and are left alone.
+            invalid.extend(page.into_iter().filter_map(|(field, value)| {
+                let id = String::from_utf8(field).ok()?;
+                let document = std::str::from_utf8(&value).is_ok() && is_valid_json(&value);
+                (!document).then_some((id, value))
+            }));
             if next == 0 {
                 break;
             }
@@ -481,7 +533,7 @@ impl RedisStore {
         Ok(report)
     }
 
-    async fn move_aside(&self, id: &str, value: &str) -> Result<i64> {
+    async fn move_aside(&self, id: &str, value: &[u8]) -> Result<i64> {
         let moved_at = std::time::SystemTime::now()
             .duration_since(std::time::SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -502,6 +554,10 @@ impl RedisStore {
 }
 
 impl Store for RedisStore {
+    fn scope(&self) -> &str {
+        &self.scope
+    }
+
     fn submit(self: Arc<Self>, request: Request, reply: Reply) {
         spawn(async move { reply(self.run(request).await) })
     }
@@ -548,33 +604,34 @@ impl SharedFailure {
     }
 }
 
+/// A hash field and its value as stored: bytes, which need not be UTF-8.
+type RawField = (Vec<u8>, Vec<u8>);
+
+/// Everything shared by the stores of one configuration.
 #[derive(Default)]
-struct ConnectSlot {
+struct Server {
+    open: Mutex<Option<ConnectionManager>>,
     connecting: tokio::sync::Mutex<()>,
     last_failure: Mutex<Option<(Instant, SharedFailure)>>,
+    /// Bumped by `close`, so that a connect that was in flight is not kept.
+    closes: AtomicU64,
+    counters: Counters,
 }
 
 struct Registry {
-    open: Mutex<HashMap<RedisConfig, ConnectionManager>>,
-    counters: Mutex<HashMap<RedisConfig, Arc<Counters>>>,
-    slots: Mutex<HashMap<RedisConfig, Arc<ConnectSlot>>>,
-    /// Bumped by every close, invalidating the connections stores cached.
-    generation: AtomicU64,
+    servers: Mutex<HashMap<RedisConfig, Arc<Server>>>,
 }
 
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| Registry {
-        open: Mutex::new(HashMap::new()),
-        counters: Mutex::new(HashMap::new()),
-        slots: Mutex::new(HashMap::new()),
-        generation: AtomicU64::new(0),
+        servers: Mutex::new(HashMap::new()),
     })
 }
 
 impl Registry {
-    fn counters(&self, config: &RedisConfig) -> Arc<Counters> {
-        Arc::clone(lock(&self.counters).entry(config.clone()).or_default())
+    fn server(&self, config: &RedisConfig) -> Arc<Server> {
+        Arc::clone(lock(&self.servers).entry(config.clone()).or_default())
     }
 }
 
@@ -635,8 +692,10 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Remove the URL's user name and password from text a library produced, in case it echoed
-/// them (the user info whole, the password at any length, a user name of 3 characters or more).
+/// Remove the URL's credentials from text a library produced, in case it echoed them: the user
+/// info followed by `@`, the password (also percent-decoded; as a whole word when shorter than
+/// 4 characters, so that `a` does not blank every `a`), and the user name as a whole word of 3
+/// characters or more, except Redis's built-in `default`. Empty parts match nothing.
 fn scrub_secrets(text: &str, url: &str) -> String {
     let (Some(scheme_end), Some(at)) = (url.find("://"), url.rfind('@')) else {
         return text.to_owned();
@@ -646,14 +705,66 @@ fn scrub_secrets(text: &str, url: &str) -> String {
     }
     let user_info = &url[scheme_end + 3..at];
     let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
-    let mut scrubbed = text.replace(user_info, "***");
-    if !password.is_empty() {
-        scrubbed = scrubbed.replace(password, "***");
+    let mut scrubbed = if user_info.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(&format!("{user_info}@"), "***@")
+    };
+    for secret in [password.to_owned(), percent_decode(password)] {
+        scrubbed = match secret.chars().count() {
+            0 => scrubbed,
+            1..=3 => replace_word(&scrubbed, &secret),
+            _ => scrubbed.replace(&secret, "***"),
+        };
     }
-    if user.len() >= 3 {
-        scrubbed = scrubbed.replace(user, "***");
+    if user.chars().count() >= 3 && user != "default" {
+        scrubbed = replace_word(&scrubbed, user);
+        scrubbed = replace_word(&scrubbed, &percent_decode(user));
     }
     scrubbed
+}
+
+/// `word` replaced by `***` where it is not part of a longer run of letters, digits or `_`.
+fn replace_word(text: &str, word: &str) -> String {
+    if word.is_empty() {
+        return text.to_owned();
+    }
+    let is_word_char = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find(word) {
+        let before = rest[..pos].chars().next_back();
+        let after = rest[pos + word.len()..].chars().next();
+        let bounded = !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char);
+        out.push_str(&rest[..pos]);
+        out.push_str(if bounded { "***" } else { word });
+        rest = &rest[pos + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `%XX` escapes decoded (as a URL parser would before using the password); invalid ones kept.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -689,6 +800,57 @@ mod tests {
         assert_eq!(
             scrub_secrets("WRONGPASS for alice with s3cret", "redis://alice:s3cret@h"),
             "WRONGPASS for *** with ***"
+        );
+    }
+
+    /// Every URL shape: the secret never survives, in `redact_url`, in scrubbed library text
+    /// that echoes the URL or the secret, or in `Debug`; and text without secrets is unchanged.
+    #[test]
+    fn credentials_never_show_for_any_url_shape() {
+        let plain = "redis error: connection refused by default server at host (os error 111)";
+        // (url, secrets that must not appear)
+        let shapes: &[(&str, &[&str])] = &[
+            ("redis://@host:6379", &[]),
+            ("redis://:@host:6379", &[]),
+            ("redis://user@host", &["user@"]),
+            ("redis://:pw@host", &[":pw@"]),
+            ("redis://:p@host", &[":p@"]),
+            ("redis://alice:s3cret@host/2", &["s3cret", "alice"]),
+            ("redis://redis:redis@host", &["redis:redis"]),
+            ("redis://default:hunter2@host", &["hunter2"]),
+            ("redis://bob:a/b?c#d@host:1/0", &["a/b?c#d"]),
+            ("redis://bob:p%40ss%2Fw@host", &["p%40ss%2Fw", "p@ss/w"]),
+            ("rediss://error:connection@host", &["error:connection"]),
+        ];
+        for (url, secrets) in shapes {
+            let redacted = redact_url(url);
+            let echoed = scrub_secrets(&format!("cannot reach {url}: {secrets:?} {plain}"), url);
+            let config = RedisConfig {
+                url: (*url).to_owned(),
+                ca_pem: None,
+                connect_timeout: Duration::from_secs(1),
+                command_timeout: Duration::from_secs(1),
+            };
+            let debug = format!("{config:?}");
+            for secret in *secrets {
+                for shown in [&redacted, &echoed, &debug] {
+                    assert!(!shown.contains(secret), "{url}: {secret:?} in {shown:?}");
+                }
+            }
+            assert!(!debug.contains(url), "{debug}");
+        }
+        // No credentials, empty ones, or ones that are ordinary words: the text survives.
+        for url in [
+            "redis://host",
+            "redis://@host",
+            "redis://:@host",
+            "redis://default:x@host",
+        ] {
+            assert_eq!(scrub_secrets(plain, url), plain, "{url}");
+        }
+        assert_eq!(
+            scrub_secrets("redis says: a redistribution", "redis://redis:pw@host"),
+            "*** says: a redistribution"
         );
     }
 

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
@@ -27,7 +27,7 @@ use super::{
     entity_segments, namespace_of, Doc, InitReport, Kind, Options, Reply, Request, Response, Store,
     StoreStats, WriteMode,
 };
-use crate::error::{PersistError, Result};
+use crate::error::{duplicate_sqlite, PersistError, Result};
 use crate::exec::{blocking, lock, spawn};
 use crate::json::is_valid_json;
 
@@ -158,6 +158,7 @@ pub struct SqliteStore {
     sync_reads: bool,
     namespace: Arc<str>,
     entity: Arc<str>,
+    scope: Arc<str>,
 }
 
 impl SqliteStore {
@@ -170,11 +171,18 @@ impl SqliteStore {
     ) -> Result<Self> {
         // Same name rules as the file backend, so an entity name valid here is valid there.
         entity_segments(entity_name)?;
+        let namespace = namespace_of(base_dir);
+        // The rows, whatever synchronous level a store writes them at.
+        let scope = format!(
+            "sqlite\n{}\n{namespace}\n{entity_name}",
+            config.path.display()
+        );
         Ok(SqliteStore {
             config: Arc::new(config),
             sync_reads,
-            namespace: namespace_of(base_dir).into(),
+            namespace: namespace.into(),
             entity: entity_name.into(),
+            scope: scope.into(),
         })
     }
 
@@ -238,18 +246,15 @@ impl SqliteStore {
         );
     }
 
-    /// Commit a cache write on the calling thread, or `None` if that could wait: writes are
-    /// queued (this one must not overtake them), the writer is committing, another process
-    /// holds the write lock, or any step fails (the writer thread then retries it and reports).
+    /// Commit a cache write on the calling thread, or `None` if that could wait: the writer is
+    /// committing, another process holds the write lock, or any step fails (the writer thread
+    /// then retries it and reports). Issue order is the caller's (`store::in_place`).
     fn write_in_place(
         &self,
         db: &Database,
         docs: &[(String, String)],
         mode: WriteMode,
     ) -> Option<Response> {
-        if db.in_flight.load(Ordering::SeqCst) != 0 {
-            return None;
-        }
         let mut guard = db.writer.try_lock().ok()?;
         let conn = guard.as_mut()?;
         let relaxed = db.synchronous == Synchronous::Full;
@@ -291,8 +296,9 @@ impl SqliteStore {
         }
     }
 
-    /// A read request against an open database, on the calling thread.
-    fn read(&self, db: &Database, request: &Request) -> Result<Response> {
+    /// A read request against an open database, on the calling thread; `None` when `place` is
+    /// in place and answering would wait (no idle connection, or a lock).
+    fn read(&self, db: &Database, request: &Request, place: Place) -> Result<Option<Response>> {
         let (ns, entity) = (&*self.namespace, &*self.entity);
         match request {
             Request::Read {
@@ -300,7 +306,7 @@ impl SqliteStore {
                 stop_at_missing,
                 heal,
             } => {
-                let found = db.with_reader(|conn| {
+                let found = db.with_reader(place, |conn| {
                     let mut found = Vec::with_capacity(ids.len());
                     for id in ids {
                         let value = read_query(conn, ns, entity, id)?;
@@ -312,6 +318,9 @@ impl SqliteStore {
                     }
                     Ok(found)
                 })?;
+                let Some(found) = found else {
+                    return Ok(None);
+                };
                 let docs = found
                     .into_iter()
                     .zip(ids)
@@ -319,35 +328,38 @@ impl SqliteStore {
                         None => Doc::Missing,
                         Some(bytes) if *heal && !is_valid_json(&bytes) => {
                             self.quarantine(db, id, bytes);
-                            Doc::Corrupt(format!(
-                                "{} is not JSON; moved aside to table quarantine",
-                                self.location(id)
-                            ))
+                            Doc::Corrupt {
+                                id: id.clone(),
+                                detail: format!(
+                                    "{} is not JSON; moved aside to table quarantine",
+                                    self.location(id)
+                                ),
+                            }
                         }
                         // Invalid UTF-8 decodes as Node decodes files: U+FFFD, not an error.
                         Some(bytes) => Doc::Text(String::from_utf8_lossy(&bytes).into_owned()),
                     })
                     .collect();
-                Ok(Response::Docs(docs))
+                Ok(Some(Response::Docs(docs)))
             }
             Request::Has { ids } => db
-                .with_reader(|conn| {
+                .with_reader(place, |conn| {
                     ids.iter()
                         .map(|id| has_query(conn, ns, entity, id))
                         .collect()
                 })
-                .map(Response::Flags),
+                .map(|flags| flags.map(Response::Flags)),
             Request::Keys => db
-                .with_reader(|conn| {
+                .with_reader(place, |conn| {
                     let mut stmt = conn.prepare_cached(
                         "SELECT id FROM entities WHERE namespace = ?1 AND entity = ?2",
                     )?;
                     let ids = stmt.query_map(params![ns, entity], |row| row.get(0))?;
                     ids.collect()
                 })
-                .map(Response::Keys),
+                .map(|keys| keys.map(Response::Keys)),
             Request::Scan => db
-                .with_reader(|conn| {
+                .with_reader(place, |conn| {
                     let mut stmt = conn.prepare_cached(
                         "SELECT id, value FROM entities WHERE namespace = ?1 AND entity = ?2",
                     )?;
@@ -359,7 +371,7 @@ impl SqliteStore {
                     })?;
                     rows.collect()
                 })
-                .map(Response::Entries),
+                .map(|entries| entries.map(Response::Entries)),
             other => Err(PersistError::Task(format!("not a read request: {other:?}"))),
         }
     }
@@ -382,7 +394,7 @@ impl SqliteStore {
         let (ns, entity) = (Arc::clone(&self.namespace), Arc::clone(&self.entity));
         let reader = Arc::clone(&db);
         let invalid = blocking(move || {
-            reader.with_reader(|conn| {
+            reader.with_reader(Place::Worker, |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT id, value FROM entities WHERE namespace = ?1 AND entity = ?2",
                 )?;
@@ -404,7 +416,7 @@ impl SqliteStore {
         })
         .await?;
         let mut report = InitReport::default();
-        for (id, value) in invalid {
+        for (id, value) in invalid.unwrap_or_default() {
             let location = self.location(&id);
             let (sender, receiver) = oneshot::channel();
             db.send(
@@ -440,6 +452,10 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn scope(&self) -> &str {
+        &self.scope
+    }
+
     fn submit(self: Arc<Self>, request: Request, reply: Reply) {
         match request {
             Request::Write { .. } | Request::Remove { .. } | Request::RemoveAll => {
@@ -458,12 +474,21 @@ impl Store for SqliteStore {
             Request::Read { ref ids, .. } | Request::Has { ref ids } if ids.len() <= INLINE_IDS => {
                 spawn(async move {
                     let db = self.database().await;
-                    reply(db.and_then(|db| self.read(&db, &request)))
+                    reply(db.and_then(|db| {
+                        self.read(&db, &request, Place::Worker)?
+                            .ok_or_else(no_reader)
+                    }))
                 })
             }
             _ => spawn(async move {
                 let result = match self.database().await {
-                    Ok(db) => blocking(move || self.read(&db, &request)).await,
+                    Ok(db) => {
+                        blocking(move || {
+                            self.read(&db, &request, Place::Worker)?
+                                .ok_or_else(no_reader)
+                        })
+                        .await
+                    }
                     Err(e) => Err(e),
                 };
                 reply(result)
@@ -475,9 +500,9 @@ impl Store for SqliteStore {
     /// waits for a writer, so it costs less in place than a hop to another thread (as with
     /// better-sqlite3). Only once the database is open: opening may wait for locks.
     ///
-    /// Cache writes (not durable) likewise commit in place, without a sync, when nothing is
-    /// queued for the writer and no one holds the write lock; otherwise the writer thread
-    /// takes them. A thread hop both ways costs more than such a transaction.
+    /// Cache writes (not durable) likewise commit in place, without a sync, when the writer is
+    /// idle and no one holds the write lock; otherwise the writer thread takes them. A thread
+    /// hop both ways costs more than such a transaction.
     fn in_place(&self, request: &Request) -> Option<Result<Response>> {
         if !self.sync_reads {
             return None;
@@ -485,7 +510,7 @@ impl Store for SqliteStore {
         match request {
             Request::Read { .. } | Request::Has { .. } => {
                 let db = registry().get(&self.config)?;
-                Some(self.read(&db, request))
+                self.read(&db, request, Place::InPlace).transpose()
             }
             Request::Write {
                 docs,
@@ -520,31 +545,45 @@ fn has_query(conn: &Connection, ns: &str, entity: &str, id: &str) -> rusqlite::R
         .exists(params![ns, entity, id])
 }
 
-struct Registry(Mutex<HashMap<SqliteConfig, Arc<Database>>>);
+struct Registry {
+    open: Mutex<HashMap<SqliteConfig, Arc<Database>>>,
+    /// Bumped by every close, so that an open that was in flight is not kept.
+    closes: AtomicU64,
+}
 
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Registry(Mutex::new(HashMap::new())))
+    REGISTRY.get_or_init(|| Registry {
+        open: Mutex::new(HashMap::new()),
+        closes: AtomicU64::new(0),
+    })
 }
 
 impl Registry {
     fn get(&self, config: &SqliteConfig) -> Option<Arc<Database>> {
-        lock(&self.0).get(config).cloned()
+        lock(&self.open).get(config).cloned()
     }
 
     /// Opens outside the lock, so a database waiting for another process's lock never delays
     /// the others. Two first users may both open; the second copy is dropped (its writer exits).
+    /// An open that a `close()` overtook serves only the operation that made it.
     fn get_or_open(&self, config: &SqliteConfig) -> Result<Arc<Database>> {
         if let Some(db) = self.get(config) {
             return Ok(db);
         }
+        let closes = self.closes.load(Ordering::Acquire);
         let db = Arc::new(Database::open(config)?);
-        let mut open = lock(&self.0);
+        let mut open = lock(&self.open);
+        if self.closes.load(Ordering::Acquire) != closes {
+            return Ok(db);
+        }
         Ok(Arc::clone(open.entry(config.clone()).or_insert(db)))
     }
 
     fn remove(&self, config: &SqliteConfig) -> Option<Arc<Database>> {
-        lock(&self.0).remove(config)
+        let mut open = lock(&self.open);
+        self.closes.fetch_add(1, Ordering::AcqRel);
+        open.remove(config)
     }
 }
 
@@ -600,9 +639,6 @@ pub struct Database {
     /// thread may borrow it, when free, for a cache write (`SqliteStore::write_in_place`).
     /// `None` once the writer has shut down.
     writer: Arc<Mutex<Option<Connection>>>,
-    /// Write requests queued or being committed; a write is done in place only at zero, so it
-    /// can never overtake one issued before it.
-    in_flight: Arc<AtomicUsize>,
     idle_readers: Mutex<Vec<Connection>>,
     counters: Arc<Counters>,
 }
@@ -635,40 +671,57 @@ impl Database {
                 )
             })
             .map_err(|e| PersistError::io("cannot start the writer thread for", path, e))?;
+        // One read connection ready, so reads can run in place from the start.
+        let reader = open_connection(path)?;
         Ok(Database {
             path: path.clone(),
             synchronous,
             commands,
             writer,
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            idle_readers: Mutex::new(Vec::new()),
+            idle_readers: Mutex::new(vec![reader]),
             counters,
         })
     }
 
-    fn with_reader<T>(&self, query: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+    /// Run `query` on a pooled read connection. In place, `None` instead of waiting: when no
+    /// connection is idle (opening one may wait for another process's lock) or a lock is held.
+    fn with_reader<T>(
+        &self,
+        place: Place,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>> {
         let pooled = lock(&self.idle_readers).pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => open_connection(&self.path)?,
+        let conn = match (pooled, place) {
+            (Some(conn), _) => conn,
+            (None, Place::InPlace) => return Ok(None),
+            (None, Place::Worker) => open_connection(&self.path)?,
         };
-        let result = query(&conn).map_err(|e| PersistError::database(&self.path, e));
+        let in_place = place == Place::InPlace;
+        let result = if in_place && conn.busy_timeout(Duration::ZERO).is_err() {
+            None
+        } else {
+            let result = query(&conn);
+            if in_place {
+                let _ = conn.busy_timeout(BUSY_TIMEOUT);
+            }
+            Some(result)
+        };
         let mut idle = lock(&self.idle_readers);
         if idle.len() < MAX_IDLE_READERS {
             idle.push(conn);
         }
-        result
+        drop(idle);
+        match result {
+            None => Ok(None),
+            Some(Err(e)) if in_place && is_busy(&e) => Ok(None),
+            Some(result) => result
+                .map(Some)
+                .map_err(|e| PersistError::database(&self.path, e)),
+        }
     }
 
     /// Queue `batch` for the writer; `reply` runs on the writer thread after its commit.
     fn send(&self, batch: WriteBatch, reply: WriteReply) {
-        let in_flight = Arc::clone(&self.in_flight);
-        in_flight.fetch_add(1, Ordering::SeqCst);
-        let reply: WriteReply = Box::new(move |result| {
-            // Before the reply, so the caller's next write already sees an idle writer.
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-            reply(result)
-        });
         let request = WriteRequest { batch, reply };
         if let Err(mpsc::SendError(Command::Write(request))) =
             self.commands.send(Command::Write(request))
@@ -708,6 +761,13 @@ fn prepare_schema(conn: &mut Connection, path: &Path, synchronous: Synchronous) 
     }
     conn.pragma_update(None, "synchronous", synchronous.pragma())
         .map_err(db_err)?;
+    // macOS's fsync leaves data in the drive's cache; only F_FULLFSYNC reaches the disk.
+    if cfg!(target_os = "macos") && synchronous == Synchronous::Full {
+        conn.pragma_update(None, "fullfsync", "ON")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "checkpoint_fullfsync", "ON")
+            .map_err(db_err)?;
+    }
     // Only a new or older database needs the write lock; a current one is checked with a read.
     let current: i64 =
         retry_busy(|| conn.query_row("PRAGMA user_version", [], |r| r.get(0))).map_err(db_err)?;
@@ -751,18 +811,31 @@ fn prepare_schema(conn: &mut Connection, path: &Path, synchronous: Synchronous) 
     Ok(())
 }
 
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Where a read runs: in place it must not wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    InPlace,
+    Worker,
+}
+
+fn no_reader() -> PersistError {
+    PersistError::Task("no read connection was available".into())
+}
+
 /// SQLite's busy handler already waits `BUSY_TIMEOUT`; beyond that, keep trying while another
 /// process holds the write lock, so contention never surfaces as `SQLITE_BUSY`.
 fn retry_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
     let started = Instant::now();
     loop {
         match attempt() {
-            Err(e)
-                if matches!(
-                    e.sqlite_error_code(),
-                    Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-                ) && started.elapsed() < BUSY_GIVE_UP =>
-            {
+            Err(e) if is_busy(&e) && started.elapsed() < BUSY_GIVE_UP => {
                 thread::sleep(Duration::from_millis(10));
             }
             other => return other,
@@ -847,7 +920,7 @@ fn commit_group(conn: &mut Connection, path: &Path, group: Vec<WriteRequest>, co
             // Busy beyond the retry budget, I/O, disk full: retrying each write alone would only
             // repeat the wait per write. Fail them all with the same cause.
             for request in group {
-                (request.reply)(Err(PersistError::database(path, copy_error(&e))));
+                (request.reply)(Err(PersistError::database(path, duplicate_sqlite(&e))));
             }
         }
         Err(_) => {
@@ -889,16 +962,6 @@ fn affects_every_write(err: &rusqlite::Error) -> bool {
                 | ErrorCode::DatabaseCorrupt
         )
     )
-}
-
-/// rusqlite errors are not Clone; a SQLite failure is fully described by its codes and message.
-fn copy_error(err: &rusqlite::Error) -> rusqlite::Error {
-    match err {
-        rusqlite::Error::SqliteFailure(code, message) => {
-            rusqlite::Error::SqliteFailure(*code, message.clone())
-        }
-        other => rusqlite::Error::InvalidParameterName(other.to_string()),
-    }
 }
 
 fn apply(conn: &mut Connection, batches: &[&WriteBatch]) -> rusqlite::Result<Vec<Vec<usize>>> {
@@ -1048,7 +1111,8 @@ mod tests {
                 .map(|i| {
                     let store = Arc::clone(&store);
                     tokio::spawn(async move {
-                        store.write(&format!("k{}", i % 64), &format!("{i}")).await
+                        // Distinct ids: writes of one id would wait for each other (issue order).
+                        store.write(&format!("k{i}"), &format!("{i}")).await
                     })
                 })
                 .collect::<Vec<_>>();
@@ -1058,7 +1122,7 @@ mod tests {
             let after = stats(&cfg);
             assert_eq!(after.writes - before.writes, 256);
             assert!(after.commits - before.commits < 256, "{before:?} {after:?}");
-            assert_eq!(store.keys().await.expect("keys").len(), 64);
+            assert_eq!(store.keys().await.expect("keys").len(), 256);
             SqliteStore::close(&cfg).await.expect("close");
         });
     }
