@@ -27,12 +27,14 @@ persistConformance("backtest-kit PersistBase (reference)", fileBackend(PersistBa
   strictIds: false,
   errorCodes: false,
   extras: false,
+  issueOrder: false,
 });
 
 persistConformance("RustFilePersist", fileBackend(RustFilePersist, "file"), {
   strictIds: true,
   errorCodes: true,
   extras: true,
+  issueOrder: true,
 });
 
 for (const syncReads of [true, false]) {
@@ -54,7 +56,7 @@ for (const syncReads of [true, false]) {
         },
       };
     },
-    { strictIds: true, errorCodes: true, extras: true },
+    { strictIds: true, errorCodes: true, extras: true, issueOrder: true },
   );
 }
 
@@ -86,5 +88,5 @@ persistConformance(
       },
     };
   },
-  { strictIds: true, errorCodes: true, extras: true },
+  { strictIds: true, errorCodes: true, extras: true, issueOrder: true },
 );

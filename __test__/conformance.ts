@@ -32,6 +32,12 @@ export interface ConformanceOptions {
   errorCodes: boolean;
   /** Has the seed-era extras: removeValue, removeAll, values, filter, take, asyncIterator. */
   extras: boolean;
+  /**
+   * Keeps issue order per id: the last write issued wins whatever the payload sizes, and a read
+   * issued after a write sees it. PersistBase does not (its writes race to the rename); the
+   * suite then checks that it really flips, so that the check can fail.
+   */
+  issueOrder: boolean;
 }
 
 export function persistConformance(
@@ -278,6 +284,57 @@ export function persistConformance(
       }
     });
 
+    /** Two writes of one id issued together, `trials` times; how often the first one won. */
+    async function flips(store: PersistLike, trials: number): Promise<number> {
+      const large = "L".repeat(256 * 1024);
+      let flipped = 0;
+      for (let trial = 0; trial < trials; trial++) {
+        // Large then small (the small one would finish first), and small then large.
+        const [first, second] = trial % 2 === 0 ? [{ trial, pad: large }, { trial, pad: "s" }] : [{ trial, pad: "s" }, { trial, pad: large }];
+        await Promise.all([store.writeValue("order", first), store.writeValue("order", second)]);
+        const stored = await store.readValue("order");
+        if (stored.pad.length !== second.pad.length) flipped++;
+      }
+      return flipped;
+    }
+
+    if (options.issueOrder) {
+      it("the last write issued wins, whatever the payload sizes (300 trials, 0 flips)", async () => {
+        const store = await open();
+        expect(await flips(store, 300)).toBe(0);
+      });
+
+      it("a read or hasValue issued after a write sees it, before the write has settled", async () => {
+        const store = await open();
+        const other = new ctx.Ctor((store as any).entityName, (store as any).baseDir);
+        await other.waitForInit(false);
+        for (let i = 0; i < 100; i++) {
+          const written = store.writeValue(`r${i % 7}`, { i, pad: "p".repeat((i * 4099) % 65536) });
+          const read = store.readValue(`r${i % 7}`);
+          const viaOther = other.readValue(`r${i % 7}`); // another instance of the entity too
+          const hWritten = store.writeValue(`h${i}`, i);
+          const hasWritten = store.hasValue(`h${i}`);
+          await Promise.all([written, hWritten]);
+          expect((await read).i).toBe(i);
+          expect((await viaOther).i).toBe(i);
+          expect(await hasWritten).toBe(true);
+        }
+      });
+
+      it("a burst of writes to one id from two instances ends on the last one issued", async () => {
+        const a = await open();
+        const b = new ctx.Ctor((a as any).entityName, (a as any).baseDir);
+        await b.waitForInit(false);
+        await Promise.all(Array.from({ length: 400 }, (_, i) => (i % 2 ? a : b).writeValue("burst", { i, pad: "b".repeat((i * 7919) % 20000) })));
+        expect((await a.readValue("burst")).i).toBe(399);
+      });
+    } else {
+      it("(reference) does not keep issue order: the order checks can fail", async () => {
+        const store = await open();
+        expect(await flips(store, 300)).toBeGreaterThan(0);
+      });
+    }
+
     it("handles large values and unicode ids", async () => {
       const store = await open();
       const big = { blob: "x".repeat(1 << 20), list: Array.from({ length: 1000 }, (_, i) => i) };
@@ -293,7 +350,8 @@ export function persistConformance(
         const store = await open("strict-ent");
         await store.writeValue("ok", 1);
         const before = await ctx.snapshot();
-        const bad: Array<string | any> = ["", "../x", "a/b", "a\\b", "nul\0id", ".", "..", ".tmp-abc", "x".repeat(233)];
+        // Lone surrogates would become U+FFFD on the way to storage and alias each other.
+        const bad: Array<string | any> = ["", "../x", "a/b", "a\\b", "nul\0id", ".", "..", ".tmp-abc", "x".repeat(233), "\ud800", "a\udfffb", "\ufffd\ud800"];
         for (const id of bad) {
           const err = await expectCode(store.writeValue(id, { evil: true }), "PERSIST_INVALID_ID");
           expect(err.message).toContain("invalid entity id");
@@ -306,6 +364,21 @@ export function persistConformance(
         expect(await ctx.snapshot()).toEqual(before);
         await store.writeValue("x".repeat(232), 2);
         expect(await store.readValue("x".repeat(232))).toBe(2);
+        await store.writeValue("\ufffd", 3); // U+FFFD itself is an ordinary character
+        expect(await store.readValue("\ufffd")).toBe(3);
+      });
+
+      it("refuses entity names and base directories that are not well-formed UTF-16", async () => {
+        for (const [entity, base] of [["bad\ud800", "signal/"], ["ok", "dir\udc00/"]]) {
+          let err: any;
+          try {
+            new ctx.Ctor(entity, path.join(ctx.root, base));
+          } catch (e) {
+            err = e;
+          }
+          expect(err?.code).toBe("PERSIST_INVALID_NAME");
+          expect(err.message).toMatch(/well-formed/);
+        }
       });
     }
 

@@ -63,38 +63,6 @@ describe("interop with backtest-kit's PersistBase", () => {
 });
 
 describe("crash safety", () => {
-  it("survives 30 SIGKILLs of a writing process: every file parses and holds a written version", async () => {
-    const baseDir = path.join(root, "crash");
-    const first = new RustFilePersist("crash-ent", baseDir);
-    await first.waitForInit(true);
-    await first.writeValue("BTCUSDT", payload(0));
-    let seq = 1;
-    for (let kill = 0; kill < 30; kill++) {
-      const writer = startWriter(["file", baseDir, "crash-ent", "BTCUSDT", seq, 0]);
-      await writer.ready;
-      await sleep(5 + Math.random() * 60);
-      writer.child.kill("SIGKILL");
-      const { signal } = await writer.exited;
-      expect(signal, writer.stderr()).toBe("SIGKILL");
-      const acked = writer.lastAck();
-
-      const dir = path.join(baseDir, "crash-ent");
-      for (const name of await fs.readdir(dir)) {
-        const text = await fs.readFile(path.join(dir, name), "utf8");
-        if (name.startsWith(".tmp-")) continue; // an interrupted write: never listed, swept when stale
-        expect(isPayload(JSON.parse(text)), `${name} holds a written version`).toBe(true);
-      }
-      const store = new RustFilePersist("crash-ent", baseDir);
-      await store.waitForInit(true);
-      expect(await collect(store.keys())).toEqual(["BTCUSDT"]);
-      const value = await store.readValue("BTCUSDT");
-      expect(isPayload(value)).toBe(true);
-      // An acknowledged write is never lost: the file holds it or a later one.
-      expect(value.seq).toBeGreaterThanOrEqual(acked);
-      seq = Math.max(seq, acked + 2);
-    }
-  });
-
   it("two processes writing one id never leave torn or mixed content", async () => {
     const baseDir = path.join(root, "two");
     const seed = new RustFilePersist("ent", baseDir);
@@ -279,5 +247,45 @@ describe("construction and init", () => {
     const err: any = await store.writeValue("k", 1).catch((e) => e);
     expect(err.code).toBe("PERSIST_IO");
     expect(err.message).toMatch(/^Failed to write entity ent:k: /);
+  });
+});
+
+describe("what counts as a document", () => {
+  it("hasValue, readValue and keys() agree on directories, symlinks and dangling links", async () => {
+    const store = new RustFilePersist("odd", root);
+    await store.waitForInit(true);
+    await store.writeValue("real", { ok: 1 });
+    const dir = path.join(root, "odd");
+    await fs.mkdir(path.join(dir, "folder.json"));
+    await fs.symlink(path.join(dir, "nowhere.json"), path.join(dir, "dangling.json"));
+    await fs.symlink(path.join(dir, "real.json"), path.join(dir, "linked.json"));
+
+    // Not documents: absent everywhere, as they would be for a reader that only sees files.
+    for (const id of ["folder", "dangling"]) {
+      expect(await store.hasValue(id)).toBe(false);
+      const err: any = await store.readValue(id).catch((e) => e);
+      expect(err.code).toBe("PERSIST_NOT_FOUND");
+    }
+    // A link to a document is that document, as PersistBase's readFile follows it.
+    expect(await store.hasValue("linked")).toBe(true);
+    expect(await store.readValue("linked")).toEqual({ ok: 1 });
+    expect(await collect(store.keys())).toEqual(["linked", "real"]);
+  });
+});
+
+describe("the completion queue", () => {
+  it("settles every one of 20,000 interleaved requests", async () => {
+    const stores = Array.from({ length: 8 }, (_, i) => new RustFilePersist(`q${i}`, root));
+    await Promise.all(stores.map((s) => s.waitForInit(true)));
+    const settled = await Promise.allSettled(
+      Array.from({ length: 20_000 }, (_, i) => {
+        const store = stores[i % stores.length];
+        const id = `k${i % 50}`;
+        // Reads of ids never written fail, writes succeed: both kinds must come back.
+        return i % 3 === 0 ? store.writeValue(id, i) : i % 3 === 1 ? store.hasValue(id) : store.readValue(`absent${i}`);
+      }),
+    );
+    expect(settled.filter((r) => r.status === "fulfilled")).toHaveLength(20_000 - Math.floor(20_000 / 3));
+    expect(settled.filter((r) => r.status === "rejected").every((r: any) => r.reason.code === "PERSIST_NOT_FOUND")).toBe(true);
   });
 });

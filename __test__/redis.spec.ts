@@ -265,6 +265,30 @@ describe("layout and isolation", () => {
     expect(Object.values(aside).sort()).toEqual(["", '{"a":']);
   });
 
+  it("treats bytes that are not UTF-8 as a corrupt document: moved aside at init, PERSIST_CORRUPT after", async () => {
+    const Persist = bind({ url: server.url, prefix: "bytes" });
+    const key = 'bytes:["ns","b_ex"]';
+    const bad = Buffer.from([0x22, 0xff, 0xfe, 0x22]); // a JSON string holding two invalid bytes
+    await inspector.hset(key, "good", "1", "bad", bad);
+    const store = new Persist("b_ex", "ns");
+    await store.waitForInit(true);
+    expect(await collect(store.keys())).toEqual(["good"]);
+    const aside = await inspector.hgetallBuffer('bytes:quarantine:["ns","b_ex"]');
+    expect(Object.values(aside).some((v) => v.equals(bad))).toBe(true);
+    expect(messages.some((m) => m.includes("field=bad"))).toBe(true);
+
+    // Written behind the store's back after init: a clear code, and the entity stays usable.
+    await inspector.hset(key, "later", bad);
+    const err = await rejection(store.readValue("later"));
+    expect(err.code).toBe("PERSIST_CORRUPT");
+    expect(err.message).toMatch(/later.*not UTF-8/);
+    expect(await store.readValue("good")).toBe(1);
+    expect(await collect(store.keys())).toEqual(["good", "later"]);
+    // A field name that is not UTF-8 can be named by no id: not listed, left alone.
+    await inspector.hset(key, Buffer.from([0xc3, 0x28]), "2");
+    expect(await collect(store.keys())).toEqual(["good", "later"]);
+  });
+
   it("the plain class reads BACKTEST_KIT_RS_REDIS_URL, then REDIS_URL", async () => {
     const saved = { a: process.env.BACKTEST_KIT_RS_REDIS_URL, b: process.env.REDIS_URL };
     try {
@@ -308,6 +332,11 @@ describe("the shared connection", () => {
       const clients = (await inspector.client("LIST")) as string;
       // Ours plus the inspector.
       expect(clients.trim().split("\n")).toHaveLength(2);
+      // close() keeps no connection, though every instance has used it; the next use reconnects.
+      await Persist.close();
+      await sleep(100);
+      expect(((await inspector.client("LIST")) as string).trim().split("\n")).toHaveLength(1);
+      expect(await stores[3].readValue("k")).toBe(3);
     } finally {
       inspector.disconnect();
       await server.stop();
