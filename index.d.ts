@@ -32,6 +32,17 @@ export interface PersistLogger {
 /** Where init reports removed stale tmp files and invalid documents moved aside; `console.warn` by default. */
 export declare function setLogger(logger: PersistLogger): void;
 
+/**
+ * Bound the JSON text (in characters) that writes have handed to the native side and not yet
+ * settled, per process (default 1 Gi). Past it, further requests wait in order in the JS heap,
+ * holding their text once, instead of piling up natively. Returns the previous bound.
+ * `PERSIST_INVALID_CONFIG` unless a positive whole number.
+ */
+export declare function setMaxBytesInFlight(bytes: number): number;
+
+/** Diagnostics: JSON text handed to the native side and not settled, and requests held back. */
+export declare function inFlight(): { bytes: number; held: number };
+
 /** The `IPersistBase` contract plus the seed-era extras, shared by every backend class. */
 declare abstract class NativePersist<Entity = any> {
   readonly entityName: string;

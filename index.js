@@ -4,6 +4,7 @@
 // which backend a class uses is a name in the native registry.
 
 const path = require("node:path");
+const util = require("node:util");
 const { CompletionQueue, NativeStore, backendStats, closeBackend, describeBackend } = loadBinding();
 
 /** The generated loader finds a local build or the platform package; say plainly when neither exists. */
@@ -49,18 +50,57 @@ function drainCompletions() {
     const settle = pending.get(requests[i]);
     if (!settle) continue; // not ours to settle (never happens unless the numbering breaks)
     pending.delete(requests[i]);
+    bytesInFlight -= settle.bytes;
     if (failures[i]) settle.reject(fromFailure(failures[i]));
     else settle.resolve(values[i]);
   }
+  releaseHeld();
   if (pending.size === 0) keepAlive.unref();
+}
+
+// Backpressure: write payloads handed to the native side and not yet settled are bounded. Past
+// the bound, requests wait here, in issue order (a read issued after a held write waits too),
+// holding their JSON text once: in the JS heap, where --max-old-space-size and heap snapshots
+// see it, rather than piling up natively. A held write costs more (about 5 KB per 1.5 KB write,
+// measured, against about 2 KB in flight), so the default bound is a safety valve, not a
+// throttle: 1 Gi characters.
+const DEFAULT_MAX_BYTES_IN_FLIGHT = 2 ** 30;
+let maxBytesInFlight = DEFAULT_MAX_BYTES_IN_FLIGHT;
+let bytesInFlight = 0;
+const held = [];
+let heldHead = 0;
+
+const nothingHeld = () => heldHead === held.length;
+
+/** Whether a request of `bytes` may start now. One that alone exceeds the bound starts alone. */
+const fits = (bytes) => bytes === 0 || bytesInFlight === 0 || bytesInFlight + bytes <= maxBytesInFlight;
+
+function releaseHeld() {
+  while (!nothingHeld() && fits(held[heldHead].bytes)) {
+    const { submit, bytes, resolve, reject } = held[heldHead];
+    held[heldHead++] = undefined;
+    start(submit, bytes).then(resolve, reject);
+  }
+  if (nothingHeld()) {
+    held.length = 0;
+    heldHead = 0;
+  }
 }
 
 /**
  * Start `submit(request)` on the native side; the promise settles when the queue reports it.
  * A `submit` that finished on the calling thread returns its value (not `null`/`undefined`),
- * and the request number is never used.
+ * and the request number is never used. `bytes`: the payload it hands over (writes).
  */
-function request(submit) {
+function request(submit, bytes = 0) {
+  return nothingHeld() && fits(bytes) ? start(submit, bytes) : hold(submit, bytes);
+}
+
+function hold(submit, bytes) {
+  return new Promise((resolve, reject) => held.push({ submit, bytes, resolve, reject }));
+}
+
+function start(submit, bytes) {
   const id = nextRequest;
   nextRequest = (nextRequest + 1) >>> 0;
   let done;
@@ -71,9 +111,30 @@ function request(submit) {
   }
   if (done !== null && done !== undefined) return Promise.resolve(done);
   // Completions are drained on this thread, so registering after the submit is in time.
-  const promise = new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+  bytesInFlight += bytes;
+  const promise = new Promise((resolve, reject) => pending.set(id, { resolve, reject, bytes }));
   if (pending.size === 1) keepAlive.ref();
   return promise;
+}
+
+/**
+ * The bound on JSON text (in characters) that writes may have handed to the native side and not
+ * yet settled, per process; further requests wait, in order, until it drops below. Default 1 Gi.
+ * Returns the previous bound.
+ */
+function setMaxBytesInFlight(bytes) {
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new PersistError("PERSIST_INVALID_CONFIG", `setMaxBytesInFlight expects a positive whole number, got ${String(bytes)}`);
+  }
+  const previous = maxBytesInFlight;
+  maxBytesInFlight = bytes;
+  releaseHeld();
+  return previous;
+}
+
+/** What writes hold now: `{ bytes }` handed to the native side, `{ held }` requests waiting here. */
+function inFlight() {
+  return { bytes: bytesInFlight, held: held.length - heldHead };
 }
 
 class PersistError extends Error {
@@ -94,9 +155,27 @@ function setLogger(next) {
   logger = next;
 }
 
-/** A failure record from the native side (code, message, errno, path) as a `PersistError`. */
+/**
+ * A failure record from the native side (code, message, errno, path) as a `PersistError`. An
+ * operating-system failure also gets `cause`: an Error shaped like Node's own system errors
+ * (`code` such as "EACCES", `errno`, `path`), so code written for `fs` errors can inspect it.
+ */
 function fromFailure(failure) {
-  const err = new PersistError(failure.code, failure.message);
+  let cause;
+  if (failure.errno != null) {
+    let name = `errno ${failure.errno}`;
+    try {
+      if (process.platform !== "win32") name = util.getSystemErrorName(-failure.errno);
+    } catch {
+      // an errno libuv does not name
+    }
+    cause = Object.assign(new Error(`${name}${failure.path != null ? `: ${failure.path}` : ""}`), {
+      code: name,
+      errno: failure.errno,
+      ...(failure.path != null && { path: failure.path }),
+    });
+  }
+  const err = new PersistError(failure.code, failure.message, cause && { cause });
   if (failure.errno != null) err.errno = failure.errno;
   if (failure.path != null) err.path = failure.path;
   return err;
@@ -243,7 +322,8 @@ class NativePersist {
     const heal = !this.#validateOnInit;
     let docs;
     try {
-      docs = this.#native.readInPlace(ids, stopAtMissing, heal);
+      // Not ahead of requests held back (issue order).
+      docs = nothingHeld() ? this.#native.readInPlace(ids, stopAtMissing, heal) : null;
     } catch (err) {
       return Promise.reject(fromNative(err));
     }
@@ -253,7 +333,7 @@ class NativePersist {
   #has(ids) {
     let flags;
     try {
-      flags = this.#native.hasInPlace(ids);
+      flags = nothingHeld() ? this.#native.hasInPlace(ids) : null;
     } catch (err) {
       return Promise.reject(fromNative(err));
     }
@@ -261,7 +341,10 @@ class NativePersist {
   }
 
   #write(ids, texts, mode) {
-    return request((id) => this.#native.write(id, ids, texts, mode, this.#durable));
+    let bytes = 0;
+    for (const text of texts) bytes += text.length;
+    const durable = this.#durable; // as configured when issued, also if held back
+    return request((id) => this.#native.write(id, ids, texts, mode, durable), bytes);
   }
 
   async readValue(entityId) {
@@ -445,6 +528,8 @@ module.exports.RustSqlitePersist = RustSqlitePersist;
 module.exports.createSqlitePersist = createSqlitePersist;
 module.exports.PersistError = PersistError;
 module.exports.setLogger = setLogger;
+module.exports.setMaxBytesInFlight = setMaxBytesInFlight;
+module.exports.inFlight = inFlight;
 
 const kit = require("./kit.js");
 // What kit.js's fast domain instances share with the classes (not public API).

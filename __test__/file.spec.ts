@@ -289,3 +289,18 @@ describe("the completion queue", () => {
     expect(settled.filter((r) => r.status === "rejected").every((r: any) => r.reason.code === "PERSIST_NOT_FOUND")).toBe(true);
   });
 });
+
+describe("errors carry their cause", () => {
+  it("an operating-system failure has errno, path and a Node-style cause", async () => {
+    await fs.writeFile(path.join(root, "blocker"), "a file where a directory belongs");
+    const store = new RustFilePersist("ent", path.join(root, "blocker"));
+    const err: any = await store.waitForInit(true).catch((e) => e);
+    expect(err.code).toBe("PERSIST_IO");
+    expect(err.errno).toBeGreaterThan(0);
+    expect(err.path).toContain("blocker");
+    expect(err.cause).toBeInstanceOf(Error);
+    expect(err.cause.code).toMatch(/^E[A-Z]+$/); // ENOTDIR or EEXIST, as Node names it
+    expect(err.cause.errno).toBe(err.errno);
+    expect(err.cause.path).toBe(err.path);
+  });
+});
