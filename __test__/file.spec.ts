@@ -251,7 +251,8 @@ describe("construction and init", () => {
 });
 
 describe("what counts as a document", () => {
-  it("hasValue, readValue and keys() agree on directories, symlinks and dangling links", async () => {
+  // Creating symlinks needs a privilege on Windows.
+  it.runIf(process.platform !== "win32")("hasValue, readValue and keys() agree on directories, symlinks and dangling links", async () => {
     const store = new RustFilePersist("odd", root);
     await store.waitForInit(true);
     await store.writeValue("real", { ok: 1 });

@@ -205,6 +205,17 @@ describe("self-healing and refusal", () => {
     expect(await store.readValue("k")).toBe(1);
   });
 
+  it.runIf(process.platform === "linux")("says why a location cannot be written (not just 'unable to open database file')", async () => {
+    // sysfs refuses new files even to root: a location no test run can write.
+    const Locked = createSqlitePersist({ path: "/sys/bkrs-cannot-write.sqlite" });
+    const err: any = await new Locked("e", "ns").waitForInit(true).catch((e) => e);
+    expect(err.code).toBe("PERSIST_IO");
+    expect(err.message).toMatch(/cannot open database \/sys\/bkrs-cannot-write\.sqlite: (Permission denied|Read-only file system)/);
+    expect(err.errno).toBeGreaterThan(0);
+    expect(err.path).toBe("/sys/bkrs-cannot-write.sqlite");
+    await Locked.close();
+  });
+
   it("refuses a database whose pages are corrupt", async () => {
     const store = new Persist("e", "ns");
     await store.waitForInit(true);

@@ -255,7 +255,7 @@ impl Store for FileStore {
         }
     }
 
-    fn scope(&self) -> &str {
+    fn scope(&self) -> &Arc<str> {
         &self.scope
     }
 

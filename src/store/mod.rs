@@ -153,7 +153,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Names the stored documents of this entity (two stores naming the same ones return the
     /// same text), so requests of all its stores keep issue order per id. Never shown.
-    fn scope(&self) -> &str;
+    fn scope(&self) -> &Arc<str>;
 
     /// Answer `request` on the calling thread if this backend can without waiting on I/O
     /// beyond a page-cache hit or on any lock; `None` sends it through `submit`.

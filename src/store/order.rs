@@ -148,7 +148,7 @@ struct Start {
 
 /// Start `request` now, or once the writes issued before it that it depends on have finished.
 pub fn submit(store: Arc<dyn Store>, request: Request, reply: Reply) {
-    let key: Arc<str> = store.scope().into();
+    let key = Arc::clone(store.scope());
     let mut all = lock(scopes());
     let reads_only = !matches!(
         request,

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -22,7 +22,7 @@ use super::{
     StoreStats, WriteMode,
 };
 use crate::error::{PersistError, RedisFailure, Result};
-use crate::exec::{lock, spawn};
+use crate::exec::{lock, read, spawn, write};
 use crate::json::is_valid_json;
 
 /// Fields fetched per HSCAN step while validating an entity at init.
@@ -211,7 +211,7 @@ impl RedisStore {
     }
 
     async fn connection(&self) -> Result<ConnectionManager> {
-        if let Some(conn) = &*lock(&self.server.open) {
+        if let Some(conn) = &*read(&self.server.open) {
             return Ok(conn.clone());
         }
         // One connect attempt per configuration at a time; callers that queued behind an
@@ -219,7 +219,7 @@ impl RedisStore {
         let server = &self.server;
         let arrived = Instant::now();
         let _connecting = server.connecting.lock().await;
-        if let Some(conn) = &*lock(&server.open) {
+        if let Some(conn) = &*read(&server.open) {
             return Ok(conn.clone());
         }
         if let Some((failed_at, error)) = &*lock(&server.last_failure) {
@@ -230,7 +230,7 @@ impl RedisStore {
         let closes = server.closes.load(Ordering::Acquire);
         match self.connect().await {
             Ok(conn) => {
-                let mut open = lock(&server.open);
+                let mut open = write(&server.open);
                 // A close() during the connect: this operation uses the connection, nothing
                 // keeps it.
                 if server.closes.load(Ordering::Acquire) == closes {
@@ -329,7 +329,7 @@ impl RedisStore {
     /// a connect in flight is not kept); later use connects again.
     pub fn close(config: &RedisConfig) {
         let server = registry().server(config);
-        let mut open = lock(&server.open);
+        let mut open = write(&server.open);
         server.closes.fetch_add(1, Ordering::AcqRel);
         *open = None;
     }
@@ -554,7 +554,7 @@ impl RedisStore {
 }
 
 impl Store for RedisStore {
-    fn scope(&self) -> &str {
+    fn scope(&self) -> &Arc<str> {
         &self.scope
     }
 
@@ -610,7 +610,8 @@ type RawField = (Vec<u8>, Vec<u8>);
 /// Everything shared by the stores of one configuration.
 #[derive(Default)]
 struct Server {
-    open: Mutex<Option<ConnectionManager>>,
+    /// Read on every command by every store of the configuration: a read lock, uncontended.
+    open: RwLock<Option<ConnectionManager>>,
     connecting: tokio::sync::Mutex<()>,
     last_failure: Mutex<Option<(Instant, SharedFailure)>>,
     /// Bumped by `close`, so that a connect that was in flight is not kept.

@@ -452,7 +452,7 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn scope(&self) -> &str {
+    fn scope(&self) -> &Arc<str> {
         &self.scope
     }
 
@@ -650,7 +650,7 @@ impl Database {
             std::fs::create_dir_all(parent)
                 .map_err(|e| PersistError::io("cannot create directory", parent, e))?;
         }
-        let mut writer = open_connection(path)?;
+        let mut writer = open_connection(path).map_err(|e| explain_open_failure(path, e))?;
         prepare_schema(&mut writer, path, config.synchronous)?;
         let (commands, queue) = mpsc::channel();
         let counters = Arc::new(Counters::default());
@@ -809,6 +809,40 @@ fn prepare_schema(conn: &mut Connection, path: &Path, synchronous: Synchronous) 
         });
     }
     Ok(())
+}
+
+/// SQLite says only "unable to open database file"; when the location cannot be written, say
+/// why with the operating system's error (read-only file system, permission denied). The probe
+/// opens an existing file for writing without changing it, or creates and removes a file of
+/// its own next to it.
+fn explain_open_failure(path: &Path, err: PersistError) -> PersistError {
+    let cannot_open = matches!(
+        &err,
+        PersistError::Database { source, .. }
+            if source.sqlite_error_code() == Some(ErrorCode::CannotOpen)
+    );
+    if !cannot_open {
+        return err;
+    }
+    let probe = if path.exists() {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map(drop)
+    } else {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".probe-{}", std::process::id()));
+        let probe = PathBuf::from(name);
+        std::fs::File::create_new(&probe).map(|file| {
+            drop(file);
+            let _ = std::fs::remove_file(&probe);
+        })
+    };
+    match probe {
+        Err(io) => PersistError::io("cannot open database", path, io),
+        Ok(()) => err,
+    }
 }
 
 fn is_busy(err: &rusqlite::Error) -> bool {
