@@ -276,6 +276,16 @@ describe("configuration", () => {
     await Other.close();
   });
 
+  it("close() waits for writes issued before it, also those queued behind another write of their id", async () => {
+    const store = new Persist("closing", "ns");
+    await store.waitForInit(true);
+    const writes = [store.writeValue("x", 1), store.writeValue("x", 2), store.writeValue("y", 3)];
+    await Persist.close();
+    await Promise.all(writes); // none failed as closed
+    expect(Persist.stats()).toEqual({ writes: 0, commits: 0 }); // and nothing reopened it
+    expect(await store.readValue("x")).toBe(2);
+  });
+
   it("close() releases the database and the class reopens it on next use", async () => {
     const store = new Persist("e", "ns");
     await store.waitForInit(true);

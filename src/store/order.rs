@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{Reply, Request, Response, Store, WriteMode};
-use crate::error::Result;
+use crate::error::{PersistError, Result};
 use crate::exec::lock;
 
 type NodeId = u64;
@@ -32,6 +32,10 @@ impl Footprint {
     fn of(request: &Request) -> Self {
         match request {
             Request::Init { .. } => Footprint::None,
+            // A read that heals may move a document aside: later writes of its ids wait for it.
+            Request::Read {
+                ids, heal: true, ..
+            } => Footprint::Write(ids.clone()),
             Request::Read { ids, .. } | Request::Has { ids } => Footprint::Read(ids.clone()),
             Request::Keys | Request::Scan => Footprint::ReadAll,
             Request::Write { docs, .. } => {
@@ -152,7 +156,10 @@ pub fn submit(store: Arc<dyn Store>, request: Request, reply: Reply) {
     let mut all = lock(scopes());
     let reads_only = !matches!(
         request,
-        Request::Write { .. } | Request::Remove { .. } | Request::RemoveAll
+        Request::Write { .. }
+            | Request::Remove { .. }
+            | Request::RemoveAll
+            | Request::Read { heal: true, .. }
     );
     if reads_only && all.get(&key).is_none_or(Scope::is_idle) {
         // Nothing pending and nothing to track: the common read starts untracked.
@@ -263,17 +270,69 @@ fn launch(key: Arc<str>, start: Start) {
     let Some(node) = node else {
         return store.submit(request, reply);
     };
-    let finished: Reply = Box::new(move |result: Result<Response>| {
-        let next = finish(&key, node);
-        for earlier in superseded {
+    let mut running = Running {
+        key,
+        node,
+        superseded,
+        done: false,
+    };
+    let finished: Reply = Box::new(move |result: Result<Response>| running.finish(result, reply));
+    store.submit(request, finished);
+}
+
+/// A write handed to its backend. Its node is released when the backend replies, or when the
+/// reply is dropped without being called (a task that panicked, a queue that went away): an id
+/// must never stay blocked behind a write that will not finish.
+struct Running {
+    key: Arc<str>,
+    node: NodeId,
+    superseded: Vec<Reply>,
+    done: bool,
+}
+
+impl Running {
+    fn finish(&mut self, result: Result<Response>, reply: Reply) {
+        self.done = true;
+        let next = finish(&self.key, self.node);
+        for earlier in self.superseded.drain(..) {
             earlier(duplicate(&result));
         }
         reply(result);
         for start in next {
-            launch(Arc::clone(&key), start);
+            launch(Arc::clone(&self.key), start);
         }
-    });
-    store.submit(request, finished);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let next = finish(&self.key, self.node);
+        for earlier in self.superseded.drain(..) {
+            earlier(Err(PersistError::Task(
+                "the write that superseded this one ended without a result".into(),
+            )));
+        }
+        for start in next {
+            launch(Arc::clone(&self.key), start);
+        }
+    }
+}
+
+/// Resolves once no request of a scope starting with `prefix` is pending (queued or running
+/// writes), so that closing a database or connection waits for what was issued before it.
+pub async fn settled(prefix: &str) {
+    loop {
+        let busy = lock(scopes())
+            .iter()
+            .any(|(key, scope)| key.starts_with(prefix) && !scope.is_idle());
+        if !busy {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// Forget write `node` and collect the requests that waited only for it.

@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::{
-    entity_segments, namespace_of, Doc, InitReport, Kind, Options, Reply, Request, Response, Store,
-    StoreStats, WriteMode,
+    entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
+    Store, StoreStats, WriteMode,
 };
 use crate::error::{duplicate_sqlite, PersistError, Result};
 use crate::exec::{blocking, lock, spawn};
@@ -440,6 +440,9 @@ impl SqliteStore {
     /// Let the writer finish queued writes, then release the database. A later operation on
     /// any store with this configuration opens it again.
     pub async fn close(config: &SqliteConfig) -> Result<()> {
+        // Writes issued before close() may still wait in issue order behind others of their
+        // id; they would open the database again. Let them finish first.
+        order::settled(&format!("sqlite\n{}\n", config.path.display())).await;
         let Some(db) = registry().remove(config) else {
             return Ok(());
         };
@@ -568,10 +571,11 @@ impl Registry {
     /// the others. Two first users may both open; the second copy is dropped (its writer exits).
     /// An open that a `close()` overtook serves only the operation that made it.
     fn get_or_open(&self, config: &SqliteConfig) -> Result<Arc<Database>> {
+        // Before the lookup: a close between the two must count as overtaking this open.
+        let closes = self.closes.load(Ordering::Acquire);
         if let Some(db) = self.get(config) {
             return Ok(db);
         }
-        let closes = self.closes.load(Ordering::Acquire);
         let db = Arc::new(Database::open(config)?);
         let mut open = lock(&self.open);
         if self.closes.load(Ordering::Acquire) != closes {
@@ -920,15 +924,16 @@ fn run_writer(
         if let Some(ack) = shutdown {
             *guard = None;
             drop(guard);
-            // Writes that queued behind the shutdown did not happen: say so plainly.
-            while let Ok(command) = queue.try_recv() {
+            let _ = ack.send(());
+            // Writes that queue behind the shutdown do not happen: say so plainly, also to a
+            // sender that still held this database when it was closed, until none is left.
+            while let Ok(command) = queue.recv() {
                 if let Command::Write(request) = command {
                     (request.reply)(Err(PersistError::Closed {
                         path: path.to_path_buf(),
                     }));
                 }
             }
-            let _ = ack.send(());
             return;
         }
     }
