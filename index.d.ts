@@ -13,6 +13,7 @@ export type PersistErrorCode =
   | "PERSIST_SCHEMA"
   | "PERSIST_UNAVAILABLE"
   | "PERSIST_AUTH"
+  | "PERSIST_NOT_REPLICATED"
   | "PERSIST_INVALID_CONFIG"
   | "PERSIST_IO";
 
@@ -123,8 +124,16 @@ export interface RedisOptions {
   /** `redis://` or `rediss://`, with optional `user:password@` and `/db`. Default: env
    * `BACKTEST_KIT_RS_REDIS_URL`, then `REDIS_URL`, then `redis://127.0.0.1:6379`. */
   url?: string;
-  /** First part of every key; default `"backtest-kit"`. */
+  /** Seed nodes of a Redis Cluster (the rest is discovered; MOVED/ASK are followed). Not with
+   * `url`. Default when neither is given: env `BACKTEST_KIT_RS_REDIS_CLUSTER` (comma-separated). */
+  cluster?: string[];
+  /** First part of every key; default `"backtest-kit"`. On a cluster it may not hold `{` or `}`. */
   prefix?: string;
+  /** Each write resolves only once this many replicas have it (`WAIT`); fewer in time rejects
+   * with `PERSIST_NOT_REPLICATED` (the write may or may not survive a failover). Default 0. */
+  replicas?: number;
+  /** How long a write waits for its replicas; default 1000. */
+  replicasTimeoutMs?: number;
   /** Limit for establishing the connection; default 5000. */
   connectTimeoutMs?: number;
   /** Limit for each command; default 5000. */
@@ -138,9 +147,12 @@ export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity
   constructor(entityName: string, baseDir?: string);
   static readonly options: {
     url: string;
+    cluster?: string[];
     prefix: string;
     connectTimeoutMs: number;
     commandTimeoutMs: number;
+    replicas?: number;
+    replicasTimeoutMs?: number;
     tls: { ca: boolean };
   };
   /** `commits` are write round trips. */

@@ -98,6 +98,7 @@ impl PersistError {
             PersistError::Redis { kind, .. } => match kind {
                 RedisFailure::Unavailable => "PERSIST_UNAVAILABLE",
                 RedisFailure::Auth => "PERSIST_AUTH",
+                RedisFailure::NotReplicated => "PERSIST_NOT_REPLICATED",
                 RedisFailure::Other => "PERSIST_IO",
             },
             PersistError::InvalidConfig { .. } => "PERSIST_INVALID_CONFIG",
@@ -223,6 +224,9 @@ pub enum RedisFailure {
     Unavailable,
     /// Wrong credentials or missing permissions.
     Auth,
+    /// The primary took a write but fewer replicas than asked acknowledged it in time: it may or
+    /// may not survive a failover.
+    NotReplicated,
     /// Anything else the server or client reported.
     Other,
 }

@@ -65,6 +65,37 @@ impl Options {
         }
     }
 
+    /// A non-empty array of strings.
+    pub fn strings(&mut self, name: &str) -> Result<Option<Vec<String>>> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s),
+                    other => Err(self.invalid(format!("{name} must hold strings, got {other}"))),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(other) => Err(self.invalid(format!(
+                "{name} must be a non-empty array of strings, got {other}"
+            ))),
+        }
+    }
+
+    /// A whole number in `0..=max`.
+    pub fn count(&mut self, name: &str, max: u64) -> Result<Option<u64>> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(value) => match value.as_u64().filter(|n| *n <= max) {
+                Some(n) => Ok(Some(n)),
+                None => Err(self.invalid(format!(
+                    "{name} must be a whole number from 0 to {max}, got {value}"
+                ))),
+            },
+        }
+    }
+
     /// A nested options object, read with the same strictness.
     pub fn object(&mut self, name: &str) -> Result<Option<Options>> {
         match self.take(name) {

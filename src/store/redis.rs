@@ -1,6 +1,11 @@
 //! `RedisStore`: one hash per entity (`{prefix}:["namespace","entity"]`, field = id, value =
 //! JSON text) over one multiplexed, auto-reconnecting connection per configuration, shared by
-//! every store in the process.
+//! every store in the process: to one server, or to a Redis Cluster (seed nodes; MOVED and ASK
+//! are followed by the cluster connection). On a cluster the hash's name is a hash tag,
+//! `{prefix}:{["namespace","entity"]}`, so an entity and its quarantine share a slot.
+//!
+//! With `replicas: n`, a write is followed on the same connection by `WAIT n timeout` and
+//! resolves only once n replicas have it.
 //!
 //! Every write is a single command, acknowledged by Redis before the future resolves. Listing
 //! an entity reads its own hash (HKEYS), never the keyspace. Each command is bounded by the
@@ -14,12 +19,14 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
 use redis::{Client, RedisError};
 use serde_json::{json, Value};
 
 use super::{
-    entity_segments, namespace_of, Doc, InitReport, Kind, Options, Reply, Request, Response, Store,
-    StoreStats, WriteMode,
+    entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
+    Store, StoreStats, WriteMode,
 };
 use crate::error::{PersistError, RedisFailure, Result};
 use crate::exec::{lock, read, spawn, write};
@@ -45,29 +52,44 @@ const WRITE_SOME: &str = "local written = 0 \
      end return written";
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_REDIS_URL";
+/// Comma-separated seed URLs of a Redis Cluster.
+const CLUSTER_ENV: &str = "BACKTEST_KIT_RS_REDIS_CLUSTER";
+const DEFAULT_REPLICAS_TIMEOUT_MS: u64 = 1000;
 const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 const DEFAULT_TIMEOUT_MS: u64 = 5000;
 
 pub static KIND: Kind = Kind {
     name: "redis",
     open: |entity_name, base_dir, options| {
-        let (config, prefix) = resolve(options)?;
+        let (config, settings) = resolve(options)?;
         Ok(Arc::new(RedisStore::new(
             config,
-            &prefix,
+            &settings,
             base_dir,
             entity_name,
         )?))
     },
     describe: |options| {
-        let (config, prefix) = resolve(options)?;
-        Ok(json!({
+        let (config, settings) = resolve(options)?;
+        let mut described = json!({
             "url": redact_url(&config.url),
-            "prefix": prefix,
+            "prefix": settings.prefix,
             "connectTimeoutMs": config.connect_timeout.as_millis() as u64,
             "commandTimeoutMs": config.command_timeout.as_millis() as u64,
             "tls": { "ca": config.ca_pem.is_some() },
-        }))
+        });
+        if !config.cluster.is_empty() {
+            described["cluster"] = json!(config
+                .cluster
+                .iter()
+                .map(|u| redact_url(u))
+                .collect::<Vec<_>>());
+        }
+        if let Some(replicas) = &settings.replicas {
+            described["replicas"] = json!(replicas.count);
+            described["replicasTimeoutMs"] = json!(replicas.timeout.as_millis() as u64);
+        }
+        Ok(described)
     },
     stats: |options| {
         let (config, _) = resolve(options)?;
@@ -75,31 +97,78 @@ pub static KIND: Kind = Kind {
     },
     close: |options| {
         let (config, _) = resolve(options)?;
-        RedisStore::close(&config);
-        Ok(Box::pin(async { Ok(()) }))
+        // Writes issued before close() and still waiting in issue order would reconnect.
+        let scopes = format!("redis\n{}\n", config.url);
+        Ok(Box::pin(async move {
+            order::settled(&scopes).await;
+            RedisStore::close(&config);
+            Ok(())
+        }))
     },
 };
 
+/// What a store does on the connection beyond reaching it.
+#[derive(Debug, Clone)]
+struct Settings {
+    prefix: String,
+    replicas: Option<Replicas>,
+}
+
+/// `WAIT count timeout` after every write.
+#[derive(Debug, Clone, Copy)]
+struct Replicas {
+    count: u64,
+    timeout: Duration,
+}
+
 /// Options with their defaults applied (env at this moment).
-fn resolve(options: &Value) -> Result<(RedisConfig, String)> {
+fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
     let mut options = Options::new("redis", options)?;
     let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-    let url = options
-        .string("url")?
-        .or_else(|| env(URL_ENV))
-        .or_else(|| env("REDIS_URL"))
-        .unwrap_or_else(|| DEFAULT_URL.to_owned());
-    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-        return Err(options.invalid(format!(
-            "url must be a redis:// or rediss:// URL, got {}",
-            redact_url(&url)
-        )));
+    let url_option = options.string("url")?;
+    let cluster_option = options.strings("cluster")?;
+    if url_option.is_some() && cluster_option.is_some() {
+        return Err(options.invalid("give url (one server) or cluster (seed nodes), not both"));
+    }
+    let cluster = match (cluster_option, &url_option) {
+        (Some(seeds), _) => seeds,
+        (None, Some(_)) => Vec::new(),
+        (None, None) => env(CLUSTER_ENV)
+            .map(|seeds| {
+                seeds
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|seed| !seed.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let url = match cluster.first() {
+        Some(first) => first.clone(),
+        None => url_option
+            .or_else(|| env(URL_ENV))
+            .or_else(|| env("REDIS_URL"))
+            .unwrap_or_else(|| DEFAULT_URL.to_owned()),
+    };
+    for each in cluster.iter().chain(std::iter::once(&url)) {
+        if !(each.starts_with("redis://") || each.starts_with("rediss://")) {
+            return Err(options.invalid(format!(
+                "url and cluster seeds must be redis:// or rediss:// URLs, got {}",
+                redact_url(each)
+            )));
+        }
     }
     let prefix = options
         .string("prefix")?
         .unwrap_or_else(|| "backtest-kit".to_owned());
     if prefix.is_empty() {
         return Err(options.invalid("prefix must be a non-empty string"));
+    }
+    if !cluster.is_empty() && prefix.contains(['{', '}']) {
+        return Err(options.invalid(
+            "on a cluster, prefix must not contain { or }: they would move keys to other slots",
+        ));
     }
     let max_ms = u64::from(i32::MAX as u32);
     let connect_timeout = options
@@ -108,6 +177,11 @@ fn resolve(options: &Value) -> Result<(RedisConfig, String)> {
     let command_timeout = options
         .positive("commandTimeoutMs", max_ms)?
         .unwrap_or(DEFAULT_TIMEOUT_MS);
+    let replicas = options.count("replicas", 64)?;
+    let replicas_timeout = options.positive("replicasTimeoutMs", max_ms)?;
+    if replicas.is_none() && replicas_timeout.is_some() {
+        return Err(options.invalid("replicasTimeoutMs needs replicas"));
+    }
     let ca_pem = match options.object("tls")? {
         Some(mut tls) => {
             let ca = tls.string("ca")?;
@@ -117,14 +191,20 @@ fn resolve(options: &Value) -> Result<(RedisConfig, String)> {
         None => None,
     };
     options.finish()?;
+    let replicas = replicas.filter(|n| *n > 0).map(|count| Replicas {
+        count,
+        timeout: Duration::from_millis(replicas_timeout.unwrap_or(DEFAULT_REPLICAS_TIMEOUT_MS)),
+    });
     Ok((
         RedisConfig {
             url,
+            cluster,
             ca_pem,
             connect_timeout: Duration::from_millis(connect_timeout),
             command_timeout: Duration::from_millis(command_timeout),
+            replicas_timeout: replicas.map_or(Duration::ZERO, |r| r.timeout),
         },
-        prefix,
+        Settings { prefix, replicas },
     ))
 }
 
@@ -132,18 +212,32 @@ fn resolve(options: &Value) -> Result<(RedisConfig, String)> {
 /// with its credentials redacted.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RedisConfig {
-    /// `redis://` or `rediss://`, with optional `user:password@` and `/db`.
+    /// `redis://` or `rediss://`, with optional `user:password@` and `/db`; on a cluster, the
+    /// first seed (for messages).
     pub url: String,
+    /// Seed nodes of a Redis Cluster; empty for one server.
+    pub cluster: Vec<String>,
     /// PEM root certificate to trust for `rediss://` (a private CA); system roots otherwise.
     pub ca_pem: Option<String>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// How long writes wait for replicas (`WAIT`); the connection's own response timeout must
+    /// allow for it. Zero without `replicas`.
+    pub replicas_timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisConfig")
             .field("url", &redact_url(&self.url))
+            .field(
+                "cluster",
+                &self
+                    .cluster
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
             .field(
                 "ca_pem",
                 &self
@@ -161,7 +255,8 @@ impl std::fmt::Debug for RedisConfig {
 pub struct RedisStore {
     config: Arc<RedisConfig>,
     /// Built once, validated in `new`; connecting happens on first use.
-    client: Arc<Client>,
+    client: Arc<Target>,
+    replicas: Option<Replicas>,
     key: Arc<str>,
     /// The server and hash, for issue order (holds the URL: never shown).
     scope: Arc<str>,
@@ -183,22 +278,30 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// Parses the URL and names the hash; no I/O.
-    pub fn new(
+    fn new(
         config: RedisConfig,
-        prefix: &str,
+        settings: &Settings,
         base_dir: &str,
         entity_name: &str,
     ) -> Result<Self> {
         entity_segments(entity_name)?;
         let client = build_client(&config)?;
         let namespace = namespace_of(base_dir);
-        let key = entity_key(prefix, &namespace, entity_name);
-        let quarantine_key = entity_key(&format!("{prefix}:quarantine"), &namespace, entity_name);
+        let prefix = &settings.prefix;
+        let tagged = !config.cluster.is_empty();
+        let key = entity_key(prefix, &namespace, entity_name, tagged);
+        let quarantine_key = entity_key(
+            &format!("{prefix}:quarantine"),
+            &namespace,
+            entity_name,
+            tagged,
+        );
         let scope = format!("redis\n{}\n{key}", config.url);
         Ok(RedisStore {
             server: registry().server(&config),
             config: Arc::new(config),
             client: Arc::new(client),
+            replicas: settings.replicas,
             key: key.into(),
             scope: scope.into(),
             quarantine_key: quarantine_key.into(),
@@ -210,7 +313,7 @@ impl RedisStore {
         &self.key
     }
 
-    async fn connection(&self) -> Result<ConnectionManager> {
+    async fn connection(&self) -> Result<Conn> {
         if let Some(conn) = &*read(&self.server.open) {
             return Ok(conn.clone());
         }
@@ -252,13 +355,27 @@ impl RedisStore {
         }
     }
 
-    async fn connect(&self) -> Result<ConnectionManager> {
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.config.connect_timeout))
-            .set_response_timeout(Some(self.config.command_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connect = ConnectionManager::new_with_config((*self.client).clone(), manager_config);
+    async fn connect(&self) -> Result<Conn> {
+        let connect = async {
+            match &*self.client {
+                Target::Single(client) => {
+                    let manager_config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(self.config.connect_timeout))
+                        .set_response_timeout(Some(
+                            self.config.command_timeout + self.config.replicas_timeout,
+                        ))
+                        .set_number_of_retries(1)
+                        .set_max_delay(Duration::from_millis(500));
+                    ConnectionManager::new_with_config(client.clone(), manager_config)
+                        .await
+                        .map(Conn::Single)
+                }
+                Target::Cluster(client) => client
+                    .get_async_connection()
+                    .await
+                    .map(|conn| Conn::Cluster(Box::new(conn))),
+            }
+        };
         match tokio::time::timeout(self.config.connect_timeout, connect).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(self.failure(&e)),
@@ -280,11 +397,52 @@ impl RedisStore {
 
     /// A reply within the command timeout, its failures as `PersistError`.
     async fn bounded<T>(&self, reply: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
-        match tokio::time::timeout(self.config.command_timeout, reply).await {
+        self.bounded_within(self.config.command_timeout, reply)
+            .await
+    }
+
+    async fn bounded_within<T>(
+        &self,
+        limit: Duration,
+        reply: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(limit, reply).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(self.failure(&e)),
-            Err(_) => Err(self.timed_out("reply", self.config.command_timeout)),
+            Err(_) => Err(self.timed_out("reply", limit)),
         }
+    }
+
+    /// A write command; with `replicas`, followed on the same connection (and, on a cluster,
+    /// the same node: the pipeline goes where its key lives) by `WAIT`, so that it resolves only
+    /// once that many replicas have it.
+    async fn write_command<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T> {
+        let Some(replicas) = self.replicas else {
+            return self.query(cmd).await;
+        };
+        let mut pipe = redis::pipe();
+        pipe.add_command(cmd)
+            .cmd("WAIT")
+            .arg(replicas.count)
+            .arg(replicas.timeout.as_millis() as u64);
+        let mut conn = self.connection().await?;
+        let limit = self.config.command_timeout + replicas.timeout;
+        let (value, acknowledged): (T, u64) = self
+            .bounded_within(limit, pipe.query_async(&mut conn))
+            .await?;
+        if acknowledged < replicas.count {
+            return Err(PersistError::Redis {
+                url: redact_url(&self.config.url),
+                detail: format!(
+                    "the primary took the write, but {acknowledged} of {} replicas acknowledged \
+                     it within {} ms: it may be lost if the primary fails before they have it",
+                    replicas.count,
+                    replicas.timeout.as_millis()
+                ),
+                kind: RedisFailure::NotReplicated,
+            });
+        }
+        Ok(value)
     }
 
     fn failure(&self, err: &RedisError) -> PersistError {
@@ -409,7 +567,7 @@ impl RedisStore {
                         for (id, text) in &docs {
                             cmd.arg(id).arg(text);
                         }
-                        self.query::<i64>(cmd).await?;
+                        self.write_command::<i64>(cmd).await?;
                         docs.len()
                     }
                     WriteMode::ReplaceChanged | WriteMode::InsertOnly => {
@@ -423,7 +581,7 @@ impl RedisStore {
                         for (id, text) in &docs {
                             cmd.arg(id).arg(text);
                         }
-                        usize::try_from(self.query::<i64>(cmd).await?).unwrap_or_default()
+                        usize::try_from(self.write_command::<i64>(cmd).await?).unwrap_or_default()
                     }
                 };
                 self.server.counters.count(written);
@@ -431,7 +589,7 @@ impl RedisStore {
             }
             Request::Remove { id } => {
                 let removed: i64 = self
-                    .query(redis::cmd("HDEL").arg(key).arg(&id).to_owned())
+                    .write_command(redis::cmd("HDEL").arg(key).arg(&id).to_owned())
                     .await?;
                 if removed == 0 {
                     return Err(PersistError::NotFound);
@@ -439,7 +597,7 @@ impl RedisStore {
                 Ok(Response::Done)
             }
             Request::RemoveAll => self
-                .query::<i64>(redis::cmd("DEL").arg(key).to_owned())
+                .write_command::<i64>(redis::cmd("DEL").arg(key).to_owned())
                 .await
                 .map(|_| Response::Done),
             // A field that is not UTF-8 cannot be named by any id: not listed.
@@ -611,7 +769,7 @@ type RawField = (Vec<u8>, Vec<u8>);
 #[derive(Default)]
 struct Server {
     /// Read on every command by every store of the configuration: a read lock, uncontended.
-    open: RwLock<Option<ConnectionManager>>,
+    open: RwLock<Option<Conn>>,
     connecting: tokio::sync::Mutex<()>,
     last_failure: Mutex<Option<(Instant, SharedFailure)>>,
     /// Bumped by `close`, so that a connect that was in flight is not kept.
@@ -636,7 +794,92 @@ impl Registry {
     }
 }
 
-fn build_client(config: &RedisConfig) -> Result<Client> {
+/// What connections are made from: one server's client, or a cluster's. One per store, behind
+/// an `Arc`: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Target {
+    Single(Client),
+    Cluster(ClusterClient),
+}
+
+/// A shared connection: clones multiplex onto it.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(Box<ClusterConnection>),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(conn) => conn.req_packed_command(cmd),
+            Conn::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(conn) => conn.get_db(),
+            Conn::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+fn build_client(config: &RedisConfig) -> Result<Target> {
+    if config.cluster.is_empty() {
+        build_single_client(config).map(Target::Single)
+    } else {
+        build_cluster_client(config).map(Target::Cluster)
+    }
+}
+
+fn build_cluster_client(config: &RedisConfig) -> Result<ClusterClient> {
+    let invalid = |e: RedisError| PersistError::InvalidConfig {
+        detail: format!(
+            "redis cluster {}: {}",
+            redact_url(&config.url),
+            config
+                .cluster
+                .iter()
+                .fold(e.to_string(), |text, seed| scrub_secrets(&text, seed))
+        ),
+    };
+    if config
+        .cluster
+        .iter()
+        .any(|seed| seed.starts_with("rediss:"))
+    {
+        install_crypto_provider();
+    }
+    let mut builder = ClusterClient::builder(config.cluster.iter().map(String::as_str))
+        .connection_timeout(config.connect_timeout)
+        .response_timeout(config.command_timeout + config.replicas_timeout)
+        .retries(2);
+    if let Some(ca) = &config.ca_pem {
+        builder = builder.certs(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(ca.as_bytes().to_vec()),
+        });
+    }
+    builder.build().map_err(invalid)
+}
+
+fn build_single_client(config: &RedisConfig) -> Result<Client> {
     let invalid = |e: RedisError| PersistError::InvalidConfig {
         detail: format!(
             "redis URL {}: {}",
@@ -676,10 +919,17 @@ fn install_crypto_provider() {
 
 /// `{prefix}:["namespace","entity"]`: JSON makes the pair unambiguous whatever the
 /// characters in either part.
-pub fn entity_key(prefix: &str, namespace: &str, entity: &str) -> String {
+/// `{prefix}:["namespace","entity"]`; on a cluster the pair is a hash tag, `{prefix}:{[…]}`, so
+/// that every key of the entity (its hash, its quarantine) lives in one slot whatever the
+/// prefix (which then holds no braces).
+pub fn entity_key(prefix: &str, namespace: &str, entity: &str, tagged: bool) -> String {
     let pair = serde_json::to_string(&[namespace, entity])
         .unwrap_or_else(|_| format!("[{namespace:?},{entity:?}]"));
-    format!("{prefix}:{pair}")
+    if tagged {
+        format!("{prefix}:{{{pair}}}")
+    } else {
+        format!("{prefix}:{pair}")
+    }
 }
 
 /// The URL with any `user:password@` replaced, for messages and logs. Everything up to the
@@ -775,13 +1025,16 @@ mod tests {
     #[test]
     fn keys_are_unambiguous() {
         assert_eq!(
-            entity_key("backtest-kit", "dump/data/signal", "BTC_s_e"),
+            entity_key("backtest-kit", "dump/data/signal", "BTC_s_e", false),
             "backtest-kit:[\"dump/data/signal\",\"BTC_s_e\"]"
         );
-        assert_ne!(entity_key("p", "a:b", "c"), entity_key("p", "a", "b:c"));
         assert_ne!(
-            entity_key("p", "a\",\"b", "c"),
-            entity_key("p", "a", "b\",\"c")
+            entity_key("p", "a:b", "c", false),
+            entity_key("p", "a", "b:c", false)
+        );
+        assert_ne!(
+            entity_key("p", "a\",\"b", "c", false),
+            entity_key("p", "a", "b\",\"c", false)
         );
     }
 
@@ -828,9 +1081,11 @@ mod tests {
             let echoed = scrub_secrets(&format!("cannot reach {url}: {secrets:?} {plain}"), url);
             let config = RedisConfig {
                 url: (*url).to_owned(),
+                cluster: Vec::new(),
                 ca_pem: None,
                 connect_timeout: Duration::from_secs(1),
                 command_timeout: Duration::from_secs(1),
+                replicas_timeout: Duration::ZERO,
             };
             let debug = format!("{config:?}");
             for secret in *secrets {
@@ -859,11 +1114,17 @@ mod tests {
     fn bad_urls_fail_without_leaking_the_password() {
         let config = RedisConfig {
             url: "http://bob:hunter22@host".into(),
+            cluster: Vec::new(),
             ca_pem: None,
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(1),
+            replicas_timeout: Duration::ZERO,
         };
-        let err = RedisStore::new(config, "p", "ns", "e").expect_err("not a redis URL");
+        let settings = Settings {
+            prefix: "p".into(),
+            replicas: None,
+        };
+        let err = RedisStore::new(config, &settings, "ns", "e").expect_err("not a redis URL");
         assert_eq!(err.code(), "PERSIST_INVALID_CONFIG");
         assert!(!err.to_string().contains("hunter22"), "{err}");
     }

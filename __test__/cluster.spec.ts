@@ -1,0 +1,156 @@
+// RustRedisPersist on a Redis Cluster (3 primaries + 3 replicas, started here on free loopback
+// ports) and replica-acknowledged writes (WAIT) on a cluster and on a single server with a
+// replica. The shared conformance suite runs on the cluster as on every backend.
+import { randomUUID } from "node:crypto";
+import Redis from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+import { createRedisPersist } from "../index.js";
+import { persistConformance } from "./conformance";
+import { collect, makeTempDir, removeDir, sleep } from "./helpers";
+import { startRedisServer, type RedisServer } from "./redis-server";
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { startRedisCluster } = require("../dev/redis-cluster.cjs");
+
+let cluster: { nodes: string[]; ports: number[]; stop(): Promise<void> };
+let inspector: InstanceType<typeof Redis.Cluster>;
+
+// Replicas sync at once (Redis waits 5 s for more replicas before a diskless sync by default,
+// and a write waiting for a replica's acknowledgement would wait that long).
+const FAST_SYNC = ["--repl-diskless-sync-delay", "0"];
+
+/** Until every replica's link to its primary is up (its first sync done). */
+async function replicasOnline(clients: Redis[], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const client of clients) {
+    while (!/master_link_status:up/.test(await client.info("replication"))) {
+      if (Date.now() > deadline) throw new Error("replicas did not come online");
+      await sleep(50);
+    }
+  }
+}
+
+beforeAll(async () => {
+  cluster = await startRedisCluster(FAST_SYNC);
+  inspector = new Redis.Cluster(cluster.ports.map((port) => ({ host: "127.0.0.1", port })));
+  await new Promise((resolve) => inspector.once("ready", resolve));
+  await replicasOnline(inspector.nodes("slave"));
+}, 60_000);
+afterAll(async () => {
+  inspector?.disconnect();
+  await cluster?.stop();
+});
+
+/** Every key under `prefix` on the cluster's primaries, with its hash. */
+async function clusterDump(prefix: string): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const node of inspector.nodes("master")) {
+    for (const key of (await node.keys(`${prefix}:*`)).sort()) out[key] = await node.hgetall(key);
+  }
+  return out;
+}
+
+persistConformance(
+  "RustRedisPersist on a Redis Cluster",
+  async () => {
+    const prefix = `bkrs-cluster-${randomUUID()}`;
+    const Ctor = createRedisPersist({ cluster: cluster.nodes, prefix });
+    const root = await makeTempDir("cluster");
+    return {
+      Ctor,
+      root,
+      snapshot: () => clusterDump(prefix),
+      cleanup: async () => {
+        await Ctor.close();
+        await removeDir(root);
+      },
+    };
+  },
+  { strictIds: true, errorCodes: true, extras: true, issueOrder: true },
+);
+
+describe("layout on a cluster", () => {
+  it("keeps an entity and its quarantine in one slot (a hash tag), and lists it with HKEYS", async () => {
+    const prefix = `bkrs-slot-${randomUUID()}`;
+    const Persist = createRedisPersist({ cluster: cluster.nodes, prefix });
+    try {
+      const store = new Persist("BTCUSDT_s1_ex1", "./dump/data/signal/");
+      await store.waitForInit(true);
+      for (let i = 0; i < 50; i++) await store.writeValue(`id${i}`, { i });
+      const key = `${prefix}:{["dump/data/signal","BTCUSDT_s1_ex1"]}`;
+      expect(await inspector.hlen(key)).toBe(50);
+      const slot = await inspector.cluster("KEYSLOT", key);
+      expect(await inspector.cluster("KEYSLOT", `${prefix}:quarantine:{["dump/data/signal","BTCUSDT_s1_ex1"]}`)).toBe(slot);
+      expect(await collect(store.keys())).toHaveLength(50);
+    } finally {
+      await Persist.close();
+    }
+  });
+
+  it("refuses options that cannot work on a cluster, and url together with cluster", () => {
+    const refused = (options: object) => {
+      let err: any;
+      try {
+        void createRedisPersist(options as any).options;
+      } catch (e) {
+        err = e;
+      }
+      return err?.code;
+    };
+    expect(refused({ cluster: cluster.nodes, prefix: "a{b}" })).toBe("PERSIST_INVALID_CONFIG");
+    expect(refused({ cluster: cluster.nodes, url: "redis://127.0.0.1:1" })).toBe("PERSIST_INVALID_CONFIG");
+    expect(refused({ cluster: [] })).toBe("PERSIST_INVALID_CONFIG");
+    expect(refused({ cluster: ["http://x"] })).toBe("PERSIST_INVALID_CONFIG");
+    expect(refused({ replicasTimeoutMs: 100 })).toBe("PERSIST_INVALID_CONFIG");
+  });
+});
+
+describe("replica-acknowledged writes", () => {
+  it("on a cluster: resolve once the replica has the write; more replicas than exist reject clearly", async () => {
+    const prefix = `bkrs-wait-${randomUUID()}`;
+    const One = createRedisPersist({ cluster: cluster.nodes, prefix, replicas: 1 });
+    const Two = createRedisPersist({ cluster: cluster.nodes, prefix, replicas: 2, replicasTimeoutMs: 200 });
+    try {
+      const store = new One("e", "ns");
+      await store.waitForInit(true);
+      for (let i = 0; i < 20; i++) await store.writeValue(`k${i}`, { i });
+      expect(await store.readValue("k19")).toEqual({ i: 19 });
+
+      const greedy = new Two("e", "ns");
+      const started = Date.now();
+      const err: any = await greedy.writeValue("k0", { i: "again" }).catch((e) => e);
+      expect(err.code).toBe("PERSIST_NOT_REPLICATED");
+      expect(err.message).toMatch(/1 of 2 replicas.*may be lost/);
+      expect(Date.now() - started).toBeLessThan(5000);
+      // The primary took it: the error says the write may survive, and here it did.
+      expect(await store.readValue("k0")).toEqual({ i: "again" });
+    } finally {
+      await One.close();
+      await Two.close();
+    }
+  });
+
+  it("on a single server with a replica: the same", async () => {
+    const primary: RedisServer = await startRedisServer(FAST_SYNC);
+    const replica: RedisServer = await startRedisServer(["--replicaof", "127.0.0.1", String(primary.port)]);
+    const probe = new Redis(replica.url);
+    const One = createRedisPersist({ url: primary.url, replicas: 1, replicasTimeoutMs: 5000 });
+    const Two = createRedisPersist({ url: primary.url, replicas: 2, replicasTimeoutMs: 200 });
+    try {
+      await replicasOnline([probe]);
+      const store = new One("e", "ns");
+      await store.waitForInit(true);
+      await store.writeValue("k", { v: 1 });
+      // Acknowledged by the replica: it answers with the value at once.
+      expect(await probe.hget('backtest-kit:["ns","e"]', "k")).toBe('{"v":1}');
+      const err: any = await new Two("e", "ns").writeValue("k", { v: 2 }).catch((e) => e);
+      expect(err.code).toBe("PERSIST_NOT_REPLICATED");
+    } finally {
+      probe.disconnect();
+      await One.close();
+      await Two.close();
+      await replica.stop();
+      await primary.stop();
+    }
+  });
+});

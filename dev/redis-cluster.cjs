@@ -1,0 +1,230 @@
+"use strict";
+// A private Redis Cluster (3 primaries + 3 replicas) on free loopback ports, for the tests and the
+// benchmark. Same approach as redis-server.cjs; status checks go through redis-cli so no npm client
+// is needed.
+const { execFile, execFileSync, spawn } = require("node:child_process");
+const fs = require("node:fs");
+const net = require("node:net");
+const os = require("node:os");
+const path = require("node:path");
+
+const NODE_COUNT = 6;
+const START_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+// Every node also listens on its cluster-bus port P + 10000, so P must stay below 55536. The kernel's
+// ephemeral range (32768-60999) often hands out ports that are too high, so pick our own candidates.
+const PORT_MIN = 20_000;
+const PORT_MAX = 45_000;
+const BUS_OFFSET = 10_000;
+const LOG_LIMIT = 64 * 1024;
+
+function binary(name, debianPackage) {
+  try {
+    return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
+  } catch {
+    throw new Error(`${name} not found: install the Debian package ${debianPackage} (.ci/run does)`);
+  }
+}
+
+/** Resolves true when 127.0.0.1:port can be bound now. */
+function canBind(port) {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** `count` ports P with P and P + 10000 both free, and no port of the set clashing with another's bus port. */
+async function freeClusterPorts(count) {
+  const taken = new Set();
+  const ports = [];
+  for (let attempt = 0; ports.length < count; attempt++) {
+    if (attempt > 1000) throw new Error(`no ${count} free port pairs (P, P+${BUS_OFFSET}) in ${PORT_MIN}-${PORT_MAX}`);
+    const port = PORT_MIN + Math.floor(Math.random() * (PORT_MAX - PORT_MIN));
+    if (taken.has(port) || taken.has(port + BUS_OFFSET)) continue;
+    if (!(await canBind(port)) || !(await canBind(port + BUS_OFFSET))) continue;
+    taken.add(port).add(port + BUS_OFFSET);
+    ports.push(port);
+  }
+  return ports;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Parse CLUSTER NODES output into { port, flags, slots } rows. */
+function parseClusterNodes(text) {
+  return text
+    .split("\n")
+    .map((line) => line.trim().split(" "))
+    .filter((fields) => fields.length >= 8)
+    .map((fields) => {
+      const address = fields[1].split("@")[0];
+      return {
+        port: Number(address.slice(address.lastIndexOf(":") + 1)),
+        flags: fields[2].split(","),
+        slots: fields.slice(8),
+      };
+    });
+}
+
+/** Start a 3-primary + 3-replica cluster; resolves when it is ready. */
+async function startRedisCluster(extraArgs = []) {
+  const serverBinary = binary("redis-server", "redis-server");
+  const cliBinary = binary("redis-cli", "redis-tools");
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  const ports = await freeClusterPorts(NODE_COUNT);
+  const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-redis-cluster-"));
+  /** port -> { proc, log, exited } */
+  const nodes = new Map();
+  let stopped = false;
+
+  const cli = (port, args, timeout = 2_000) =>
+    new Promise((resolve, reject) => {
+      execFile(cliBinary, ["-h", "127.0.0.1", "-p", String(port), ...args], { timeout, encoding: "utf8" }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`redis-cli -p ${port} ${args.join(" ")}: ${(stderr || stdout || error.message).trim()}`));
+        else resolve(stdout);
+      });
+    });
+
+  const logTails = () =>
+    [...nodes]
+      .map(([port, node]) => `--- node ${port}${node.exited ? ` (exited: ${node.exited})` : ""}:\n${node.log.trim().split("\n").slice(-15).join("\n")}`)
+      .join("\n");
+
+  const fail = (message) => new Error(`Redis Cluster did not start (ports ${ports.join(", ")}): ${message}\n${logTails()}`);
+
+  // A test run that throws or calls process.exit() without stop() would otherwise leave six orphaned
+  // redis-server processes behind (nothing closes them when our pipes go away).
+  const killOnExit = () => {
+    for (const { proc } of nodes.values()) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    fs.rmSync(baseDir, { recursive: true, force: true });
+  };
+  process.once("exit", killOnExit);
+
+  const stopNode = async (node, signal) => {
+    const { proc } = node;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    proc.kill(signal);
+    if (signal === "SIGKILL") return void (await exited);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all([...nodes.values()].map((node) => stopNode(node, "SIGTERM")));
+    process.removeListener("exit", killOnExit);
+    fs.rmSync(baseDir, { recursive: true, force: true });
+  };
+
+  const kill = async (port) => {
+    const node = nodes.get(port);
+    if (!node) throw new Error(`port ${port} is not a node of this cluster (${ports.join(", ")})`);
+    await stopNode(node, "SIGKILL");
+  };
+
+  const alivePorts = () => ports.filter((port) => nodes.get(port)?.exited === undefined);
+
+  /** Primaries that own slots and are not flagged failing, as seen by the first node that answers. */
+  const primaryPorts = async () => {
+    let lastError = new Error("no live node");
+    for (const port of alivePorts()) {
+      try {
+        return parseClusterNodes(await cli(port, ["cluster", "nodes"]))
+          .filter((row) => row.flags.includes("master") && !row.flags.includes("fail") && !row.flags.includes("fail?") && row.slots.length > 0)
+          .map((row) => row.port)
+          .sort((a, b) => a - b);
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError;
+  };
+
+  try {
+    for (const port of ports) {
+      const dir = path.join(baseDir, String(port));
+      fs.mkdirSync(dir);
+      const args = [
+        "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
+        "--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, "nodes.conf"), "--cluster-node-timeout", "2000",
+        ...extraArgs,
+      ];
+      const node = { proc: spawn(serverBinary, args, { stdio: ["ignore", "pipe", "pipe"] }), log: "", exited: undefined };
+      nodes.set(port, node);
+      // Always drain the pipes: a full pipe would block redis-server on its next log line.
+      const onData = (chunk) => {
+        node.log = (node.log + chunk.toString()).slice(-LOG_LIMIT);
+      };
+      node.proc.stdout.on("data", onData);
+      node.proc.stderr.on("data", onData);
+      node.proc.once("exit", (code, signal) => {
+        node.exited = signal ?? `code ${code}`;
+      });
+      node.proc.once("error", (error) => {
+        node.exited = error.message;
+      });
+    }
+
+    // Polls until check() resolves truthy; a node dying meanwhile fails at once instead of at the deadline.
+    const waitFor = async (what, check) => {
+      let last = "";
+      for (;;) {
+        const dead = ports.filter((port) => nodes.get(port).exited !== undefined);
+        if (dead.length > 0) throw fail(`node(s) ${dead.join(", ")} exited while waiting for ${what}`);
+        try {
+          if (await check()) return;
+        } catch (error) {
+          last = error.message;
+        }
+        if (Date.now() > deadline) throw fail(`timed out after ${START_TIMEOUT_MS / 1000} s waiting for ${what}${last ? ` (last: ${last})` : ""}`);
+        await sleep(100);
+      }
+    };
+
+    // `--cluster create` needs every node listening, or it fails with "Connection refused".
+    await waitFor("every node to answer PING", async () => {
+      const replies = await Promise.all(ports.map((port) => cli(port, ["ping"])));
+      return replies.every((reply) => reply.trim() === "PONG");
+    });
+
+    const hosts = ports.map((port) => `127.0.0.1:${port}`);
+    await new Promise((resolve, reject) => {
+      execFile(
+        cliBinary,
+        ["--cluster", "create", ...hosts, "--cluster-replicas", "1", "--cluster-yes"],
+        { timeout: Math.max(1_000, deadline - Date.now()), encoding: "utf8" },
+        (error, stdout, stderr) => (error ? reject(fail(`redis-cli --cluster create failed:\n${stdout}${stderr}`)) : resolve()),
+      );
+    });
+
+    // `create` returns once the slots are assigned, but replicas may still be syncing and some nodes
+    // may not yet see the others: a client connecting now could get CLUSTERDOWN or stale topology.
+    await waitFor("cluster_state:ok and three replicas on every node", async () => {
+      const views = await Promise.all(
+        ports.map(async (port) => ({ info: await cli(port, ["cluster", "info"]), nodes: await cli(port, ["cluster", "nodes"]) })),
+      );
+      return views.every(
+        (view) => view.info.includes("cluster_state:ok") && parseClusterNodes(view.nodes).filter((row) => row.flags.includes("slave")).length === 3,
+      );
+    });
+  } catch (error) {
+    // Leave nothing behind when start-up fails half-way.
+    await stop();
+    throw error;
+  }
+
+  return {
+    ports,
+    nodes: ports.map((port) => `redis://127.0.0.1:${port}`),
+    primaryPorts,
+    stop,
+    kill,
+  };
+}
+
+module.exports = { startRedisCluster };
