@@ -152,6 +152,9 @@ async function startRedisCluster(extraArgs = []) {
       const args = [
         "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
         "--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, "nodes.conf"), "--cluster-node-timeout", "2000",
+        // Redis 7.0 waits 5 s before a diskless full sync in case more replicas come; the replicas here
+        // all attach at once, so the wait only delays start-up.
+        "--repl-diskless-sync-delay", "0",
         ...extraArgs,
       ];
       const node = { proc: spawn(serverBinary, args, { stdio: ["ignore", "pipe", "pipe"] }), log: "", exited: undefined };
@@ -170,14 +173,17 @@ async function startRedisCluster(extraArgs = []) {
       });
     }
 
-    // Polls until check() resolves truthy; a node dying meanwhile fails at once instead of at the deadline.
+    // Polls until check() resolves true (otherwise it returns what is still missing, for the timeout
+    // message); a node dying meanwhile fails at once instead of at the deadline.
     const waitFor = async (what, check) => {
       let last = "";
       for (;;) {
         const dead = ports.filter((port) => nodes.get(port).exited !== undefined);
         if (dead.length > 0) throw fail(`node(s) ${dead.join(", ")} exited while waiting for ${what}`);
         try {
-          if (await check()) return;
+          const result = await check();
+          if (result === true) return;
+          last = result;
         } catch (error) {
           last = error.message;
         }
@@ -188,8 +194,9 @@ async function startRedisCluster(extraArgs = []) {
 
     // `--cluster create` needs every node listening, or it fails with "Connection refused".
     await waitFor("every node to answer PING", async () => {
-      const replies = await Promise.all(ports.map((port) => cli(port, ["ping"])));
-      return replies.every((reply) => reply.trim() === "PONG");
+      const replies = await Promise.all(ports.map(async (port) => [port, (await cli(port, ["ping"])).trim()]));
+      const wrong = replies.filter(([, reply]) => reply !== "PONG");
+      return wrong.length === 0 || wrong.map(([port, reply]) => `${port} replied ${reply}`).join("; ");
     });
 
     const hosts = ports.map((port) => `127.0.0.1:${port}`);
@@ -202,15 +209,27 @@ async function startRedisCluster(extraArgs = []) {
       );
     });
 
-    // `create` returns once the slots are assigned, but replicas may still be syncing and some nodes
-    // may not yet see the others: a client connecting now could get CLUSTERDOWN or stale topology.
-    await waitFor("cluster_state:ok and three replicas on every node", async () => {
+    // `create` returns once the slots are assigned, but some nodes may not yet see the others (a client
+    // connecting now could get CLUSTERDOWN or stale topology), and a replica is listed as `slave` before
+    // its first sync: one that never synced refuses to fail over, which breaks failover tests.
+    await waitFor("cluster_state:ok, three replicas and every replica synced", async () => {
       const views = await Promise.all(
-        ports.map(async (port) => ({ info: await cli(port, ["cluster", "info"]), nodes: await cli(port, ["cluster", "nodes"]) })),
+        ports.map(async (port) => ({
+          port,
+          info: await cli(port, ["cluster", "info"]),
+          nodes: await cli(port, ["cluster", "nodes"]),
+          replication: await cli(port, ["info", "replication"]),
+        })),
       );
-      return views.every(
-        (view) => view.info.includes("cluster_state:ok") && parseClusterNodes(view.nodes).filter((row) => row.flags.includes("slave")).length === 3,
-      );
+      const missing = views.flatMap((view) => {
+        const replicas = parseClusterNodes(view.nodes).filter((row) => row.flags.includes("slave")).length;
+        return [
+          ...(view.info.includes("cluster_state:ok") ? [] : [`${view.port} not cluster_state:ok`]),
+          ...(replicas === 3 ? [] : [`${view.port} sees ${replicas} replicas`]),
+          ...(!view.replication.includes("role:slave") || view.replication.includes("master_link_status:up") ? [] : [`${view.port} not synced`]),
+        ];
+      });
+      return missing.length === 0 || missing.join("; ");
     });
   } catch (error) {
     // Leave nothing behind when start-up fails half-way.
