@@ -2,6 +2,7 @@
 // ports) and replica-acknowledged writes (WAIT) on a cluster and on a single server with a
 // replica. The shared conformance suite runs on the cluster as on every backend.
 import { randomUUID } from "node:crypto";
+import path from "node:path";
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -154,3 +155,105 @@ describe("replica-acknowledged writes", () => {
     }
   });
 });
+
+describe("failover", () => {
+  /** The port of the primary that owns `key`'s slot now. */
+  async function ownerOf(client: InstanceType<typeof Redis.Cluster>, key: string): Promise<number> {
+    const slot = (await client.cluster("KEYSLOT", key)) as number;
+    const ranges = (await client.cluster("SLOTS")) as Array<[number, number, [string, number]]>;
+    const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+    if (!range) throw new Error(`no owner for slot ${slot}`);
+    return range[2][1];
+  }
+
+  it(
+    "with replicas: 1, killing the primary of a live entity loses no acknowledged write; the promoted replica takes writes (10 times)",
+    { timeout: 300_000 },
+    async () => {
+      for (let round = 0; round < 10; round++) {
+        const own = await startRedisCluster(FAST_SYNC);
+        const client = new Redis.Cluster(own.ports.map((port: number) => ({ host: "127.0.0.1", port })));
+        const prefix = `bkrs-failover-${round}`;
+        const key = `${prefix}:{["ns","failover"]}`;
+        const writer = spawnClusterWriter(own.nodes, prefix);
+        try {
+          await writer.ready;
+          await writer.untilAcks(20);
+          const victim = await ownerOf(client, key);
+          const failedBefore = writer.failures().length;
+          await own.kill(victim);
+          // Writes fail as unavailable for the failover window; then the promoted replica takes
+          // them in the same process, but it has no replica of its own to acknowledge them, so
+          // with replicas: 1 they are PERSIST_NOT_REPLICATED (taken, not yet safe).
+          await until(() => writer.failures().slice(failedBefore).some((f) => f.startsWith("PERSIST_NOT_REPLICATED ")), 30_000);
+          writer.child.kill("SIGKILL");
+          await writer.exited;
+          const acked = writer.lastAck();
+          const Persist = createRedisPersist({ cluster: own.nodes.filter((n: string) => !n.endsWith(`:${victim}`)), prefix });
+          try {
+            const store = new Persist("failover", "ns");
+            const value = await store.readValue("k");
+            expect(isPayload(value)).toBe(true);
+            expect(value.seq).toBeGreaterThanOrEqual(acked);
+            await store.writeValue("after", { round }); // without replicas: acknowledged by the new primary
+            expect(await store.readValue("after")).toEqual({ round });
+          } finally {
+            await Persist.close();
+          }
+          // Only these, for the failover window: nothing that looks like a broken store.
+          expect(writer.failures().filter((f) => !/^PERSIST_(UNAVAILABLE|NOT_REPLICATED) /.test(f))).toEqual([]);
+        } finally {
+          writer.child.kill("SIGKILL");
+          client.disconnect();
+          await own.stop();
+        }
+      }
+    },
+  );
+});
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { isPayload } = require("./fixtures/backends.cjs");
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting for the failover");
+    await sleep(50);
+  }
+}
+
+function spawnClusterWriter(seeds: string[], prefix: string) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawn } = require("node:child_process") as typeof import("node:child_process");
+  const child = spawn(process.execPath, [path.join(__dirname, "fixtures", "cluster-writer.cjs"), JSON.stringify(seeds), prefix], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let last = -1;
+  const fails: string[] = [];
+  let buffered = "";
+  let stderr = "";
+  let onReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split("\n");
+    buffered = lines.pop()!;
+    for (const line of lines) {
+      if (line === "ready") onReady();
+      else if (line.startsWith("ack ")) last = Number(line.slice(4));
+      else if (line.startsWith("fail ")) fails.push(line.slice(5)); // "CODE message"
+    }
+    for (const w of waiters.splice(0)) (last >= w.count ? w.resolve : () => waiters.push(w))();
+  });
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  const untilAcks = (count: number, timeoutMs = 20_000) =>
+    new Promise<void>((resolve, reject) => {
+      if (last >= count) return resolve();
+      const timer = setTimeout(() => reject(new Error(`writer reached ack ${last}, not ${count}; failures: ${fails.slice(-5).join(", ")}\n${stderr}`)), timeoutMs);
+      waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
+    });
+  return { child, ready, exited, untilAcks, lastAck: () => last, failures: () => fails };
+}

@@ -427,9 +427,23 @@ impl RedisStore {
             .arg(replicas.timeout.as_millis() as u64);
         let mut conn = self.connection().await?;
         let limit = self.config.command_timeout + replicas.timeout;
-        let (value, acknowledged): (T, u64) = self
-            .bounded_within(limit, pipe.query_async(&mut conn))
-            .await?;
+        let mut attempts = 0;
+        let (value, acknowledged): (T, u64) = loop {
+            let reply = tokio::time::timeout(limit, pipe.query_async(&mut conn)).await;
+            match reply {
+                // A cluster pipeline is not redirected: MOVED means the slot has a new owner
+                // (a failover) and nothing ran there. A keyed command follows the redirection
+                // and refreshes the routing; then the pipeline goes to the new owner.
+                Ok(Err(e)) if e.code() == Some("MOVED") && attempts < 3 => {
+                    attempts += 1;
+                    self.query::<bool>(redis::cmd("EXISTS").arg(&*self.key).to_owned())
+                        .await?;
+                }
+                Ok(Ok(value)) => break value,
+                Ok(Err(e)) => return Err(self.failure(&e)),
+                Err(_) => return Err(self.timed_out("reply", limit)),
+            }
+        };
         if acknowledged < replicas.count {
             return Err(PersistError::Redis {
                 url: redact_url(&self.config.url),
@@ -451,6 +465,15 @@ impl RedisStore {
         {
             RedisFailure::Auth
         } else if err.is_io_error()
+            // A cluster between topologies (a failover, a slot moving) or a server still loading.
+            || matches!(
+                err.code(),
+                Some(
+                    "CLUSTERDOWN" | "TRYAGAIN" | "MASTERDOWN" | "LOADING" | "READONLY" | "MOVED"
+                        | "ASK"
+                )
+            )
+            || err.kind() == redis::ErrorKind::ClusterConnectionNotFound
             || err.is_connection_refusal()
             || err.is_timeout()
             || err.is_connection_dropped()
