@@ -2,13 +2,12 @@
 // ports) and replica-acknowledged writes (WAIT) on a cluster and on a single server with a
 // replica. The shared conformance suite runs on the cluster as on every backend.
 import { randomUUID } from "node:crypto";
-import path from "node:path";
 import Redis from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { createRedisPersist } from "../index.js";
 import { persistConformance } from "./conformance";
-import { collect, makeTempDir, removeDir, sleep } from "./helpers";
+import { collect, makeTempDir, removeDir, sleep, startWriter } from "./helpers";
 import { startRedisServer, type RedisServer } from "./redis-server";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startRedisCluster } = require("../dev/redis-cluster.cjs");
@@ -175,10 +174,10 @@ describe("failover", () => {
         const client = new Redis.Cluster(own.ports.map((port: number) => ({ host: "127.0.0.1", port })));
         const prefix = `bkrs-failover-${round}`;
         const key = `${prefix}:{["ns","failover"]}`;
-        const writer = spawnClusterWriter(own.nodes, prefix);
+        const writer = startWriter([JSON.stringify(own.nodes), prefix], {}, "cluster-writer.cjs");
         try {
           await writer.ready;
-          await writer.untilAcks(20);
+          await writer.untilAck(20);
           const victim = await ownerOf(client, key);
           const failedBefore = writer.failures().length;
           await own.kill(victim);
@@ -221,39 +220,4 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<void>
     if (Date.now() > deadline) throw new Error("timed out waiting for the failover");
     await sleep(50);
   }
-}
-
-function spawnClusterWriter(seeds: string[], prefix: string) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { spawn } = require("node:child_process") as typeof import("node:child_process");
-  const child = spawn(process.execPath, [path.join(__dirname, "fixtures", "cluster-writer.cjs"), JSON.stringify(seeds), prefix], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let last = -1;
-  const fails: string[] = [];
-  let buffered = "";
-  let stderr = "";
-  let onReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (onReady = resolve));
-  const waiters: Array<{ count: number; resolve: () => void }> = [];
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    buffered += chunk;
-    const lines = buffered.split("\n");
-    buffered = lines.pop()!;
-    for (const line of lines) {
-      if (line === "ready") onReady();
-      else if (line.startsWith("ack ")) last = Number(line.slice(4));
-      else if (line.startsWith("fail ")) fails.push(line.slice(5)); // "CODE message"
-    }
-    for (const w of waiters.splice(0)) (last >= w.count ? w.resolve : () => waiters.push(w))();
-  });
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
-  const untilAcks = (count: number, timeoutMs = 20_000) =>
-    new Promise<void>((resolve, reject) => {
-      if (last >= count) return resolve();
-      const timer = setTimeout(() => reject(new Error(`writer reached ack ${last}, not ${count}; failures: ${fails.slice(-5).join(", ")}\n${stderr}`)), timeoutMs);
-      waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
-    });
-  return { child, ready, exited, untilAcks, lastAck: () => last, failures: () => fails };
 }

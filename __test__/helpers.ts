@@ -53,20 +53,29 @@ export interface Writer {
   child: ChildProcess;
   /** Highest seq whose write resolved in the child. */
   lastAck(): number;
+  /** "CODE message" of each write that rejected (fixtures that retry print them). */
+  failures(): string[];
+  /** Resolves once an ack of `seq` or later was seen. */
+  untilAck(seq: number, timeoutMs?: number): Promise<void>;
   ready: Promise<void>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stderr(): string;
 }
 
-/** Start `__test__/fixtures/writer.cjs` (see there for the arguments). */
-export function startWriter(args: Array<string | number>, env: NodeJS.ProcessEnv = {}): Writer {
-  const child = spawn(process.execPath, [path.join(__dirname, "fixtures", "writer.cjs"), ...args.map(String)], {
+/**
+ * Start a writing child, `__test__/fixtures/writer.cjs` by default (see there for the
+ * arguments); it prints "ready", "ack <seq>" and possibly "fail <code> <message>" lines.
+ */
+export function startWriter(args: Array<string | number>, env: NodeJS.ProcessEnv = {}, fixture = "writer.cjs"): Writer {
+  const child = spawn(process.execPath, [path.join(__dirname, "fixtures", fixture), ...args.map(String)], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
   });
   let last = -1;
   let err = "";
   let buffered = "";
+  const fails: string[] = [];
+  let waiters: Array<{ seq: number; resolve: () => void }> = [];
   let onReady: () => void;
   const ready = new Promise<void>((resolve) => (onReady = resolve));
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
@@ -76,8 +85,21 @@ export function startWriter(args: Array<string | number>, env: NodeJS.ProcessEnv
     for (const line of lines) {
       if (line === "ready") onReady();
       else if (line.startsWith("ack ")) last = Number(line.slice(4));
+      else if (line.startsWith("fail ")) fails.push(line.slice(5));
     }
+    const reached = waiters.filter((w) => last >= w.seq);
+    waiters = waiters.filter((w) => last < w.seq);
+    reached.forEach((w) => w.resolve());
   });
+  const untilAck = (seq: number, timeoutMs = 20_000) =>
+    new Promise<void>((resolve, reject) => {
+      if (last >= seq) return resolve();
+      const timer = setTimeout(
+        () => reject(new Error(`the writer reached ack ${last}, not ${seq}; last failures: ${fails.slice(-3).join("; ")}\n${err}`)),
+        timeoutMs,
+      );
+      waiters.push({ seq, resolve: () => (clearTimeout(timer), resolve()) });
+    });
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     // "close", not "exit": by then stdout is drained, so the last ack seen is the last one sent.
@@ -86,7 +108,7 @@ export function startWriter(args: Array<string | number>, env: NodeJS.ProcessEnv
       resolve({ code, signal });
     }),
   );
-  return { child, lastAck: () => last, ready, exited, stderr: () => err };
+  return { child, lastAck: () => last, failures: () => fails, untilAck, ready, exited, stderr: () => err };
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
