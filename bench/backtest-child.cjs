@@ -1,8 +1,9 @@
 "use strict";
 // One measured end-to-end backtest, in its own process (see bench/backtest.cjs):
 //   node bench/backtest-child.cjs <backend> <workdir> [minutes]
-// backend: floor | default | file | sqlite | redis (redis reads BKRS_BENCH_REDIS_URL; its key
-// prefix is derived from the workdir, so a second run on the same workdir is warm).
+// backend: floor | default | file | sqlite | redis | cluster (redis reads BKRS_BENCH_REDIS_URL,
+// cluster BKRS_BENCH_REDIS_CLUSTER; the key prefix is derived from the workdir, so a second run
+// on the same workdir is warm).
 // Times only the Backtest.run loop and prints one JSON line:
 //   { msPerMinute, minutes, closedTrades, tradesHash, getCandlesCalls, errors, elapsedMs }
 const { closedTrade, tradesHash } = require("../dev/trades.cjs");
@@ -12,7 +13,7 @@ const path = require("node:path");
 const [backend, workdirArg, minutesArg] = process.argv.slice(2);
 const MINUTES = Number(minutesArg ?? 1440);
 if (!backend || !workdirArg || !(MINUTES >= 1)) {
-  console.error("usage: node bench/backtest-child.cjs <floor|default|file|sqlite|redis> <workdir> [minutes]");
+  console.error("usage: node bench/backtest-child.cjs <floor|default|file|sqlite|redis|cluster> <workdir> [minutes]");
   process.exit(2);
 }
 const workdir = path.resolve(workdirArg);
@@ -43,6 +44,13 @@ function configurePersistence() {
       const url = process.env.BKRS_BENCH_REDIS_URL;
       if (!url) throw new Error("redis subject needs BKRS_BENCH_REDIS_URL");
       const Redis = createRedisPersist({ url, prefix: `bench-backtest-${path.basename(workdir)}` });
+      usePersist(kit, Redis);
+      return Redis;
+    }
+    case "cluster": {
+      const seeds = (process.env.BKRS_BENCH_REDIS_CLUSTER ?? "").split(",").filter(Boolean);
+      if (!seeds.length) throw new Error("cluster subject needs BKRS_BENCH_REDIS_CLUSTER");
+      const Redis = createRedisPersist({ cluster: seeds, prefix: `bench-backtest-${path.basename(workdir)}` });
       usePersist(kit, Redis);
       return Redis;
     }

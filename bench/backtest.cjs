@@ -18,8 +18,15 @@ const { promisify } = require("node:util");
 const execFile = promisify(require("node:child_process").execFile);
 
 const CHILD = path.join(__dirname, "backtest-child.cjs");
-const SUBJECTS = ["floor", "default", "file", "sqlite", "redis"];
-const LABEL = { floor: "floor (no persistence)", default: "default (PersistBase)", file: "file (RustFilePersist)", sqlite: "sqlite (RustSqlitePersist)", redis: "redis (createRedisPersist)" };
+const SUBJECTS = ["floor", "default", "file", "sqlite", "redis", "cluster"];
+const LABEL = {
+  floor: "floor (no persistence)",
+  default: "default (PersistBase)",
+  file: "file (RustFilePersist)",
+  sqlite: "sqlite (RustSqlitePersist)",
+  redis: "redis (createRedisPersist)",
+  cluster: "redis cluster (createRedisPersist, 3+3 nodes)",
+};
 const FULL_MINUTES = 1440;
 const QUICK_MINUTES = 120;
 
@@ -37,8 +44,8 @@ const median = (xs) => {
 };
 
 /** One measured backtest in a fresh process; resolves to the child's JSON line. */
-async function runChild(subject, workdir, minutes, redisUrl) {
-  const env = { ...process.env, BKRS_BENCH_REDIS_URL: redisUrl ?? "" };
+async function runChild(subject, workdir, minutes, redisUrl, clusterNodes) {
+  const env = { ...process.env, BKRS_BENCH_REDIS_URL: redisUrl ?? "", BKRS_BENCH_REDIS_CLUSTER: (clusterNodes ?? []).join(",") };
   // Measure the backends' defaults, whatever the caller's shell configures.
   for (const name of Object.keys(env)) if (name.startsWith("BACKTEST_KIT_RS_")) delete env[name];
   const started = process.hrtime.bigint();
@@ -64,9 +71,9 @@ async function runChild(subject, workdir, minutes, redisUrl) {
  * per rep so no subject always goes first). Each rep of a subject is a cold run on a new workdir
  * (and Redis prefix) followed by a warm run on the same one. Redis is skipped without `redisUrl`.
  */
-async function runBacktestBench({ redisUrl, reps = Number(process.env.BENCH_REPS ?? 3), quick = process.env.BENCH_QUICK === "1" } = {}) {
+async function runBacktestBench({ redisUrl, clusterNodes, reps = Number(process.env.BENCH_REPS ?? 3), quick = process.env.BENCH_QUICK === "1" } = {}) {
   const minutes = quick ? QUICK_MINUTES : FULL_MINUTES;
-  const subjects = SUBJECTS.filter((s) => s !== "redis" || redisUrl);
+  const subjects = SUBJECTS.filter((s) => (s !== "redis" || redisUrl) && (s !== "cluster" || clusterNodes));
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-backtest-"));
   const started = Date.now();
   const runs = [];
@@ -78,7 +85,7 @@ async function runBacktestBench({ redisUrl, reps = Number(process.env.BENCH_REPS
         const workdir = path.join(root, `${subject}-${rep}-${randomUUID().slice(0, 8)}`);
         fs.mkdirSync(workdir);
         for (const phase of ["cold", "warm"]) {
-          const result = await runChild(subject, workdir, minutes, redisUrl);
+          const result = await runChild(subject, workdir, minutes, redisUrl, clusterNodes);
           runs.push({ subject, rep, phase, ...result });
           process.stderr.write(
             `backtest rep ${rep}/${reps} ${subject} ${phase}: ${result.msPerMinute.toFixed(3)} ms/min, ` +
@@ -201,12 +208,15 @@ function machine() {
 
 async function main() {
   const { startRedisServer } = require("../dev/redis-server.cjs");
+  const { startRedisCluster } = require("../dev/redis-cluster.cjs");
   const redis = await startRedisServer();
+  const cluster = process.env.BENCH_CLUSTER === "0" ? null : await startRedisCluster();
   let results;
   try {
-    results = await runBacktestBench({ redisUrl: redis.url });
+    results = await runBacktestBench({ redisUrl: redis.url, clusterNodes: cluster?.nodes });
   } finally {
     await redis.stop();
+    await cluster?.stop();
   }
   console.log(formatBacktestTable(results));
   const outDir = path.join(__dirname, "results");

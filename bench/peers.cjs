@@ -74,21 +74,29 @@ function createBetterSqlitePersist({ path: file, synchronous }) {
   };
 }
 
-/** ioredis: one hash per entity, one shared client. */
-function createIoredisPersist({ url, prefix }) {
+/**
+ * ioredis: one hash per entity, one shared client; with `cluster` (seed URLs) an ioredis
+ * `Cluster` and the same hash-tag key layout as ours there.
+ */
+function createIoredisPersist({ url, prefix, cluster }) {
   let client = null;
-  const connect = () => (client ??= new Redis(url, { lazyConnect: false }));
+  const seeds = () => cluster.map((seed) => ({ host: new URL(seed).hostname, port: Number(new URL(seed).port) }));
+  const connect = () => (client ??= cluster ? new Redis.Cluster(seeds()) : new Redis(url, { lazyConnect: false }));
+  const keyOf = (baseDir, entityName) => {
+    const pair = JSON.stringify([namespaceOf(baseDir), entityName]);
+    return cluster ? `${prefix}:{${pair}}` : `${prefix}:${pair}`;
+  };
   return class IoredisPersist {
     constructor(entityName, baseDir) {
       this.entityName = entityName;
-      this.key = `${prefix}:${JSON.stringify([namespaceOf(baseDir), entityName])}`;
+      this.key = keyOf(baseDir, entityName);
     }
     static close() {
       client?.disconnect();
       client = null;
     }
     static async bulkLoad(entityName, baseDir, entries) {
-      const key = `${prefix}:${JSON.stringify([namespaceOf(baseDir), entityName])}`;
+      const key = keyOf(baseDir, entityName);
       const pipeline = connect().pipeline();
       for (const [id, value] of entries) pipeline.hset(key, String(id), JSON.stringify(value));
       await pipeline.exec();

@@ -16,6 +16,7 @@ const { signalRow } = require("../dev/signal-row.cjs");
 const { createBetterSqlitePersist, createIoredisPersist } = require("./peers.cjs");
 const { runBacktestBench, formatBacktestTable } = require("./backtest.cjs");
 const { runStartupBench, formatStartupTable } = require("./startup.cjs");
+const { startRedisCluster } = require("../dev/redis-cluster.cjs");
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const QUICK = process.env.BENCH_QUICK === "1"; // smaller sizes, for checking the harness itself
@@ -77,7 +78,7 @@ async function preload(Ctor, entityName, baseDir, entries) {
 // ---------------------------------------------------------------------------------------------
 // Subjects: each `open(root)` gives { Ctor, close(), preloadWith? } in a fresh namespace.
 
-function subjects(redisUrl) {
+function subjects(redisUrl, clusterNodes) {
   const sqlite = (synchronous) => (root) => {
     const Ctor = createSqlitePersist({ path: path.join(root, "rust.sqlite"), synchronous });
     return { Ctor, close: () => Ctor.close() };
@@ -109,6 +110,39 @@ function subjects(redisUrl) {
         return { Ctor, close: async () => Ctor.close() };
       },
     },
+    // The same on a 3-primary + 3-replica Redis Cluster, and what replicas: 1 (WAIT) costs.
+    ...(clusterNodes
+      ? [
+          {
+            name: "RustRedisPersist cluster",
+            peer: "ioredis Cluster",
+            ours: true,
+            cluster: true,
+            open: () => {
+              const Ctor = createRedisPersist({ cluster: clusterNodes, prefix: `bench-${randomUUID()}` });
+              return { Ctor, close: () => Ctor.close() };
+            },
+          },
+          {
+            name: "RustRedisPersist cluster replicas:1",
+            peer: "RustRedisPersist cluster",
+            ours: true,
+            cluster: true,
+            open: () => {
+              const Ctor = createRedisPersist({ cluster: clusterNodes, prefix: `bench-${randomUUID()}`, replicas: 1 });
+              return { Ctor, close: () => Ctor.close() };
+            },
+          },
+          {
+            name: "ioredis Cluster",
+            cluster: true,
+            open: () => {
+              const Ctor = createIoredisPersist({ cluster: clusterNodes, prefix: `bench-${randomUUID()}` });
+              return { Ctor, close: async () => Ctor.close() };
+            },
+          },
+        ]
+      : []),
   ];
 }
 
@@ -385,6 +419,9 @@ const TARGETS = {
   "RustSqlitePersist FULL": { W1: 1, W2: 4, W3s: 0.8, W3p: 1.2 },
   "RustSqlitePersist NORMAL": { W1: 1, W2: 4, W3s: 0.8, W3p: 1.2 },
   RustRedisPersist: { W1: 1, W2: 1.2, W3p: 1.2 },
+  "RustRedisPersist cluster": {},
+  // Against our own cluster runs without replicas: the price of WAIT (no target).
+  "RustRedisPersist cluster replicas:1": {},
 };
 /** Extra comparisons the targets ask for (W7 of SQLite against PersistBase). */
 const CROSS = [{ subject: "RustSqlitePersist FULL", peer: "PersistBase", workload: "W7", target: 5 }];
@@ -396,7 +433,9 @@ function ratio(workload, ours, peer) {
 async function main() {
   const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(",") : null;
   const redis = await startRedisServer();
-  const all = subjects(redis.url);
+  // A Redis Cluster for the cluster subjects (BENCH_CLUSTER=0 leaves them out).
+  const cluster = process.env.BENCH_CLUSTER === "0" ? null : await startRedisCluster();
+  const all = subjects(redis.url, cluster?.nodes);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-bench-"));
   const runStarted = Date.now();
   const raw = {};
@@ -404,7 +443,8 @@ async function main() {
     // The backtest first: the workloads below create and delete hundreds of thousands of files,
     // and on ext4 files created soon after mass deletions cost several times more (see
     // bench/backtest.cjs), which would be charged to the cold file backend.
-    const backtest = !only || only.includes("BT") ? await runBacktestBench({ redisUrl: redis.url, reps: REPS, quick: QUICK }) : null;
+    const backtest =
+      !only || only.includes("BT") ? await runBacktestBench({ redisUrl: redis.url, clusterNodes: cluster?.nodes, reps: REPS, quick: QUICK }) : null;
     for (const workload of workloads.filter((w) => !only || only.includes(w.id))) {
       const reps = workload.id === "W7" ? Math.min(REPS, 2) : REPS;
       for (let rep = 0; rep < reps; rep++) {
@@ -422,7 +462,7 @@ async function main() {
     }
     const memory = {};
     if (!only || only.includes("W8")) {
-      for (const subject of all.filter((s) => s.ours)) {
+      for (const subject of all.filter((s) => s.ours && !s.cluster)) {
         const dir = fs.mkdtempSync(path.join(root, "mem-"));
         // A fresh process each: memory the earlier workloads left behind would blur the growth.
         // V8's young generation grows to its working size (12 -> 37 MiB committed, measured)
@@ -441,6 +481,7 @@ async function main() {
     report(raw, memory, notifications, startup, backtest, (Date.now() - runStarted) / 1000);
   } finally {
     await redis.stop();
+    await cluster?.stop();
     fs.rmSync(root, { recursive: true, force: true });
   }
 }
@@ -451,7 +492,7 @@ function report(raw, memory, notifications, startup, backtest, seconds) {
   for (const workload of workloads) {
     if (!raw[workload.id]) continue;
     for (const [subject, targets] of Object.entries(TARGETS)) {
-      const peer = subjects("").find((s) => s.name === subject).peer;
+      const peer = subjects("", []).find((s) => s.name === subject)?.peer;
       const ours = med(workload.id, subject);
       const theirs = med(workload.id, peer);
       if (ours === undefined || theirs === undefined) continue;
