@@ -28,14 +28,23 @@ enum Footprint {
     WriteAll,
 }
 
+/// Whether `request` may change stored documents (and so is ordered like a write).
+fn changes(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Write { .. }
+            | Request::Remove { .. }
+            | Request::RemoveAll
+            // A read that heals may move a document aside: later writes of its ids wait for it.
+            | Request::Read { heal: true, .. }
+    )
+}
+
 impl Footprint {
     fn of(request: &Request) -> Self {
         match request {
             Request::Init { .. } => Footprint::None,
-            // A read that heals may move a document aside: later writes of its ids wait for it.
-            Request::Read {
-                ids, heal: true, ..
-            } => Footprint::Write(ids.clone()),
+            Request::Read { ids, .. } if changes(request) => Footprint::Write(ids.clone()),
             Request::Read { ids, .. } | Request::Has { ids } => Footprint::Read(ids.clone()),
             Request::Keys | Request::Scan => Footprint::ReadAll,
             Request::Write { docs, .. } => {
@@ -154,14 +163,7 @@ struct Start {
 pub fn submit(store: Arc<dyn Store>, request: Request, reply: Reply) {
     let key = Arc::clone(store.scope());
     let mut all = lock(scopes());
-    let reads_only = !matches!(
-        request,
-        Request::Write { .. }
-            | Request::Remove { .. }
-            | Request::RemoveAll
-            | Request::Read { heal: true, .. }
-    );
-    if reads_only && all.get(&key).is_none_or(Scope::is_idle) {
+    if !changes(&request) && all.get(&key).is_none_or(Scope::is_idle) {
         // Nothing pending and nothing to track: the common read starts untracked.
         drop(all);
         return store.submit(request, reply);

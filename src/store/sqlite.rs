@@ -376,6 +376,12 @@ impl SqliteStore {
         }
     }
 
+    /// `read` off the JS thread, where it may wait and so always answers.
+    fn read_on_worker(&self, db: &Database, request: &Request) -> Result<Response> {
+        self.read(db, request, Place::Worker)?
+            .ok_or_else(|| PersistError::Task("no read connection was available".into()))
+    }
+
     /// Move a row that is not JSON to `quarantine`, unless a writer replaced it meanwhile.
     /// Queued behind earlier writes and ahead of later ones, so a rewrite after this read wins.
     fn quarantine(&self, db: &Database, id: &str, value: Vec<u8>) {
@@ -477,21 +483,12 @@ impl Store for SqliteStore {
             Request::Read { ref ids, .. } | Request::Has { ref ids } if ids.len() <= INLINE_IDS => {
                 spawn(async move {
                     let db = self.database().await;
-                    reply(db.and_then(|db| {
-                        self.read(&db, &request, Place::Worker)?
-                            .ok_or_else(no_reader)
-                    }))
+                    reply(db.and_then(|db| self.read_on_worker(&db, &request)))
                 })
             }
             _ => spawn(async move {
                 let result = match self.database().await {
-                    Ok(db) => {
-                        blocking(move || {
-                            self.read(&db, &request, Place::Worker)?
-                                .ok_or_else(no_reader)
-                        })
-                        .await
-                    }
+                    Ok(db) => blocking(move || self.read_on_worker(&db, &request)).await,
                     Err(e) => Err(e),
                 };
                 reply(result)
@@ -861,10 +858,6 @@ fn is_busy(err: &rusqlite::Error) -> bool {
 enum Place {
     InPlace,
     Worker,
-}
-
-fn no_reader() -> PersistError {
-    PersistError::Task("no read connection was available".into())
 }
 
 /// SQLite's busy handler already waits `BUSY_TIMEOUT`; beyond that, keep trying while another
