@@ -1,21 +1,20 @@
 // RustRedisPersist on a Redis Cluster (3 primaries + 3 replicas, started here on free loopback
 // ports) and replica-acknowledged writes (WAIT) on a cluster and on a single server with a
 // replica. The shared conformance suite runs on the cluster as on every backend.
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import path from "node:path";
-import { promisify } from "node:util";
 import Redis from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 
 import { createRedisPersist } from "../index.js";
 import { persistConformance } from "./conformance";
-import { collect, makeTempDir, removeDir, sleep, startWriter } from "./helpers";
+import { collect, makeTempDir, removeDir, runBacktest, runLiveDemo, sleep, startWriter } from "./helpers";
 import { startRedisServer, type RedisServer } from "./redis-server";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startRedisCluster } = require("../dev/redis-cluster.cjs");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { isPayload } = require("./fixtures/backends.cjs");
 
-const run = promisify(execFile);
 
 let cluster: { nodes: string[]; ports: number[]; stop(): Promise<void> };
 let inspector: InstanceType<typeof Redis.Cluster>;
@@ -161,7 +160,6 @@ describe("replica-acknowledged writes", () => {
 });
 
 describe("end to end with backtest-kit on the cluster (BACKTEST_KIT_RS_REDIS_CLUSTER)", () => {
-  const repo = path.join(__dirname, "..");
   const clusterEnv = () => {
     const env: NodeJS.ProcessEnv = { ...process.env, BACKTEST_KIT_RS_REDIS_CLUSTER: cluster.nodes.join(",") };
     delete env.BACKTEST_KIT_RS_REDIS_URL;
@@ -177,12 +175,7 @@ describe("end to end with backtest-kit on the cluster (BACKTEST_KIT_RS_REDIS_CLU
   });
 
   it("live mode: opens a position, is SIGKILLed, and restores it and its risk slot", async () => {
-    const { stdout } = await run(
-      process.execPath,
-      [path.join(repo, "examples/live-demo.js"), "--backend", "redis", "--dir", dir, "--json"],
-      { env: clusterEnv(), timeout: 60_000 },
-    ).catch((err) => err);
-    const summary = JSON.parse(stdout.trim().split("\n").pop());
+    const summary = await runLiveDemo(dir, "redis", "redis", clusterEnv());
     expect(summary.ok, summary.reason).toBe(true);
     const opened = summary.open.events.find((e: any) => e.event === "opened").signal;
     const restored = summary.restore.events.find((e: any) => e.event === "restored");
@@ -197,11 +190,7 @@ describe("end to end with backtest-kit on the cluster (BACKTEST_KIT_RS_REDIS_CLU
   it("backtest mode: closed trades identical to backtest-kit's own storage, cold, warm and from another process", async () => {
     // One prefix for the cluster runs, so the later processes find what the first one stored.
     const env = { ...clusterEnv(), BKRS_REDIS_PREFIX: `bt-${randomUUID()}` };
-    const backtest = async (backend: string, runs: number) => {
-      const args = [path.join(__dirname, "fixtures/backtest-run.cjs"), backend, path.join(dir, backend), String(runs)];
-      const { stdout } = await run(process.execPath, args, { env, timeout: 120_000, maxBuffer: 1 << 24 });
-      return stdout.trim().split("\n").map((line) => JSON.parse(line));
-    };
+    const backtest = (backend: string, runs: number) => runBacktest(backend, path.join(dir, backend), runs, env);
     const [reference] = await backtest("default", 1);
     const [cold, warm] = await backtest("redis", 2);
     const [nextProcess] = await backtest("redis", 1);
@@ -271,8 +260,6 @@ describe("failover", () => {
   );
 });
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { isPayload } = require("./fixtures/backends.cjs");
 
 async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,17 +1,13 @@
 // End to end with the real backtest-kit 19.5.0: live crash-and-restore (the README demo) and
 // deterministic backtests, on each backend, in child processes.
-import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { promisify } from "node:util";
 import Redis from "ioredis";
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 
-import { makeTempDir, removeDir, sqliteAll } from "./helpers";
+import { makeTempDir, removeDir, runBacktest, runLiveDemo, sqliteAll } from "./helpers";
 
-const run = promisify(execFile);
-const repo = path.join(__dirname, "..");
 let dir: string;
 
 beforeEach(async () => {
@@ -24,14 +20,7 @@ afterEach(async () => {
 const redisEnv = () => ({ ...process.env, BACKTEST_KIT_RS_REDIS_URL: `${inject("redisUrl")}/2` });
 const signalEntity = "BTCUSDT_demo-breakout_demo-exchange";
 
-async function demo(backend: string, restoreBackend = backend) {
-  const { stdout } = await run(
-    process.execPath,
-    [path.join(repo, "examples/live-demo.js"), "--backend", backend, "--restore-backend", restoreBackend, "--dir", dir, "--json"],
-    { env: redisEnv(), timeout: 60_000 },
-  ).catch((err) => err);
-  return JSON.parse(stdout.trim().split("\n").pop());
-}
+const demo = (backend: string, restoreBackend = backend) => runLiveDemo(dir, backend, restoreBackend, redisEnv());
 
 describe("live mode: open a position, SIGKILL, restart", () => {
   it.each(["file", "sqlite", "redis"])("restores the same position and its risk slot with %s", async (backend) => {
@@ -77,16 +66,9 @@ describe("live mode: open a position, SIGKILL, restart", () => {
 
 const runId = randomUUID();
 
-async function backtest(backend: string, workdir: string, runs: number, domains = false) {
-  const args = [path.join(__dirname, "fixtures/backtest-run.cjs"), backend, workdir, String(runs), ...(domains ? ["--domains"] : [])];
-  const { stdout } = await run(process.execPath, args, {
-    // One prefix per workdir, so a later process finds what an earlier one stored.
-    env: { ...redisEnv(), BKRS_REDIS_PREFIX: `bt-${runId}-${workdir}` },
-    timeout: 120_000,
-    maxBuffer: 1 << 24,
-  });
-  return stdout.trim().split("\n").map((line) => JSON.parse(line));
-}
+// One prefix per workdir, so a later process finds what an earlier one stored.
+const backtest = (backend: string, workdir: string, runs: number, domains = false) =>
+  runBacktest(backend, workdir, runs, { ...redisEnv(), BKRS_REDIS_PREFIX: `bt-${runId}-${workdir}` }, domains);
 
 describe("backtest mode", () => {
   it("gives identical closed trades with the default storage and every backend, cold, warm and warm from another process", async () => {

@@ -47,7 +47,8 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const signalRow: (n?: number) => Record<string, any> = (n = 0) => require("../dev/signal-row.cjs").signalRow(n);
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { promisify } from "node:util";
 
 export interface Writer {
   child: ChildProcess;
@@ -133,4 +134,26 @@ export async function sqliteHoldLock(db: string, ms: number): Promise<{ released
   const released = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()));
   return { released };
+}
+
+const runChild = promisify(execFile);
+
+/**
+ * `examples/live-demo.js` (open a position, SIGKILL, restore) in `dir`; its JSON summary. A failed
+ * demo still prints one, with `ok: false` and the reason.
+ */
+export async function runLiveDemo(dir: string, backend: string, restoreBackend: string, env: NodeJS.ProcessEnv): Promise<any> {
+  const demo = path.join(__dirname, "..", "examples/live-demo.js");
+  const { stdout } = await runChild(process.execPath, [demo, "--backend", backend, "--restore-backend", restoreBackend, "--dir", dir, "--json"], {
+    env,
+    timeout: 60_000,
+  }).catch((err) => err);
+  return JSON.parse(stdout.trim().split("\n").pop());
+}
+
+/** `fixtures/backtest-run.cjs` (see there): one JSON line per run, parsed. */
+export async function runBacktest(backend: string, workdir: string, runs: number, env: NodeJS.ProcessEnv, domains = false): Promise<any[]> {
+  const args = [path.join(__dirname, "fixtures/backtest-run.cjs"), backend, workdir, String(runs), ...(domains ? ["--domains"] : [])];
+  const { stdout } = await runChild(process.execPath, args, { env, timeout: 120_000, maxBuffer: 1 << 24 });
+  return stdout.trim().split("\n").map((line) => JSON.parse(line));
 }
