@@ -397,20 +397,21 @@ impl RedisStore {
 
     /// A reply within the command timeout, its failures as `PersistError`.
     async fn bounded<T>(&self, reply: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
-        self.bounded_within(self.config.command_timeout, reply)
-            .await
+        self.within(self.config.command_timeout, reply)
+            .await?
+            .map_err(|e| self.failure(&e))
     }
 
-    async fn bounded_within<T>(
+    /// The reply, or `PERSIST_UNAVAILABLE` when it takes longer than `limit`; the reply's own
+    /// error is left to the caller.
+    async fn within<T>(
         &self,
         limit: Duration,
         reply: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T> {
-        match tokio::time::timeout(limit, reply).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.failure(&e)),
-            Err(_) => Err(self.timed_out("reply", limit)),
-        }
+    ) -> Result<redis::RedisResult<T>> {
+        tokio::time::timeout(limit, reply)
+            .await
+            .map_err(|_| self.timed_out("reply", limit))
     }
 
     /// A write command; with `replicas`, followed on the same connection (and, on a cluster,
@@ -429,19 +430,17 @@ impl RedisStore {
         let limit = self.config.command_timeout + replicas.timeout;
         let mut attempts = 0;
         let (value, acknowledged): (T, u64) = loop {
-            let reply = tokio::time::timeout(limit, pipe.query_async(&mut conn)).await;
-            match reply {
+            match self.within(limit, pipe.query_async(&mut conn)).await? {
                 // A cluster pipeline is not redirected: MOVED means the slot has a new owner
                 // (a failover) and nothing ran there. A keyed command follows the redirection
                 // and refreshes the routing; then the pipeline goes to the new owner.
-                Ok(Err(e)) if e.code() == Some("MOVED") && attempts < 3 => {
+                Err(e) if e.code() == Some("MOVED") && attempts < 3 => {
                     attempts += 1;
                     self.query::<bool>(redis::cmd("EXISTS").arg(&*self.key).to_owned())
                         .await?;
                 }
-                Ok(Ok(value)) => break value,
-                Ok(Err(e)) => return Err(self.failure(&e)),
-                Err(_) => return Err(self.timed_out("reply", limit)),
+                Ok(value) => break value,
+                Err(e) => return Err(self.failure(&e)),
             }
         };
         if acknowledged < replicas.count {
