@@ -127,6 +127,9 @@ export interface RedisOptions {
   /** Seed nodes of a Redis Cluster (the rest is discovered; MOVED/ASK are followed). Not with
    * `url`. Default when neither is given: env `BACKTEST_KIT_RS_REDIS_CLUSTER` (comma-separated). */
   cluster?: string[];
+  /** The primary that Redis Sentinels monitor as `masterName`, found through them and found again
+   * after a failover. Not with `url` or `cluster`. */
+  sentinel?: RedisSentinelOptions;
   /** First part of every key; default `"backtest-kit"`. On a cluster it may not hold `{` or `}`. */
   prefix?: string;
   /** Each write resolves only once this many replicas have it (`WAIT`); fewer in time rejects
@@ -142,12 +145,26 @@ export interface RedisOptions {
   tls?: { ca?: string | Buffer };
 }
 
+export interface RedisSentinelOptions {
+  /** The sentinels' `redis://` (or all `rediss://`) URLs, with the sentinels' own credentials if
+   * they need any (the same for every node). With `rediss://` the primary is reached over TLS
+   * too, trusting `tls.ca`. */
+  nodes: string[];
+  /** The name the sentinels monitor (`sentinel monitor <masterName> …`). */
+  masterName: string;
+  /** The primary's ACL user and password, and database (default 0). */
+  username?: string;
+  password?: string;
+  db?: number;
+}
+
 /** Every entity in Redis (one hash per entity) over one shared, self-healing connection. */
 export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
   static readonly options: {
     url: string;
     cluster?: string[];
+    sentinel?: { nodes: string[]; masterName: string; credentials: boolean; db: number };
     prefix: string;
     connectTimeoutMs: number;
     commandTimeoutMs: number;

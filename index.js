@@ -514,7 +514,8 @@ const RustSqlitePersist = createSqlitePersist();
 /**
  * A RustRedisPersist class bound to explicit options, e.g. a separate database or server per
  * domain: `createRedisPersist({ url: "redis://127.0.0.1:6379/2", prefix: "bot-a" })`.
- * Options: `url` or `cluster` (seed URLs of a Redis Cluster), `prefix`, `connectTimeoutMs`,
+ * Options: `url`, `cluster` (seed URLs of a Redis Cluster) or `sentinel` ({ nodes, masterName,
+ * username, password, db }: the primary Redis Sentinels name), `prefix`, `connectTimeoutMs`,
  * `commandTimeoutMs`, `replicas` and `replicasTimeoutMs` (writes wait for replicas), `tls: { ca }`.
  */
 const createRedisPersist = (options = {}) => defineBackend("redis", "RustRedisPersist", options);

@@ -204,15 +204,16 @@ describe("end to end with backtest-kit on the cluster (BACKTEST_KIT_RS_REDIS_CLU
   });
 });
 
+/** The port of the primary that owns `key`'s slot now. */
+async function ownerOf(client: InstanceType<typeof Redis.Cluster>, key: string): Promise<number> {
+  const slot = (await client.cluster("KEYSLOT", key)) as number;
+  const ranges = (await client.cluster("SLOTS")) as Array<[number, number, [string, number]]>;
+  const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+  if (!range) throw new Error(`no owner for slot ${slot}`);
+  return range[2][1];
+}
+
 describe("failover", () => {
-  /** The port of the primary that owns `key`'s slot now. */
-  async function ownerOf(client: InstanceType<typeof Redis.Cluster>, key: string): Promise<number> {
-    const slot = (await client.cluster("KEYSLOT", key)) as number;
-    const ranges = (await client.cluster("SLOTS")) as Array<[number, number, [string, number]]>;
-    const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-    if (!range) throw new Error(`no owner for slot ${slot}`);
-    return range[2][1];
-  }
 
   it(
     "with replicas: 1, killing the primary of a live entity loses no acknowledged write; the promoted replica takes writes (10 times)",
@@ -223,7 +224,7 @@ describe("failover", () => {
         const client = new Redis.Cluster(own.ports.map((port: number) => ({ host: "127.0.0.1", port })));
         const prefix = `bkrs-failover-${round}`;
         const key = `${prefix}:{["ns","failover"]}`;
-        const writer = startWriter([JSON.stringify(own.nodes), prefix], {}, "cluster-writer.cjs");
+        const writer = startWriter([JSON.stringify({ cluster: own.nodes, prefix }), "one"], {}, "redis-writer.cjs");
         try {
           await writer.ready;
           await writer.untilAck(20);

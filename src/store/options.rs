@@ -44,6 +44,15 @@ impl Options {
         }
     }
 
+    /// A string whose value never appears in an error (a password).
+    pub fn secret(&mut self, name: &str) -> Result<Option<String>> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(self.invalid(format!("{name} must be a string"))),
+        }
+    }
+
     pub fn boolean(&mut self, name: &str) -> Result<Option<bool>> {
         match self.take(name) {
             None => Ok(None),

@@ -1,8 +1,9 @@
 //! `RedisStore`: one hash per entity (`{prefix}:["namespace","entity"]`, field = id, value =
 //! JSON text) over one multiplexed, auto-reconnecting connection per configuration, shared by
-//! every store in the process: to one server, or to a Redis Cluster (seed nodes; MOVED and ASK
-//! are followed by the cluster connection). On a cluster the hash's name is a hash tag,
-//! `{prefix}:{["namespace","entity"]}`, so an entity and its quarantine share a slot.
+//! every store in the process: to one server, to a Redis Cluster (seed nodes; MOVED and ASK
+//! are followed), or to the primary that Redis Sentinels name (found again after a failover).
+//! On a cluster the hash's name is a hash tag, `{prefix}:{["namespace","entity"]}`, so an
+//! entity and its quarantine share a slot.
 //!
 //! With `replicas: n`, a write is followed on the same connection by `WAIT n timeout` and
 //! resolves only once n replicas have it.
@@ -18,10 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, RedisError};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError, TlsMode};
 use serde_json::{json, Value};
 
 use super::{
@@ -85,6 +87,14 @@ pub static KIND: Kind = Kind {
                 .map(|u| redact_url(u))
                 .collect::<Vec<_>>());
         }
+        if let Some(sentinel) = &config.sentinel {
+            described["sentinel"] = json!({
+                "nodes": sentinel.nodes.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+                "masterName": sentinel.master_name,
+                "credentials": sentinel.username.is_some() || sentinel.password.is_some(),
+                "db": sentinel.db,
+            });
+        }
         if let Some(replicas) = &settings.replicas {
             described["replicas"] = json!(replicas.count);
             described["replicasTimeoutMs"] = json!(replicas.timeout.as_millis() as u64);
@@ -127,13 +137,24 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
     let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
     let url_option = options.string("url")?;
     let cluster_option = options.strings("cluster")?;
-    if url_option.is_some() && cluster_option.is_some() {
-        return Err(options.invalid("give url (one server) or cluster (seed nodes), not both"));
+    let sentinel = match options.object("sentinel")? {
+        Some(sentinel) => Some(sentinel_config(sentinel)?),
+        None => None,
+    };
+    let given = [
+        url_option.is_some(),
+        cluster_option.is_some(),
+        sentinel.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(options.invalid(
+            "give one of url (one server), cluster (seed nodes) or sentinel (sentinel nodes)",
+        ));
     }
-    let cluster = match (cluster_option, &url_option) {
-        (Some(seeds), _) => seeds,
-        (None, Some(_)) => Vec::new(),
-        (None, None) => env(CLUSTER_ENV)
+    let cluster = match (cluster_option, &url_option, &sentinel) {
+        (Some(seeds), _, _) => seeds,
+        (None, Some(_), _) | (None, None, Some(_)) => Vec::new(),
+        (None, None, None) => env(CLUSTER_ENV)
             .map(|seeds| {
                 seeds
                     .split(',')
@@ -144,17 +165,25 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
             })
             .unwrap_or_default(),
     };
-    let url = match cluster.first() {
+    let first_node = cluster
+        .first()
+        .or_else(|| sentinel.as_ref().map(|s| &s.nodes[0]));
+    let url = match first_node {
         Some(first) => first.clone(),
         None => url_option
             .or_else(|| env(URL_ENV))
             .or_else(|| env("REDIS_URL"))
             .unwrap_or_else(|| DEFAULT_URL.to_owned()),
     };
-    for each in cluster.iter().chain(std::iter::once(&url)) {
+    let sentinel_nodes = sentinel.iter().flat_map(|s| s.nodes.iter());
+    for each in cluster
+        .iter()
+        .chain(sentinel_nodes)
+        .chain(std::iter::once(&url))
+    {
         if !(each.starts_with("redis://") || each.starts_with("rediss://")) {
             return Err(options.invalid(format!(
-                "url and cluster seeds must be redis:// or rediss:// URLs, got {}",
+                "url, cluster seeds and sentinel nodes must be redis:// or rediss:// URLs, got {}",
                 redact_url(each)
             )));
         }
@@ -190,6 +219,13 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
         }
         None => None,
     };
+    if ca_pem.is_some()
+        && sentinel
+            .as_ref()
+            .is_some_and(|s| !s.nodes[0].starts_with("rediss:"))
+    {
+        return Err(options.invalid("tls.ca needs rediss:// sentinel nodes"));
+    }
     options.finish()?;
     let replicas = replicas.filter(|n| *n > 0).map(|count| Replicas {
         count,
@@ -199,6 +235,7 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
         RedisConfig {
             url,
             cluster,
+            sentinel,
             ca_pem,
             connect_timeout: Duration::from_millis(connect_timeout),
             command_timeout: Duration::from_millis(command_timeout),
@@ -206,6 +243,61 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
         },
         Settings { prefix, replicas },
     ))
+}
+
+/// `sentinel: { nodes, masterName, username, password, db }`: the sentinels' own credentials
+/// are in their URLs, the primary's here.
+fn sentinel_config(mut sentinel: Options) -> Result<SentinelConfig> {
+    let nodes = sentinel
+        .strings("nodes")?
+        .ok_or_else(|| sentinel.invalid("sentinel.nodes (the sentinels' URLs) is required"))?;
+    let master_name = sentinel
+        .string("masterName")?
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| {
+            sentinel.invalid("sentinel.masterName (the name the sentinels monitor) is required")
+        })?;
+    let username = sentinel.string("username")?;
+    let password = sentinel.secret("password")?;
+    let db = sentinel.count("db", i32::MAX as u64)?.unwrap_or(0) as i64;
+    let tls = nodes[0].starts_with("rediss:");
+    if nodes.iter().any(|node| node.starts_with("rediss:") != tls) {
+        return Err(sentinel.invalid("sentinel nodes must all be redis:// or all rediss://"));
+    }
+    // One set of credentials reaches every sentinel (what the client can do).
+    let mut credentials = None;
+    for node in &nodes {
+        let user_info = node
+            .split_once("://")
+            .and_then(|(_, rest)| rest.rsplit_once('@'))
+            .map(|(user_info, _)| user_info);
+        if *credentials.get_or_insert(user_info) != user_info {
+            return Err(
+                sentinel.invalid("every sentinel node must have the same user and password")
+            );
+        }
+    }
+    sentinel.finish()?;
+    Ok(SentinelConfig {
+        nodes,
+        master_name,
+        username,
+        password,
+        db,
+    })
+}
+
+/// A primary found through Redis Sentinel. With `rediss://` sentinels, the primary is reached
+/// over TLS too.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SentinelConfig {
+    /// The sentinels' URLs, with the sentinels' credentials if they need any.
+    pub nodes: Vec<String>,
+    pub master_name: String,
+    /// The primary's credentials and database.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub db: i64,
 }
 
 /// How to reach the server: one shared connection per distinct value. `Debug` shows the URL
@@ -217,6 +309,8 @@ pub struct RedisConfig {
     pub url: String,
     /// Seed nodes of a Redis Cluster; empty for one server.
     pub cluster: Vec<String>,
+    /// Set when the primary is found through sentinels (`url` is then the first sentinel).
+    pub sentinel: Option<SentinelConfig>,
     /// PEM root certificate to trust for `rediss://` (a private CA); system roots otherwise.
     pub ca_pem: Option<String>,
     pub connect_timeout: Duration,
@@ -245,9 +339,50 @@ impl std::fmt::Debug for RedisConfig {
                     .as_ref()
                     .map(|pem| format!("{} bytes", pem.len())),
             )
+            .field(
+                "sentinel",
+                &self.sentinel.as_ref().map(|s| {
+                    let nodes: Vec<_> = s.nodes.iter().map(|u| redact_url(u)).collect();
+                    format!("{} via {}", s.master_name, nodes.join(","))
+                }),
+            )
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
             .finish()
+    }
+}
+
+impl RedisConfig {
+    /// Text a library produced, without any credential this configuration holds.
+    fn scrub(&self, text: &str) -> String {
+        let mut urls: Vec<String> = std::iter::once(&self.url)
+            .chain(&self.cluster)
+            .cloned()
+            .collect();
+        if let Some(sentinel) = &self.sentinel {
+            urls.extend(sentinel.nodes.iter().cloned());
+            // The primary's credentials, in the shape the URL scrubber reads.
+            let user = sentinel.username.as_deref().unwrap_or_default();
+            let password = sentinel.password.as_deref().unwrap_or_default();
+            if !(user.is_empty() && password.is_empty()) {
+                urls.push(format!("redis://{user}:{password}@primary"));
+            }
+        }
+        urls.iter()
+            .fold(text.to_owned(), |text, url| scrub_secrets(&text, url))
+    }
+
+    /// Where the store is, for messages: the URL with credentials redacted (the first seed of
+    /// a cluster; the first sentinel and the master's name with Sentinel).
+    fn shown(&self) -> String {
+        match &self.sentinel {
+            Some(sentinel) => format!(
+                "{} (sentinel, master {})",
+                redact_url(&self.url),
+                sentinel.master_name
+            ),
+            None => redact_url(&self.url),
+        }
     }
 }
 
@@ -313,17 +448,17 @@ impl RedisStore {
         &self.key
     }
 
-    async fn connection(&self) -> Result<Conn> {
-        if let Some(conn) = &*read(&self.server.open) {
-            return Ok(conn.clone());
+    async fn connection(&self) -> Result<Link> {
+        if let Some(link) = &*read(&self.server.open) {
+            return Ok(link.clone());
         }
         // One connect attempt per configuration at a time; callers that queued behind an
         // attempt share its result, so an outage fails them all together, not one by one.
         let server = &self.server;
         let arrived = Instant::now();
         let _connecting = server.connecting.lock().await;
-        if let Some(conn) = &*read(&server.open) {
-            return Ok(conn.clone());
+        if let Some(link) = &*read(&server.open) {
+            return Ok(link.clone());
         }
         if let Some((failed_at, error)) = &*lock(&server.last_failure) {
             if *failed_at >= arrived {
@@ -333,13 +468,17 @@ impl RedisStore {
         let closes = server.closes.load(Ordering::Acquire);
         match self.connect().await {
             Ok(conn) => {
+                let link = Link {
+                    conn,
+                    epoch: server.epochs.fetch_add(1, Ordering::AcqRel) + 1,
+                };
                 let mut open = write(&server.open);
                 // A close() during the connect: this operation uses the connection, nothing
                 // keeps it.
                 if server.closes.load(Ordering::Acquire) == closes {
-                    *open = Some(conn.clone());
+                    *open = Some(link.clone());
                 }
-                Ok(conn)
+                Ok(link)
             }
             Err(error) => {
                 if let PersistError::Redis { url, detail, kind } = &error {
@@ -374,6 +513,20 @@ impl RedisStore {
                     .get_async_connection()
                     .await
                     .map(|conn| Conn::Cluster(Box::new(conn))),
+                // Asks the sentinels for the primary and checks its ROLE before use.
+                Target::Sentinel(client) => {
+                    let connection_config = AsyncConnectionConfig::new()
+                        .set_connection_timeout(Some(self.config.connect_timeout))
+                        .set_response_timeout(Some(
+                            self.config.command_timeout + self.config.replicas_timeout,
+                        ));
+                    client
+                        .lock()
+                        .await
+                        .get_async_connection_with_config(&connection_config)
+                        .await
+                        .map(Conn::Sentinel)
+                }
             }
         };
         match tokio::time::timeout(self.config.connect_timeout, connect).await {
@@ -385,21 +538,62 @@ impl RedisStore {
 
     /// Run one command with the command timeout.
     async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T> {
-        let mut conn = self.connection().await?;
-        self.bounded(cmd.query_async(&mut conn)).await
+        let mut link = self.connection().await?;
+        let reply = self
+            .within(self.config.command_timeout, cmd.query_async(&mut link.conn))
+            .await;
+        self.settle(link.epoch, reply)
     }
 
-    /// Run a pipeline (one round trip) with the command timeout.
-    async fn query_pipeline<T: redis::FromRedisValue>(&self, pipe: redis::Pipeline) -> Result<T> {
-        let mut conn = self.connection().await?;
-        self.bounded(pipe.query_async(&mut conn)).await
+    /// A reply's failures as `PersistError`; the connection is forgotten when it failed as
+    /// unavailable.
+    fn settle<T>(&self, epoch: u64, reply: Result<redis::RedisResult<T>>) -> Result<T> {
+        let outcome = reply.and_then(|reply| reply.map_err(|e| self.failure(&e)));
+        if let Err(PersistError::Redis {
+            kind: RedisFailure::Unavailable,
+            ..
+        }) = &outcome
+        {
+            self.forget(epoch);
+        }
+        outcome
     }
 
-    /// A reply within the command timeout, its failures as `PersistError`.
-    async fn bounded<T>(&self, reply: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
-        self.within(self.config.command_timeout, reply)
-            .await?
-            .map_err(|e| self.failure(&e))
+    /// A connection found through the sentinels does not reconnect by itself, and its server
+    /// may no longer be the primary: it is dropped (unless a newer one replaced it), so the next
+    /// command asks the sentinels again.
+    fn forget(&self, epoch: u64) {
+        if matches!(*self.client, Target::Sentinel(_)) {
+            let mut open = write(&self.server.open);
+            if open.as_ref().is_some_and(|link| link.epoch == epoch) {
+                *open = None;
+            }
+        }
+    }
+
+    /// A pipeline of commands on this entity's hash (one round trip), within `limit`. The
+    /// cluster connection follows ASK and MOVED for pipelines as for commands (a slot being
+    /// moved), but not once its retries went on a failover: MOVED then reaches us, and means
+    /// nothing ran on the old owner, so a keyed command refreshes the routing and the pipeline
+    /// is sent again.
+    async fn keyed_pipeline<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+        limit: Duration,
+    ) -> Result<T> {
+        let mut link = self.connection().await?;
+        let mut attempts = 0;
+        loop {
+            let reply = self.within(limit, pipe.query_async(&mut link.conn)).await;
+            match &reply {
+                Ok(Err(e)) if e.code() == Some("MOVED") && attempts < 3 => {
+                    attempts += 1;
+                    self.query::<bool>(redis::cmd("EXISTS").arg(&*self.key).to_owned())
+                        .await?;
+                }
+                _ => return self.settle(link.epoch, reply),
+            }
+        }
     }
 
     /// The reply, or `PERSIST_UNAVAILABLE` when it takes longer than `limit`; the reply's own
@@ -426,26 +620,11 @@ impl RedisStore {
             .cmd("WAIT")
             .arg(replicas.count)
             .arg(replicas.timeout.as_millis() as u64);
-        let mut conn = self.connection().await?;
         let limit = self.config.command_timeout + replicas.timeout;
-        let mut attempts = 0;
-        let (value, acknowledged): (T, u64) = loop {
-            match self.within(limit, pipe.query_async(&mut conn)).await? {
-                // A cluster pipeline is not redirected: MOVED means the slot has a new owner
-                // (a failover) and nothing ran there. A keyed command follows the redirection
-                // and refreshes the routing; then the pipeline goes to the new owner.
-                Err(e) if e.code() == Some("MOVED") && attempts < 3 => {
-                    attempts += 1;
-                    self.query::<bool>(redis::cmd("EXISTS").arg(&*self.key).to_owned())
-                        .await?;
-                }
-                Ok(value) => break value,
-                Err(e) => return Err(self.failure(&e)),
-            }
-        };
+        let (value, acknowledged): (T, u64) = self.keyed_pipeline(&pipe, limit).await?;
         if acknowledged < replicas.count {
             return Err(PersistError::Redis {
-                url: redact_url(&self.config.url),
+                url: self.config.shown(),
                 detail: format!(
                     "the primary took the write, but {acknowledged} of {} replicas acknowledged \
                      it within {} ms: it may be lost if the primary fails before they have it",
@@ -472,7 +651,12 @@ impl RedisStore {
                         | "ASK"
                 )
             )
-            || err.kind() == redis::ErrorKind::ClusterConnectionNotFound
+            || matches!(
+                err.kind(),
+                redis::ErrorKind::ClusterConnectionNotFound
+                    // Sentinels that name no primary that answers as one: a failover under way.
+                    | redis::ErrorKind::MasterNameNotFoundBySentinel
+            )
             || err.is_connection_refusal()
             || err.is_timeout()
             || err.is_connection_dropped()
@@ -483,26 +667,22 @@ impl RedisStore {
             RedisFailure::Other
         };
         PersistError::Redis {
-            url: redact_url(&self.config.url),
-            detail: scrub_secrets(&err.to_string(), &self.config.url),
+            url: self.config.shown(),
+            detail: self.config.scrub(&err.to_string()),
             kind,
         }
     }
 
     fn timed_out(&self, what: &str, limit: Duration) -> PersistError {
         PersistError::Redis {
-            url: redact_url(&self.config.url),
+            url: self.config.shown(),
             detail: format!("no {what} within {} ms", limit.as_millis()),
             kind: RedisFailure::Unavailable,
         }
     }
 
     fn location(&self, id: &str) -> String {
-        format!(
-            "{} key={} field={id}",
-            redact_url(&self.config.url),
-            self.key
-        )
+        format!("{} key={} field={id}", self.config.shown(), self.key)
     }
 
     /// Drop this configuration's shared connection (commands in flight finish on their clone;
@@ -572,7 +752,8 @@ impl RedisStore {
                         for id in &ids {
                             pipe.cmd("HEXISTS").arg(key).arg(id);
                         }
-                        self.query_pipeline(pipe).await?
+                        self.keyed_pipeline(&pipe, self.config.command_timeout)
+                            .await?
                     }
                 };
                 Ok(Response::Flags(flags))
@@ -787,11 +968,21 @@ impl SharedFailure {
 /// A hash field and its value as stored: bytes, which need not be UTF-8.
 type RawField = (Vec<u8>, Vec<u8>);
 
+/// The shared connection and which one it is: a failed command drops it from `Server::open`
+/// only if no newer one replaced it meanwhile.
+#[derive(Clone)]
+struct Link {
+    conn: Conn,
+    epoch: u64,
+}
+
 /// Everything shared by the stores of one configuration.
 #[derive(Default)]
 struct Server {
     /// Read on every command by every store of the configuration: a read lock, uncontended.
-    open: RwLock<Option<Conn>>,
+    open: RwLock<Option<Link>>,
+    /// Numbers the connections made, for `Link::epoch`.
+    epochs: AtomicU64,
     connecting: tokio::sync::Mutex<()>,
     last_failure: Mutex<Option<(Instant, SharedFailure)>>,
     /// Bumped by `close`, so that a connect that was in flight is not kept.
@@ -822,6 +1013,8 @@ impl Registry {
 enum Target {
     Single(Client),
     Cluster(ClusterClient),
+    /// Locked while asking the sentinels (connects are one at a time anyway).
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
 }
 
 /// A shared connection: clones multiplex onto it.
@@ -829,6 +1022,8 @@ enum Target {
 enum Conn {
     Single(ConnectionManager),
     Cluster(Box<ClusterConnection>),
+    /// To the primary the sentinels named; not reconnected (see `RedisStore::settle`).
+    Sentinel(MultiplexedConnection),
 }
 
 impl redis::aio::ConnectionLike for Conn {
@@ -839,6 +1034,7 @@ impl redis::aio::ConnectionLike for Conn {
         match self {
             Conn::Single(conn) => conn.req_packed_command(cmd),
             Conn::Cluster(conn) => conn.req_packed_command(cmd),
+            Conn::Sentinel(conn) => conn.req_packed_command(cmd),
         }
     }
 
@@ -851,6 +1047,7 @@ impl redis::aio::ConnectionLike for Conn {
         match self {
             Conn::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(conn) => conn.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -858,16 +1055,88 @@ impl redis::aio::ConnectionLike for Conn {
         match self {
             Conn::Single(conn) => conn.get_db(),
             Conn::Cluster(conn) => conn.get_db(),
+            Conn::Sentinel(conn) => conn.get_db(),
         }
     }
 }
 
 fn build_client(config: &RedisConfig) -> Result<Target> {
-    if config.cluster.is_empty() {
+    if let Some(sentinel) = &config.sentinel {
+        build_sentinel_client(config, sentinel)
+            .map(|client| Target::Sentinel(tokio::sync::Mutex::new(client)))
+    } else if config.cluster.is_empty() {
         build_single_client(config).map(Target::Single)
     } else {
         build_cluster_client(config).map(Target::Cluster)
     }
+}
+
+/// The sentinels' addresses and their one set of credentials (from their URLs), and the
+/// primary's credentials, database and TLS (that of the sentinels, trusting the same CA).
+fn build_sentinel_client(
+    config: &RedisConfig,
+    sentinel: &SentinelConfig,
+) -> Result<SentinelClient> {
+    let invalid = |detail: String| PersistError::InvalidConfig {
+        detail: format!(
+            "redis sentinel {}: {}",
+            config.shown(),
+            config.scrub(&detail)
+        ),
+    };
+    let mut addresses = Vec::with_capacity(sentinel.nodes.len());
+    // The same for every node (checked with the options).
+    let mut credentials = None;
+    for node in &sentinel.nodes {
+        let info = node
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| invalid(e.to_string()))?;
+        let settings = info.redis_settings();
+        credentials = Some((
+            settings.username().map(str::to_owned),
+            settings.password().map(str::to_owned),
+        ));
+        addresses.push(info.addr().clone());
+    }
+    let tls = sentinel.nodes[0].starts_with("rediss:");
+    if tls {
+        install_crypto_provider();
+    }
+    let built =
+        SentinelClientBuilder::new(addresses, &sentinel.master_name, SentinelServerType::Master)
+            .map(|mut builder| {
+                if let Some((username, password)) = credentials {
+                    if let Some(username) = username {
+                        builder = builder.set_client_to_sentinel_username(username);
+                    }
+                    if let Some(password) = password {
+                        builder = builder.set_client_to_sentinel_password(password);
+                    }
+                }
+                if let Some(username) = &sentinel.username {
+                    builder = builder.set_client_to_redis_username(username);
+                }
+                if let Some(password) = &sentinel.password {
+                    builder = builder.set_client_to_redis_password(password);
+                }
+                builder = builder.set_client_to_redis_db(sentinel.db);
+                if tls {
+                    builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
+                }
+                if let Some(ca) = &config.ca_pem {
+                    let certificates = || redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(ca.as_bytes().to_vec()),
+                    };
+                    builder = builder
+                        .set_client_to_sentinel_certificates(certificates())
+                        .set_client_to_redis_certificates(certificates());
+                }
+                builder
+            })
+            .and_then(SentinelClientBuilder::build);
+    built.map_err(|e| invalid(e.to_string()))
 }
 
 fn build_cluster_client(config: &RedisConfig) -> Result<ClusterClient> {
@@ -875,10 +1144,7 @@ fn build_cluster_client(config: &RedisConfig) -> Result<ClusterClient> {
         detail: format!(
             "redis cluster {}: {}",
             redact_url(&config.url),
-            config
-                .cluster
-                .iter()
-                .fold(e.to_string(), |text, seed| scrub_secrets(&text, seed))
+            config.scrub(&e.to_string())
         ),
     };
     if config
@@ -906,7 +1172,7 @@ fn build_single_client(config: &RedisConfig) -> Result<Client> {
         detail: format!(
             "redis URL {}: {}",
             redact_url(&config.url),
-            scrub_secrets(&e.to_string(), &config.url)
+            config.scrub(&e.to_string())
         ),
     };
     match &config.ca_pem {
@@ -1104,6 +1370,7 @@ mod tests {
             let config = RedisConfig {
                 url: (*url).to_owned(),
                 cluster: Vec::new(),
+                sentinel: None,
                 ca_pem: None,
                 connect_timeout: Duration::from_secs(1),
                 command_timeout: Duration::from_secs(1),
@@ -1137,6 +1404,7 @@ mod tests {
         let config = RedisConfig {
             url: "http://bob:hunter22@host".into(),
             cluster: Vec::new(),
+            sentinel: None,
             ca_pem: None,
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(1),

@@ -1,0 +1,237 @@
+"use strict";
+// A private Redis Sentinel set-up on free loopback ports, for the tests: one primary, one replica
+// and three sentinels (quorum 2) watching them as `mymaster`. Data nodes and sentinels each have a
+// password, so that both credential paths are used. Nodes can be killed, restarted as replicas of
+// the current primary, and failed over by hand.
+const { execFile, execFileSync, spawn } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+
+const { freePort } = require("./redis-server.cjs");
+
+const MASTER_NAME = "mymaster";
+const DATA_PASSWORD = "data-pw-7c1e";
+const SENTINEL_PASSWORD = "sentinel-pw-91ab";
+const START_TIMEOUT_MS = 30_000;
+const LOG_LIMIT = 64 * 1024;
+
+function binary(name, debianPackage) {
+  try {
+    return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
+  } catch {
+    throw new Error(`${name} not found: install the Debian package ${debianPackage} (.ci/run does)`);
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Start the set-up; resolves once the replica is synced and every sentinel knows the primary, the
+ * replica and the other two sentinels.
+ */
+async function startRedisSentinel() {
+  const serverBinary = binary("redis-server", "redis-server");
+  const cliBinary = binary("redis-cli", "redis-tools");
+  const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-redis-sentinel-"));
+  const dataPorts = [await freePort(), await freePort()];
+  const sentinelPorts = [await freePort(), await freePort(), await freePort()];
+  /** port -> { proc, log, exited, args } */
+  const processes = new Map();
+  let stopped = false;
+
+  const cli = (port, password, args, timeout = 2_000) =>
+    new Promise((resolve, reject) => {
+      execFile(
+        cliBinary,
+        ["-h", "127.0.0.1", "-p", String(port), "--no-auth-warning", "-a", password, ...args],
+        { timeout, encoding: "utf8" },
+        (error, stdout, stderr) => {
+          if (error) reject(new Error(`redis-cli -p ${port} ${args.join(" ")}: ${(stderr || stdout || error.message).trim()}`));
+          else resolve(stdout.trim());
+        },
+      );
+    });
+  const dataCli = (port, ...args) => cli(port, DATA_PASSWORD, args);
+  const sentinelCli = (port, ...args) => cli(port, SENTINEL_PASSWORD, args);
+
+  const launch = (port, args) => {
+    const node = { proc: spawn(serverBinary, args, { stdio: ["ignore", "pipe", "pipe"] }), log: "", exited: undefined, args };
+    processes.set(port, node);
+    // Always drain the pipes: a full pipe would block redis-server on its next log line.
+    const onData = (chunk) => {
+      node.log = (node.log + chunk.toString()).slice(-LOG_LIMIT);
+    };
+    node.proc.stdout.on("data", onData);
+    node.proc.stderr.on("data", onData);
+    node.proc.once("exit", (code, signal) => {
+      node.exited = signal ?? `code ${code}`;
+    });
+    node.proc.once("error", (error) => {
+      node.exited = error.message;
+    });
+    return node;
+  };
+
+  const dataArgs = (port, primaryPort) => {
+    const dir = path.join(baseDir, String(port));
+    fs.mkdirSync(dir, { recursive: true });
+    return [
+      "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
+      "--requirepass", DATA_PASSWORD, "--masterauth", DATA_PASSWORD,
+      // A replica syncs at once (Redis waits 5 s for more replicas before a diskless sync).
+      "--repl-diskless-sync-delay", "0",
+      ...(primaryPort ? ["--replicaof", "127.0.0.1", String(primaryPort)] : []),
+    ];
+  };
+
+  const logTails = () =>
+    [...processes]
+      .map(([port, node]) => `--- ${port}${node.exited ? ` (exited: ${node.exited})` : ""}:\n${node.log.trim().split("\n").slice(-15).join("\n")}`)
+      .join("\n");
+
+  const killOnExit = () => {
+    for (const { proc } of processes.values()) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    fs.rmSync(baseDir, { recursive: true, force: true });
+  };
+  process.once("exit", killOnExit);
+
+  const stopProcess = async (port, signal) => {
+    const node = processes.get(port);
+    if (!node || node.exited !== undefined) return;
+    const exited = new Promise((resolve) => node.proc.once("exit", resolve));
+    node.proc.kill(signal);
+    await exited;
+  };
+
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await Promise.all([...processes.keys()].map((port) => stopProcess(port, "SIGKILL")));
+    process.removeListener("exit", killOnExit);
+    fs.rmSync(baseDir, { recursive: true, force: true });
+  };
+
+  /** Polls until check() resolves true (otherwise it returns what is still missing, for the message). */
+  const waitFor = async (what, check, timeoutMs = START_TIMEOUT_MS) => {
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    for (;;) {
+      try {
+        const result = await check();
+        if (result === true) return;
+        last = result;
+      } catch (error) {
+        last = error.message;
+      }
+      if (Date.now() > deadline) throw new Error(`Redis Sentinel: timed out waiting for ${what}${last ? ` (last: ${last})` : ""}\n${logTails()}`);
+      await sleep(100);
+    }
+  };
+
+  /** The primary's port as the first sentinel that answers names it. */
+  const primaryPort = async () => {
+    let lastError = new Error("no sentinel answered");
+    for (const port of sentinelPorts) {
+      try {
+        const [, primary] = (await sentinelCli(port, "sentinel", "get-master-addr-by-name", MASTER_NAME)).split("\n");
+        return Number(primary);
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError;
+  };
+
+  /** Until every sentinel names a primary other than `old` that answers as one, with a synced replica. */
+  const settled = async (old, timeoutMs = START_TIMEOUT_MS) =>
+    waitFor(
+      "a primary with a synced replica, named by every sentinel",
+      async () => {
+        const named = await Promise.all(
+          sentinelPorts.map(async (port) => Number((await sentinelCli(port, "sentinel", "get-master-addr-by-name", MASTER_NAME)).split("\n")[1])),
+        );
+        if (new Set(named).size !== 1) return `sentinels name ${named.join(", ")}`;
+        const [primary] = named;
+        if (primary === old) return `still ${old}`;
+        const replication = await dataCli(primary, "info", "replication");
+        if (!replication.includes("role:master")) return `${primary} is not a primary yet`;
+        const replica = dataPorts.find((port) => port !== primary);
+        const replicaInfo = await dataCli(replica, "info", "replication");
+        if (!replicaInfo.includes(`master_port:${primary}`) || !replicaInfo.includes("master_link_status:up")) return `${replica} not synced to ${primary}`;
+        return true;
+      },
+      timeoutMs,
+    );
+
+  try {
+    launch(dataPorts[0], dataArgs(dataPorts[0]));
+    launch(dataPorts[1], dataArgs(dataPorts[1], dataPorts[0]));
+    await waitFor("the replica's first sync", async () => (await dataCli(dataPorts[1], "info", "replication")).includes("master_link_status:up") || "not yet");
+    for (const port of sentinelPorts) {
+      const config = path.join(baseDir, `sentinel-${port}.conf`);
+      // Sentinel rewrites its config file as it learns the topology, so each has its own.
+      fs.writeFileSync(
+        config,
+        [
+          `port ${port}`,
+          "bind 127.0.0.1",
+          `dir ${baseDir}`,
+          `requirepass ${SENTINEL_PASSWORD}`,
+          `sentinel sentinel-pass ${SENTINEL_PASSWORD}`,
+          `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${dataPorts[0]} 2`,
+          `sentinel auth-pass ${MASTER_NAME} ${DATA_PASSWORD}`,
+          `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
+          `sentinel failover-timeout ${MASTER_NAME} 3000`,
+          `sentinel parallel-syncs ${MASTER_NAME} 1`,
+          "",
+        ].join("\n"),
+      );
+      launch(port, [config, "--sentinel"]);
+    }
+    await waitFor("every sentinel to know the replica and the other sentinels", async () => {
+      const views = await Promise.all(
+        sentinelPorts.map(async (port) => {
+          const [replicas, sentinels] = await Promise.all([
+            sentinelCli(port, "sentinel", "replicas", MASTER_NAME),
+            sentinelCli(port, "sentinel", "sentinels", MASTER_NAME),
+          ]);
+          const knowsReplica = replicas.includes(String(dataPorts[1]));
+          const others = sentinelPorts.filter((other) => other !== port && sentinels.includes(String(other))).length;
+          return knowsReplica && others === 2 ? "" : `${port}: replica ${knowsReplica}, ${others} other sentinels`;
+        }),
+      );
+      const missing = views.filter(Boolean);
+      return missing.length === 0 || missing.join("; ");
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  return {
+    masterName: MASTER_NAME,
+    dataPassword: DATA_PASSWORD,
+    sentinelPassword: SENTINEL_PASSWORD,
+    dataPorts,
+    sentinelPorts,
+    /** The sentinels' URLs, with their password. */
+    sentinels: sentinelPorts.map((port) => `redis://:${SENTINEL_PASSWORD}@127.0.0.1:${port}`),
+    primaryPort,
+    /** SIGKILL a data node. */
+    kill: (port) => stopProcess(port, "SIGKILL"),
+    /** Start a killed data node again, empty, as a replica of `primary`. */
+    restartAsReplica: async (port, primary) => {
+      launch(port, dataArgs(port, primary));
+      await waitFor(`${port} to sync from ${primary}`, async () => (await dataCli(port, "info", "replication")).includes("master_link_status:up") || "not yet");
+    },
+    /** `SENTINEL FAILOVER`, as an operator would ask it (retried while a previous failover cools down). */
+    failover: async () =>
+      waitFor("SENTINEL FAILOVER to be accepted", async () => (await sentinelCli(sentinelPorts[0], "sentinel", "failover", MASTER_NAME)) === "OK" || "refused"),
+    settled,
+    dataCli,
+    stop,
+  };
+}
+
+module.exports = { startRedisSentinel };
