@@ -213,6 +213,73 @@ async function ownerOf(client: InstanceType<typeof Redis.Cluster>, key: string):
   return range[2][1];
 }
 
+describe("resharding", () => {
+  it(
+    "moving the slot of an entity being written to another primary: no error reaches the writers, nothing acknowledged is lost",
+    { timeout: 120_000 },
+    async () => {
+      // Two writers on one entity (one hash tag, so one slot): one with replicas: 1 (each write
+      // and its WAIT go as one pipeline), one without (single commands).
+      const run = randomUUID();
+      const writers = [1, 0].map((replicas) => {
+        const prefix = `bkrs-reshard-${replicas}-${run}`;
+        return { prefix, writer: startWriter([JSON.stringify({ cluster: cluster.nodes, prefix, replicas }), "each"], {}, "redis-writer.cjs") };
+      });
+      const key = `${writers[0].prefix}:{["ns","failover"]}`;
+      const node = (port: number) => inspector.nodes("master").find((n) => n.options.port === port)!;
+      try {
+        for (const { writer } of writers) {
+          await writer.ready;
+          await writer.untilAck(20);
+        }
+        const slot = (await inspector.cluster("KEYSLOT", key)) as number;
+        const from = await ownerOf(inspector, key);
+        const to = inspector.nodes("master").map((n) => n.options.port!).find((port) => port !== from)!;
+        const [fromId, toId] = await Promise.all([node(from).cluster("MYID"), node(to).cluster("MYID")]);
+        // The steps of `redis-cli --cluster reshard`, with pauses so that writes meet each state:
+        // migrating with the hashes still on the source, then moved (ASK), then the new owner (MOVED).
+        await node(to).cluster("SETSLOT", slot, "IMPORTING", fromId);
+        await node(from).cluster("SETSLOT", slot, "MIGRATING", toId);
+        await sleep(500);
+        const acksWhileMigrating = writers.map(({ writer }) => writer.lastAck());
+        const keys = (await node(from).cluster("GETKEYSINSLOT", slot, 1000)) as string[];
+        expect(keys).toEqual(expect.arrayContaining(writers.map(({ prefix }) => `${prefix}:{["ns","failover"]}`)));
+        await node(from).call("MIGRATE", "127.0.0.1", to, "", 0, 5000, "KEYS", ...keys);
+        await sleep(1000);
+        for (const port of [to, from, ...inspector.nodes("master").map((n) => n.options.port!).filter((p) => p !== to && p !== from)]) {
+          await node(port).cluster("SETSLOT", slot, "NODE", toId);
+        }
+        for (const [i, { writer }] of writers.entries()) {
+          expect(writer.lastAck(), "writes went on while the hash moved").toBeGreaterThan(acksWhileMigrating[i] + 10);
+          await writer.untilAck(writer.lastAck() + 20);
+        }
+        expect(await ownerOf(inspector, key)).toBe(to);
+        for (const { writer } of writers) {
+          writer.child.kill("SIGKILL");
+          await writer.exited;
+          expect(writer.failures()).toEqual([]);
+        }
+        for (const { prefix, writer } of writers) {
+          const Persist = createRedisPersist({ cluster: cluster.nodes, prefix });
+          try {
+            const store = new Persist("failover", "ns");
+            const missing: number[] = [];
+            for (let seq = 0; seq <= writer.lastAck(); seq++) {
+              const value = await store.readValue(`k${seq}`);
+              if (!isPayload(value) || value.seq !== seq) missing.push(seq);
+            }
+            expect(missing, `${prefix}: acknowledged writes lost`).toEqual([]);
+          } finally {
+            await Persist.close();
+          }
+        }
+      } finally {
+        for (const { writer } of writers) writer.child.kill("SIGKILL");
+      }
+    },
+  );
+});
+
 describe("failover", () => {
 
   it(
