@@ -109,6 +109,32 @@ describe("layout on a cluster", () => {
   });
 });
 
+describe("a password-protected cluster", () => {
+  it("works with the password in the seed URLs; a wrong one is PERSIST_AUTH, and neither is ever shown", { timeout: 60_000 }, async () => {
+    const password = "cluster-pw-5e2d";
+    const own = await startRedisCluster(FAST_SYNC, password);
+    const seeds = (secret: string) => own.ports.map((port: number) => `redis://:${secret}@127.0.0.1:${port}`);
+    const Right = createRedisPersist({ cluster: seeds(password), prefix: "auth" });
+    const Wrong = createRedisPersist({ cluster: seeds("not-the-cluster-pw"), prefix: "auth", connectTimeoutMs: 2000 });
+    try {
+      expect(JSON.stringify(Right.options)).not.toContain(password);
+      const store = new Right("e", "ns");
+      await store.waitForInit(true);
+      // Ids spread over the cluster's slots would not matter here: one entity, one slot; several
+      // entities reach several primaries, each connection authenticated.
+      for (let i = 0; i < 10; i++) await new Right(`e${i}`, "ns").writeValue("k", { i });
+      for (let i = 0; i < 10; i++) expect(await new Right(`e${i}`, "ns").readValue("k")).toEqual({ i });
+      const err: any = await new Wrong("e", "ns").readValue("k").catch((e) => e);
+      expect(err?.code, err?.message).toBe("PERSIST_AUTH");
+      expect(err.message).not.toContain("not-the-cluster-pw");
+    } finally {
+      await Right.close();
+      await Wrong.close();
+      await own.stop();
+    }
+  });
+});
+
 describe("replica-acknowledged writes", () => {
   it("on a cluster: resolve once the replica has the write; more replicas than exist reject clearly", async () => {
     const prefix = `bkrs-wait-${randomUUID()}`;

@@ -68,8 +68,12 @@ function parseClusterNodes(text) {
     });
 }
 
-/** Start a 3-primary + 3-replica cluster; resolves when it is ready. */
-async function startRedisCluster(extraArgs = []) {
+/**
+ * Start a 3-primary + 3-replica cluster; resolves when it is ready. With `password`, every node
+ * requires it (of clients, and of each other for replication).
+ */
+async function startRedisCluster(extraArgs = [], password = undefined) {
+  const auth = password ? ["--no-auth-warning", "-a", password] : [];
   const serverBinary = binary("redis-server", "redis-server");
   const cliBinary = binary("redis-cli", "redis-tools");
   const deadline = Date.now() + START_TIMEOUT_MS;
@@ -81,7 +85,7 @@ async function startRedisCluster(extraArgs = []) {
 
   const cli = (port, args, timeout = 2_000) =>
     new Promise((resolve, reject) => {
-      execFile(cliBinary, ["-h", "127.0.0.1", "-p", String(port), ...args], { timeout, encoding: "utf8" }, (error, stdout, stderr) => {
+      execFile(cliBinary, ["-h", "127.0.0.1", "-p", String(port), ...auth, ...args], { timeout, encoding: "utf8" }, (error, stdout, stderr) => {
         if (error) reject(new Error(`redis-cli -p ${port} ${args.join(" ")}: ${(stderr || stdout || error.message).trim()}`));
         else resolve(stdout);
       });
@@ -155,6 +159,7 @@ async function startRedisCluster(extraArgs = []) {
         // Redis 7.0 waits 5 s before a diskless full sync in case more replicas come; the replicas here
         // all attach at once, so the wait only delays start-up.
         "--repl-diskless-sync-delay", "0",
+        ...(password ? ["--requirepass", password, "--masterauth", password] : []),
         ...extraArgs,
       ];
       const node = { proc: spawn(serverBinary, args, { stdio: ["ignore", "pipe", "pipe"] }), log: "", exited: undefined };
@@ -203,7 +208,7 @@ async function startRedisCluster(extraArgs = []) {
     await new Promise((resolve, reject) => {
       execFile(
         cliBinary,
-        ["--cluster", "create", ...hosts, "--cluster-replicas", "1", "--cluster-yes"],
+        [...auth, "--cluster", "create", ...hosts, "--cluster-replicas", "1", "--cluster-yes"],
         { timeout: Math.max(1_000, deadline - Date.now()), encoding: "utf8" },
         (error, stdout, stderr) => (error ? reject(fail(`redis-cli --cluster create failed:\n${stdout}${stderr}`)) : resolve()),
       );

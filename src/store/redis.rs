@@ -638,8 +638,16 @@ impl RedisStore {
     }
 
     fn failure(&self, err: &RedisError) -> PersistError {
+        // When every seed of a cluster fails, the cluster connection reports one I/O error whose
+        // detail is the last seed's error as text: an authentication failure shows only there.
+        let auth_in_detail = err.detail().is_some_and(|detail| {
+            ["AuthenticationFailed", "WRONGPASS", "NOAUTH"]
+                .iter()
+                .any(|marker| detail.contains(marker))
+        });
         let kind = if err.kind() == redis::ErrorKind::AuthenticationFailed
             || matches!(err.code(), Some("WRONGPASS" | "NOAUTH" | "NOPERM"))
+            || auth_in_detail
         {
             RedisFailure::Auth
         } else if err.is_io_error()
