@@ -181,6 +181,44 @@ export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity
 /** A RustRedisPersist class bound to explicit options (another server, database or prefix). */
 export declare function createRedisPersist(options?: RedisOptions): typeof RustRedisPersist;
 
+export interface PostgresOptions {
+  /** `postgres://user:password@host:port/db?sslmode=…` (`disable`, `prefer` (default), `require`,
+   * `verify-ca`, `verify-full`). Default: env `BACKTEST_KIT_RS_POSTGRES_URL`, then `DATABASE_URL`,
+   * then `postgres://postgres@127.0.0.1:5432/postgres`. */
+  url?: string;
+  /** Schema of the tables; default `"public"` (created when missing). */
+  schema?: string;
+  /** Name of the table (also `{table}_quarantine` and `{table}_meta`); default `"backtest_kit"`. */
+  table?: string;
+  /** Limit for establishing a connection; default 5000. */
+  connectTimeoutMs?: number;
+  /** Limit for each statement or group commit; default 5000. */
+  commandTimeoutMs?: number;
+  /** `ca`: a PEM certificate of a private CA to trust (the system's roots otherwise). */
+  tls?: { ca?: string | Buffer };
+}
+
+/** Every entity in one PostgreSQL table, `(namespace, entity, id) → JSON text`. */
+export declare class RustPostgresPersist<Entity = any> extends NativePersist<Entity> {
+  constructor(entityName: string, baseDir?: string);
+  static readonly options: {
+    url: string;
+    schema: string;
+    table: string;
+    sslmode: "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
+    connectTimeoutMs: number;
+    commandTimeoutMs: number;
+    tls: { ca: boolean };
+  };
+  /** `commits` are transactions (a group commit of many writes is one). */
+  static stats(): StoreStats;
+  /** Finish queued writes and drop the shared connections; using the class again reconnects. */
+  static close(): Promise<void>;
+}
+
+/** A RustPostgresPersist class bound to explicit options (another database, schema or table). */
+export declare function createPostgresPersist(options?: PostgresOptions): typeof RustPostgresPersist;
+
 /** backtest-kit 19.x persistence domains (`usePersist` also registers any further domain a newer kit exposes, such as 20.x's "dictionary"). */
 export type PersistDomain =
   | "signal"

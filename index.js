@@ -523,7 +523,20 @@ const createRedisPersist = (options = {}) => defineBackend("redis", "RustRedisPe
 /** Every entity in Redis, one hash per entity, over one shared connection (`REDIS_URL` etc.). */
 const RustRedisPersist = createRedisPersist();
 
+/**
+ * A RustPostgresPersist class bound to explicit options: `createPostgresPersist({ url:
+ * "postgres://bot:secret@db.internal/trading?sslmode=verify-full", table: "bot_a" })`.
+ * Options: `url` (else env BACKTEST_KIT_RS_POSTGRES_URL, then DATABASE_URL), `schema`, `table`,
+ * `connectTimeoutMs`, `commandTimeoutMs`, `tls: { ca }`.
+ */
+const createPostgresPersist = (options = {}) => defineBackend("postgres", "RustPostgresPersist", options);
+
+/** Every entity in one PostgreSQL table, over shared connections (`DATABASE_URL` etc.). */
+const RustPostgresPersist = createPostgresPersist();
+
 module.exports.RustFilePersist = RustFilePersist;
+module.exports.RustPostgresPersist = RustPostgresPersist;
+module.exports.createPostgresPersist = createPostgresPersist;
 module.exports.RustRedisPersist = RustRedisPersist;
 module.exports.createRedisPersist = createRedisPersist;
 module.exports.RustSqlitePersist = RustSqlitePersist;

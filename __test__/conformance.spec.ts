@@ -4,9 +4,10 @@ import path from "node:path";
 
 import { randomUUID } from "node:crypto";
 import Redis from "ioredis";
+import pg from "pg";
 import { inject } from "vitest";
 
-import { createRedisPersist, createSqlitePersist, RustFilePersist } from "../index.js";
+import { createPostgresPersist, createRedisPersist, createSqlitePersist, RustFilePersist } from "../index.js";
 import { persistConformance, type PersistCtor } from "./conformance";
 import { makeTempDir, removeDir, sqliteAll, treeSnapshot } from "./helpers";
 
@@ -84,6 +85,33 @@ persistConformance(
         if (keys.length) await inspector.del(...keys);
         inspector.disconnect();
         await Ctor.close();
+        await removeDir(root);
+      },
+    };
+  },
+  { strictIds: true, errorCodes: true, extras: true, issueOrder: true },
+);
+
+persistConformance(
+  "RustPostgresPersist",
+  async () => {
+    const url = inject("postgresUrl");
+    // A table of its own per test: isolation without a database per test.
+    const table = `t_${randomUUID().replace(/-/g, "")}`;
+    const Ctor = createPostgresPersist({ url, table });
+    const inspector = new pg.Client({ connectionString: url });
+    await inspector.connect();
+    const root = await makeTempDir("postgres");
+    const exists = async () => (await inspector.query("SELECT to_regclass($1) AS t", [table])).rows[0].t !== null;
+    return {
+      Ctor,
+      root,
+      snapshot: async () =>
+        (await exists()) ? (await inspector.query(`SELECT namespace, entity, id, value FROM ${table} ORDER BY 1, 2, 3`)).rows : [],
+      cleanup: async () => {
+        await Ctor.close();
+        await inspector.query(`DROP TABLE IF EXISTS ${table}, ${table}_quarantine, ${table}_meta`);
+        await inspector.end();
         await removeDir(root);
       },
     };

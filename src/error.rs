@@ -68,7 +68,15 @@ pub enum PersistError {
     Redis {
         url: String,
         detail: String,
-        kind: RedisFailure,
+        kind: ServerFailure,
+    },
+
+    /// A PostgreSQL statement or connection failed; `url` has its credentials redacted.
+    #[error("postgres {url}: {detail}")]
+    Postgres {
+        url: String,
+        detail: String,
+        kind: ServerFailure,
     },
 
     /// Options that cannot work, such as a malformed Redis URL.
@@ -95,11 +103,11 @@ impl PersistError {
                 _ => "PERSIST_IO",
             },
             PersistError::SchemaTooNew { .. } => "PERSIST_SCHEMA",
-            PersistError::Redis { kind, .. } => match kind {
-                RedisFailure::Unavailable => "PERSIST_UNAVAILABLE",
-                RedisFailure::Auth => "PERSIST_AUTH",
-                RedisFailure::NotReplicated => "PERSIST_NOT_REPLICATED",
-                RedisFailure::Other => "PERSIST_IO",
+            PersistError::Redis { kind, .. } | PersistError::Postgres { kind, .. } => match kind {
+                ServerFailure::Unavailable => "PERSIST_UNAVAILABLE",
+                ServerFailure::Auth => "PERSIST_AUTH",
+                ServerFailure::NotReplicated => "PERSIST_NOT_REPLICATED",
+                ServerFailure::Other => "PERSIST_IO",
             },
             PersistError::InvalidConfig { .. } => "PERSIST_INVALID_CONFIG",
             PersistError::Io { .. } | PersistError::Task(_) | PersistError::Closed { .. } => {
@@ -175,6 +183,11 @@ impl PersistError {
                 detail: detail.clone(),
                 kind: *kind,
             },
+            PersistError::Postgres { url, detail, kind } => PersistError::Postgres {
+                url: url.clone(),
+                detail: detail.clone(),
+                kind: *kind,
+            },
             PersistError::InvalidConfig { detail } => PersistError::InvalidConfig {
                 detail: detail.clone(),
             },
@@ -217,9 +230,9 @@ impl PersistError {
     }
 }
 
-/// What kind of Redis failure, which decides the error code.
+/// What kind of server failure (Redis, PostgreSQL), which decides the error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RedisFailure {
+pub enum ServerFailure {
     /// Refused, dropped or timed out: the server is not reachable now.
     Unavailable,
     /// Wrong credentials or missing permissions.

@@ -14,9 +14,11 @@ use tokio::sync::oneshot;
 
 use crate::error::{PersistError, Result};
 
+mod credentials;
 pub mod file;
 mod options;
 mod order;
+pub mod postgres;
 pub mod redis;
 pub mod sqlite;
 
@@ -213,7 +215,7 @@ pub struct Kind {
 }
 
 /// Every backend; adding one is a module and a line here.
-pub static KINDS: &[&Kind] = &[&file::KIND, &sqlite::KIND, &redis::KIND];
+pub static KINDS: &[&Kind] = &[&file::KIND, &sqlite::KIND, &redis::KIND, &postgres::KIND];
 
 pub fn kind(name: &str) -> Result<&'static Kind> {
     KINDS

@@ -1,0 +1,1272 @@
+//! `PostgresStore`: every entity in one table, `(namespace, entity, id) → value`, the value
+//! being the JSON text exactly as written (`text`, not `jsonb`, which would reorder keys).
+//!
+//! Per configuration the process keeps two connections, shared by every store: one for reads,
+//! on which concurrent statements are pipelined, and one owned by a writer task that takes
+//! every write queued meanwhile and commits them as one transaction (`BEGIN`, one statement per
+//! request, `COMMIT`, sent in one go): 64 concurrent writers cost one round trip and one WAL
+//! flush, and a batch of the fast domain paths is one `unnest` statement. A write resolves once
+//! its transaction committed, at the server's `synchronous_commit`.
+//!
+//! The schema is versioned (table `{table}_meta`) and created or migrated in one transaction
+//! under an advisory lock, so that processes starting together are safe; a newer version is
+//! refused, never altered.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::credentials::{redact_url, scrub_secrets};
+use super::{
+    entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
+    Store, StoreStats, WriteMode,
+};
+use crate::error::{PersistError, Result, ServerFailure};
+use crate::exec::{lock, read, spawn, write};
+use crate::json::is_valid_json;
+
+const URL_ENV: &str = "BACKTEST_KIT_RS_POSTGRES_URL";
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const DEFAULT_TABLE: &str = "backtest_kit";
+const DEFAULT_SCHEMA: &str = "public";
+const DEFAULT_TIMEOUT_MS: u64 = 5000;
+/// The schema this version writes, in `{table}_meta`.
+const SCHEMA_VERSION: i64 = 1;
+/// Requests one group commit takes at most (the rest wait for the next).
+const MAX_GROUP: usize = 512;
+/// Longest table name we accept: `_quarantine` is appended, and PostgreSQL cuts names at 63.
+const MAX_TABLE_NAME: usize = 63 - "_quarantine".len();
+
+pub static KIND: Kind = Kind {
+    name: "postgres",
+    open: |entity_name, base_dir, options| {
+        let config = resolve(options)?;
+        Ok(Arc::new(PostgresStore::new(config, base_dir, entity_name)?))
+    },
+    describe: |options| {
+        let config = resolve(options)?;
+        Ok(json!({
+            "url": redact_url(&config.url),
+            "schema": config.schema,
+            "table": config.table,
+            "sslmode": config.ssl.name(),
+            "connectTimeoutMs": config.connect_timeout.as_millis() as u64,
+            "commandTimeoutMs": config.command_timeout.as_millis() as u64,
+            "tls": { "ca": config.ca_pem.is_some() },
+        }))
+    },
+    stats: |options| {
+        let config = resolve(options)?;
+        Ok(registry().server(&config).counters.snapshot())
+    },
+    close: |options| {
+        let config = resolve(options)?;
+        let scopes = format!("postgres\n{}\n", config.identity());
+        Ok(Box::pin(async move {
+            order::settled(&scopes).await;
+            let server = registry().server(&config);
+            server.closes.fetch_add(1, Ordering::AcqRel);
+            *write(&server.reader) = None;
+            // The writer task ends once its queue is empty and every sender is gone.
+            *lock(&server.writer) = None;
+            Ok(())
+        }))
+    },
+};
+
+/// `sslmode` as libpq reads it: `prefer` and `require` encrypt without checking the server's
+/// certificate (unless a CA is given, which makes them check the chain as `verify-ca` does),
+/// `verify-ca` checks the chain, `verify-full` the chain and the host name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Ssl {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl Ssl {
+    fn parse(text: &str) -> Option<Ssl> {
+        Some(match text {
+            "disable" => Ssl::Disable,
+            "prefer" => Ssl::Prefer,
+            "require" => Ssl::Require,
+            "verify-ca" => Ssl::VerifyCa,
+            "verify-full" => Ssl::VerifyFull,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Ssl::Disable => "disable",
+            Ssl::Prefer => "prefer",
+            Ssl::Require => "require",
+            Ssl::VerifyCa => "verify-ca",
+            Ssl::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// How to reach the table: one pair of shared connections per distinct value. `Debug` shows
+/// the URL with its credentials redacted.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PostgresConfig {
+    /// `postgres://user:password@host:port/db?…`, as given (sslmode included).
+    url: String,
+    /// The URL without `sslmode`, which we handle ourselves, parsed.
+    connect: String,
+    ssl: Ssl,
+    schema: String,
+    table: String,
+    ca_pem: Option<String>,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &redact_url(&self.url))
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .finish()
+    }
+}
+
+impl PostgresConfig {
+    /// Names the table for issue order and `close` (holds the URL: never shown).
+    fn identity(&self) -> String {
+        format!("{}\n{}.{}", self.url, self.schema, self.table)
+    }
+
+    /// For messages: the redacted URL and the table.
+    fn shown(&self) -> String {
+        format!(
+            "{} table {}.{}",
+            redact_url(&self.url),
+            self.schema,
+            self.table
+        )
+    }
+
+    fn quoted(&self, suffix: &str) -> String {
+        format!("\"{}\".\"{}{suffix}\"", self.schema, self.table)
+    }
+}
+
+fn resolve(options: &Value) -> Result<PostgresConfig> {
+    let mut options = Options::new("postgres", options)?;
+    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let url = options
+        .string("url")?
+        .or_else(|| env(URL_ENV))
+        .or_else(|| env("DATABASE_URL"))
+        .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(options.invalid(format!(
+            "url must be a postgres:// or postgresql:// URL, got {}",
+            redact_url(&url)
+        )));
+    }
+    let (connect, ssl) = split_sslmode(&url).map_err(|detail| options.invalid(detail))?;
+    if let Err(e) = connect.parse::<tokio_postgres::Config>() {
+        return Err(options.invalid(format!(
+            "url {}: {}",
+            redact_url(&url),
+            scrub_secrets(&e.to_string(), &url)
+        )));
+    }
+    let schema = options
+        .string("schema")?
+        .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
+    let table = options
+        .string("table")?
+        .unwrap_or_else(|| DEFAULT_TABLE.to_owned());
+    for (name, value, max) in [("schema", &schema, 63), ("table", &table, MAX_TABLE_NAME)] {
+        if !is_plain_identifier(value, max) {
+            return Err(options.invalid(format!(
+                "{name} must be 1 to {max} letters, digits or _ (not starting with a digit), \
+                 got {value:?}"
+            )));
+        }
+    }
+    let max_ms = u64::from(i32::MAX as u32);
+    let connect_timeout = options
+        .positive("connectTimeoutMs", max_ms)?
+        .unwrap_or(DEFAULT_TIMEOUT_MS);
+    let command_timeout = options
+        .positive("commandTimeoutMs", max_ms)?
+        .unwrap_or(DEFAULT_TIMEOUT_MS);
+    let ca_pem = match options.object("tls")? {
+        Some(mut tls) => {
+            let ca = tls.string("ca")?;
+            tls.finish()?;
+            ca
+        }
+        None => None,
+    };
+    if let Some(ca) = &ca_pem {
+        if CertificateDer::pem_slice_iter(ca.as_bytes())
+            .next()
+            .is_none()
+        {
+            return Err(options.invalid("tls.ca holds no PEM certificate"));
+        }
+        if ssl == Ssl::Disable {
+            return Err(options.invalid("tls.ca with sslmode=disable"));
+        }
+    }
+    options.finish()?;
+    Ok(PostgresConfig {
+        url,
+        connect,
+        ssl,
+        schema,
+        table,
+        ca_pem,
+        connect_timeout: Duration::from_millis(connect_timeout),
+        command_timeout: Duration::from_millis(command_timeout),
+    })
+}
+
+/// The URL without its `sslmode` parameter, and the mode (`prefer` when absent, as libpq).
+fn split_sslmode(url: &str) -> std::result::Result<(String, Ssl), String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), Ssl::Prefer));
+    };
+    let mut ssl = Ssl::Prefer;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", mode)) => {
+                ssl = Ssl::parse(mode).ok_or_else(|| {
+                    format!(
+                        "sslmode must be disable, prefer, require, verify-ca or verify-full, \
+                         got {mode:?}"
+                    )
+                })?;
+            }
+            _ => kept.push(pair),
+        }
+    }
+    Ok(if kept.is_empty() {
+        (base.to_owned(), ssl)
+    } else {
+        (format!("{base}?{}", kept.join("&")), ssl)
+    })
+}
+
+fn is_plain_identifier(name: &str, max: usize) -> bool {
+    let mut chars = name.chars();
+    name.len() <= max
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub struct PostgresStore {
+    config: Arc<PostgresConfig>,
+    namespace: Arc<str>,
+    entity: Arc<str>,
+    scope: Arc<str>,
+    server: Arc<Server>,
+}
+
+impl PostgresStore {
+    fn new(config: PostgresConfig, base_dir: &str, entity_name: &str) -> Result<Self> {
+        entity_segments(entity_name)?;
+        // PostgreSQL text cannot hold NUL; ids and entity names are refused it already.
+        if base_dir.contains('\0') {
+            return Err(PersistError::InvalidName {
+                name: base_dir.to_owned(),
+                reason: "the base directory contains a NUL character",
+            });
+        }
+        let namespace = namespace_of(base_dir);
+        let scope = format!(
+            "postgres\n{}\n{}",
+            config.identity(),
+            serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default()
+        );
+        Ok(PostgresStore {
+            server: registry().server(&config),
+            config: Arc::new(config),
+            namespace: namespace.into(),
+            entity: entity_name.into(),
+            scope: scope.into(),
+        })
+    }
+
+    fn location(&self, id: &str) -> String {
+        format!(
+            "{} namespace={} entity={} id={id}",
+            self.config.shown(),
+            self.namespace,
+            self.entity
+        )
+    }
+
+    /// The shared read connection, connecting (once for all callers waiting) when there is none
+    /// or it was lost.
+    async fn reader(&self) -> Result<Link> {
+        if let Some(link) = &*read(&self.server.reader) {
+            if !link.client.is_closed() {
+                return Ok(link.clone());
+            }
+        }
+        let server = &self.server;
+        let arrived = Instant::now();
+        let _connecting = server.connecting.lock().await;
+        if let Some(link) = &*read(&server.reader) {
+            if !link.client.is_closed() {
+                return Ok(link.clone());
+            }
+        }
+        if let Some((failed_at, error)) = &*lock(&server.last_failure) {
+            if *failed_at >= arrived {
+                return Err(error.duplicate());
+            }
+        }
+        let closes = server.closes.load(Ordering::Acquire);
+        match connect(&self.config, server).await {
+            Ok(link) => {
+                let mut open = write(&server.reader);
+                if server.closes.load(Ordering::Acquire) == closes {
+                    *open = Some(link.clone());
+                }
+                Ok(link)
+            }
+            Err(error) => {
+                *lock(&server.last_failure) = Some((Instant::now(), error.duplicate()));
+                Err(error)
+            }
+        }
+    }
+
+    /// A read statement on the shared connection, within the command timeout; a connection
+    /// that failed is dropped so the next statement reconnects.
+    async fn query(
+        &self,
+        statement: impl FnOnce(&Statements) -> &Statement,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let link = self.reader().await?;
+        let statement = statement(&link.statements).clone();
+        let reply = within(
+            &self.config,
+            self.config.command_timeout,
+            link.client.query(&statement, params),
+        )
+        .await
+        .and_then(|reply| reply.map_err(|e| failure(&self.config, &e)));
+        if reply.is_err() && link.client.is_closed() {
+            let mut open = write(&self.server.reader);
+            if open.as_ref().is_some_and(|l| l.epoch == link.epoch) {
+                *open = None;
+            }
+        }
+        reply
+    }
+
+    /// Hand a write to the writer task and wait for its commit.
+    async fn write(&self, job: WriteJob) -> Result<u64> {
+        let (sender, receiver) = oneshot::channel();
+        let queue = {
+            let mut writer = lock(&self.server.writer);
+            match &*writer {
+                Some(queue) if !queue.is_closed() => queue.clone(),
+                _ => {
+                    let (queue, jobs) = mpsc::unbounded_channel();
+                    spawn(writer_task(
+                        Arc::clone(&self.config),
+                        Arc::clone(&self.server),
+                        jobs,
+                    ));
+                    *writer = Some(queue.clone());
+                    queue
+                }
+            }
+        };
+        let lost = || PersistError::Task("the PostgreSQL writer stopped".into());
+        queue.send((job, sender)).map_err(|_| lost())?;
+        receiver.await.map_err(|_| lost())?
+    }
+
+    fn job(&self, kind: JobKind) -> WriteJob {
+        WriteJob {
+            namespace: Arc::clone(&self.namespace),
+            entity: Arc::clone(&self.entity),
+            kind,
+        }
+    }
+
+    async fn run(&self, request: Request) -> Result<Response> {
+        let (ns, entity) = (&*self.namespace, &*self.entity);
+        match request {
+            Request::Init { validate } => self.init(validate).await.map(Response::Init),
+            Request::Read {
+                ids,
+                stop_at_missing,
+                heal,
+            } => {
+                let rows = if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    self.query(|s| &s.read, &[&ns, &entity, &ids]).await?
+                };
+                let mut found: HashMap<String, String> = rows
+                    .into_iter()
+                    .map(|row| (row.get(0), row.get(1)))
+                    .collect();
+                let mut docs = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    let Some(text) = found.remove(id) else {
+                        docs.push(Doc::Missing);
+                        if stop_at_missing {
+                            break;
+                        }
+                        continue;
+                    };
+                    if is_valid_json(text.as_bytes()) {
+                        docs.push(Doc::Text(text));
+                    } else if heal {
+                        self.move_aside(id, &text).await?;
+                        docs.push(Doc::Corrupt {
+                            id: id.clone(),
+                            detail: format!(
+                                "{} is not JSON; moved aside to table {}",
+                                self.location(id),
+                                self.config.quoted("_quarantine")
+                            ),
+                        });
+                    } else {
+                        docs.push(Doc::Text(text));
+                    }
+                }
+                Ok(Response::Docs(docs))
+            }
+            Request::Has { ids } => {
+                let rows = if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    self.query(|s| &s.has, &[&ns, &entity, &ids]).await?
+                };
+                let present: std::collections::HashSet<String> =
+                    rows.into_iter().map(|row| row.get(0)).collect();
+                Ok(Response::Flags(
+                    ids.iter().map(|id| present.contains(id)).collect(),
+                ))
+            }
+            Request::Write { docs, mode, .. } => {
+                if docs.is_empty() {
+                    return Ok(Response::Written(0));
+                }
+                // One row per id: the last text given for it (ON CONFLICT may touch a row once).
+                let mut last: HashMap<String, usize> = HashMap::with_capacity(docs.len());
+                for (index, (id, _)) in docs.iter().enumerate() {
+                    last.insert(id.clone(), index);
+                }
+                let (ids, texts): (Vec<String>, Vec<String>) = docs
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(index, (id, _))| last.get(id) == Some(index))
+                    .map(|(_, doc)| doc)
+                    .unzip();
+                let written = self
+                    .write(self.job(JobKind::Upsert { ids, texts, mode }))
+                    .await?;
+                Ok(Response::Written(written as usize))
+            }
+            Request::Remove { id } => match self.write(self.job(JobKind::Remove { id })).await? {
+                0 => Err(PersistError::NotFound),
+                _ => Ok(Response::Done),
+            },
+            Request::RemoveAll => self
+                .write(self.job(JobKind::RemoveAll))
+                .await
+                .map(|_| Response::Done),
+            Request::Keys => {
+                let rows = self.query(|s| &s.keys, &[&ns, &entity]).await?;
+                Ok(Response::Keys(
+                    rows.into_iter().map(|row| row.get(0)).collect(),
+                ))
+            }
+            Request::Scan => {
+                let rows = self.query(|s| &s.scan, &[&ns, &entity]).await?;
+                Ok(Response::Entries(
+                    rows.into_iter()
+                        .map(|row| (row.get(0), row.get(1)))
+                        .collect(),
+                ))
+            }
+        }
+    }
+
+    /// Connect (creating or checking the schema), and with `validate` move aside every row of
+    /// the entity that is not JSON.
+    async fn init(&self, validate: bool) -> Result<InitReport> {
+        self.reader().await?;
+        let mut report = InitReport::default();
+        if !validate {
+            return Ok(report);
+        }
+        let (ns, entity) = (&*self.namespace, &*self.entity);
+        let rows = self.query(|s| &s.scan, &[&ns, &entity]).await?;
+        for row in rows {
+            let (id, text): (String, String) = (row.get(0), row.get(1));
+            if is_valid_json(text.as_bytes()) {
+                continue;
+            }
+            let location = self.location(&id);
+            match self.move_aside(&id, &text).await {
+                Ok(0) => {} // rewritten meanwhile
+                Ok(_) => report.removed_invalid.push(format!(
+                    "{location} (moved aside to table {})",
+                    self.config.quoted("_quarantine")
+                )),
+                Err(e) => report.failed_removals.push(format!("{location}: {e}")),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Move a row that is not JSON to the quarantine table, only if it still holds that text,
+    /// so a concurrent rewrite by another process is never moved. One statement: atomic.
+    async fn move_aside(&self, id: &str, text: &str) -> Result<u64> {
+        let moved_at = std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        let (ns, entity) = (&*self.namespace, &*self.entity);
+        let rows = self
+            .query(|s| &s.move_aside, &[&ns, &entity, &id, &text, &moved_at])
+            .await?;
+        Ok(rows.len() as u64)
+    }
+}
+
+impl Store for PostgresStore {
+    fn scope(&self) -> &Arc<str> {
+        &self.scope
+    }
+
+    fn submit(self: Arc<Self>, request: Request, reply: Reply) {
+        spawn(async move { reply(self.run(request).await) })
+    }
+}
+
+/// A write for the writer task: what one request changes, and where.
+struct WriteJob {
+    namespace: Arc<str>,
+    entity: Arc<str>,
+    kind: JobKind,
+}
+
+enum JobKind {
+    Upsert {
+        ids: Vec<String>,
+        texts: Vec<String>,
+        mode: WriteMode,
+    },
+    Remove {
+        id: String,
+    },
+    RemoveAll,
+}
+
+type Queued = (WriteJob, oneshot::Sender<Result<u64>>);
+
+/// Takes every write queued meanwhile and commits them together; runs until every sender is
+/// gone (the server's entry closed and no store holds a clone).
+async fn writer_task(
+    config: Arc<PostgresConfig>,
+    server: Arc<Server>,
+    mut jobs: mpsc::UnboundedReceiver<Queued>,
+) {
+    let mut link: Option<Link> = None;
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        if link.as_ref().is_none_or(|l| l.client.is_closed()) {
+            link = None;
+            match connect(&config, &server).await {
+                Ok(fresh) => link = Some(fresh),
+                Err(error) => {
+                    for (_, reply) in group {
+                        let _ = reply.send(Err(error.duplicate()));
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(open) = &link else { continue };
+        if !commit_group(&config, &server, open, group).await {
+            link = None;
+        }
+    }
+}
+
+/// One transaction for the whole group, its statements pipelined; if any statement fails,
+/// nothing was committed and each request runs again on its own, so that only the failing one
+/// gets its error. Returns false when the connection must be abandoned.
+async fn commit_group(
+    config: &PostgresConfig,
+    server: &Server,
+    link: &Link,
+    group: Vec<Queued>,
+) -> bool {
+    if group.len() == 1 {
+        for queued in group {
+            run_alone(config, server, link, queued).await;
+        }
+        return true;
+    }
+    let mut steps: Vec<Pin<Box<dyn Future<Output = StepResult> + Send + '_>>> =
+        Vec::with_capacity(group.len() + 2);
+    steps.push(Box::pin(async {
+        link.client.batch_execute("BEGIN").await.map(|_| 0)
+    }));
+    for (job, _) in &group {
+        steps.push(Box::pin(execute(link, job)));
+    }
+    steps.push(Box::pin(async {
+        link.client.batch_execute("COMMIT").await.map(|_| 0)
+    }));
+    // join_all polls the steps in order, so they are sent in order, in one go.
+    let outcome = within(
+        config,
+        config.command_timeout,
+        futures_util::future::join_all(steps),
+    )
+    .await;
+    let results = match outcome {
+        Ok(results) => results,
+        Err(timed_out) => {
+            // The transaction may be open or committing: the connection is abandoned (the
+            // server rolls back what did not commit), and the outcome is unknown.
+            for (_, reply) in group {
+                let _ = reply.send(Err(uncertain(&timed_out)));
+            }
+            return false;
+        }
+    };
+    if results.iter().all(Result::is_ok) {
+        let counts: Vec<u64> = results[1..results.len() - 1]
+            .iter()
+            .map(|r| *r.as_ref().unwrap_or(&0))
+            .collect();
+        server.counters.count(counts.iter().sum());
+        for ((_, reply), count) in group.into_iter().zip(counts) {
+            let _ = reply.send(Ok(count));
+        }
+        return true;
+    }
+    if link.client.is_closed() {
+        let error = results
+            .into_iter()
+            .find_map(Result::err)
+            .map(|e| uncertain(&failure(config, &e)))
+            .unwrap_or_else(|| PersistError::Task("the connection closed".into()));
+        for (_, reply) in group {
+            let _ = reply.send(Err(error.duplicate()));
+        }
+        return false;
+    }
+    // A statement failed, so the transaction rolled back (COMMIT answered ROLLBACK).
+    let _ = link.client.batch_execute("ROLLBACK").await;
+    for queued in group {
+        run_alone(config, server, link, queued).await;
+    }
+    true
+}
+
+/// One request in its own (implicit) transaction.
+async fn run_alone(config: &PostgresConfig, server: &Server, link: &Link, (job, reply): Queued) {
+    let outcome = within(config, config.command_timeout, execute(link, &job))
+        .await
+        .map_err(|timed_out| uncertain(&timed_out))
+        .and_then(|r| r.map_err(|e| failure(config, &e)));
+    if let Ok(written) = &outcome {
+        server.counters.count(*written);
+    }
+    let _ = reply.send(outcome);
+}
+
+type StepResult = std::result::Result<u64, tokio_postgres::Error>;
+
+/// One request's statement on the writer connection; rows changed.
+async fn execute(link: &Link, job: &WriteJob) -> StepResult {
+    let (ns, entity) = (&*job.namespace, &*job.entity);
+    let s = &link.statements;
+    match &job.kind {
+        JobKind::Upsert { ids, texts, mode } => {
+            let statement = match mode {
+                WriteMode::Replace => &s.upsert,
+                WriteMode::ReplaceChanged => &s.upsert_changed,
+                WriteMode::InsertOnly => &s.insert_only,
+            };
+            link.client
+                .execute(statement, &[&ns, &entity, ids, texts])
+                .await
+        }
+        JobKind::Remove { id } => link.client.execute(&s.remove, &[&ns, &entity, id]).await,
+        JobKind::RemoveAll => link.client.execute(&s.remove_all, &[&ns, &entity]).await,
+    }
+}
+
+/// A connection failed while a write was committing: it may or may not have been applied.
+fn uncertain(error: &PersistError) -> PersistError {
+    match error {
+        PersistError::Postgres { url, detail, kind } => PersistError::Postgres {
+            url: url.clone(),
+            detail: format!("{detail} (the write may or may not have been committed)"),
+            kind: *kind,
+        },
+        other => other.duplicate(),
+    }
+}
+
+/// Statements prepared once per connection.
+struct Statements {
+    read: Statement,
+    has: Statement,
+    keys: Statement,
+    scan: Statement,
+    upsert: Statement,
+    upsert_changed: Statement,
+    insert_only: Statement,
+    remove: Statement,
+    remove_all: Statement,
+    move_aside: Statement,
+}
+
+impl Statements {
+    async fn prepare(
+        client: &Client,
+        config: &PostgresConfig,
+    ) -> std::result::Result<Self, tokio_postgres::Error> {
+        let table = config.quoted("");
+        let quarantine = config.quoted("_quarantine");
+        let entity = "namespace = $1 AND entity = $2";
+        let insert = format!(
+            "INSERT INTO {table} AS stored (namespace, entity, id, value) \
+             SELECT $1, $2, doc.id, doc.value FROM unnest($3::text[], $4::text[]) AS doc(id, value)"
+        );
+        let upsert = format!(
+            "{insert} ON CONFLICT (namespace, entity, id) DO UPDATE SET value = EXCLUDED.value"
+        );
+        let texts = [
+            format!("SELECT id, value FROM {table} WHERE {entity} AND id = ANY($3::text[])"),
+            format!("SELECT id FROM {table} WHERE {entity} AND id = ANY($3::text[])"),
+            format!("SELECT id FROM {table} WHERE {entity}"),
+            format!("SELECT id, value FROM {table} WHERE {entity}"),
+            upsert.clone(),
+            format!("{upsert} WHERE stored.value IS DISTINCT FROM EXCLUDED.value"),
+            format!("{insert} ON CONFLICT (namespace, entity, id) DO NOTHING"),
+            format!("DELETE FROM {table} WHERE {entity} AND id = $3"),
+            format!("DELETE FROM {table} WHERE {entity}"),
+            format!(
+                "WITH moved AS (DELETE FROM {table} WHERE {entity} AND id = $3 AND value = $4 \
+                 RETURNING namespace, entity, id, value) \
+                 INSERT INTO {quarantine} (namespace, entity, id, value, moved_at_ms) \
+                 SELECT namespace, entity, id, value, $5 FROM moved RETURNING id"
+            ),
+        ];
+        // Pipelined: one round trip for all of them.
+        let prepared =
+            futures_util::future::try_join_all(texts.iter().map(|text| client.prepare(text)))
+                .await?;
+        let [read, has, keys, scan, upsert, upsert_changed, insert_only, remove, remove_all, move_aside] =
+            <[Statement; 10]>::try_from(prepared).unwrap_or_else(|_| unreachable!("ten texts"));
+        Ok(Statements {
+            read,
+            has,
+            keys,
+            scan,
+            upsert,
+            upsert_changed,
+            insert_only,
+            remove,
+            remove_all,
+            move_aside,
+        })
+    }
+}
+
+/// A connection with its prepared statements.
+#[derive(Clone)]
+struct Link {
+    client: Arc<Client>,
+    statements: Arc<Statements>,
+    epoch: u64,
+}
+
+/// Connect, make sure the schema is there (once per configuration), and prepare.
+async fn connect(config: &PostgresConfig, server: &Server) -> Result<Link> {
+    let attempt = async {
+        let mut pg = config
+            .connect
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| failure(config, &e))?;
+        pg.connect_timeout(config.connect_timeout)
+            .application_name("backtest-kit-rs");
+        let client = match config.ssl {
+            Ssl::Disable => {
+                pg.ssl_mode(SslMode::Disable);
+                let (client, connection) =
+                    pg.connect(NoTls).await.map_err(|e| failure(config, &e))?;
+                spawn(async move {
+                    let _ = connection.await;
+                });
+                client
+            }
+            mode => {
+                pg.ssl_mode(if mode == Ssl::Prefer {
+                    SslMode::Prefer
+                } else {
+                    SslMode::Require
+                });
+                let tls = MakeRustlsConnect::new(tls_config(config)?);
+                let (client, connection) =
+                    pg.connect(tls).await.map_err(|e| failure(config, &e))?;
+                spawn(async move {
+                    let _ = connection.await;
+                });
+                client
+            }
+        };
+        if !server.schema_ready.load(Ordering::Acquire) {
+            ensure_schema(&client, config).await?;
+            server.schema_ready.store(true, Ordering::Release);
+        }
+        let statements = Statements::prepare(&client, config)
+            .await
+            .map_err(|e| failure(config, &e))?;
+        Ok(Link {
+            client: Arc::new(client),
+            statements: Arc::new(statements),
+            epoch: server.epochs.fetch_add(1, Ordering::AcqRel) + 1,
+        })
+    };
+    within(
+        config,
+        config.connect_timeout + config.command_timeout,
+        attempt,
+    )
+    .await
+    .and_then(|r| r)
+}
+
+/// Create the tables, or check their version, in one transaction under an advisory lock named
+/// after the table, so that processes starting at once do not race.
+async fn ensure_schema(client: &Client, config: &PostgresConfig) -> Result<()> {
+    let err = |e: tokio_postgres::Error| failure(config, &e);
+    let encoding: String = client
+        .query_one("SHOW server_encoding", &[])
+        .await
+        .map_err(err)?
+        .get(0);
+    if encoding != "UTF8" {
+        return Err(PersistError::InvalidConfig {
+            detail: format!(
+                "{}: the database encoding is {encoding}; documents are UTF-8 text, so the \
+                 database must be UTF8",
+                config.shown()
+            ),
+        });
+    }
+    let (table, meta, quarantine) = (
+        config.quoted(""),
+        config.quoted("_meta"),
+        config.quoted("_quarantine"),
+    );
+    let lock_key = advisory_key(&format!(
+        "backtest-kit-rs {}.{}",
+        config.schema, config.table
+    ));
+    client.batch_execute("BEGIN").await.map_err(err)?;
+    let outcome = async {
+        client
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key])
+            .await?;
+        let schema_exists = client
+            .query_opt(
+                "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                &[&config.schema],
+            )
+            .await?
+            .is_some();
+        if !schema_exists {
+            client
+                .batch_execute(&format!("CREATE SCHEMA \"{}\"", config.schema))
+                .await?;
+        }
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {meta} (key text PRIMARY KEY, value text NOT NULL)"
+            ))
+            .await?;
+        let found: Option<i64> = client
+            .query_opt(
+                &format!("SELECT value::bigint FROM {meta} WHERE key = 'schema_version'"),
+                &[],
+            )
+            .await?
+            .map(|row| row.get(0));
+        if found.is_none() {
+            client
+                .batch_execute(&format!(
+                    "CREATE TABLE {table} (namespace text COLLATE \"C\" NOT NULL, \
+                       entity text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL, \
+                       value text NOT NULL, PRIMARY KEY (namespace, entity, id)); \
+                     CREATE TABLE {quarantine} (namespace text NOT NULL, entity text NOT NULL, \
+                       id text NOT NULL, value text NOT NULL, moved_at_ms bigint NOT NULL); \
+                     INSERT INTO {meta} (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')"
+                ))
+                .await?;
+        }
+        Ok::<_, tokio_postgres::Error>(found.unwrap_or(SCHEMA_VERSION))
+    }
+    .await;
+    match outcome {
+        Ok(found) if found > SCHEMA_VERSION => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(PersistError::SchemaTooNew {
+                path: config.shown().into(),
+                found,
+                supported: SCHEMA_VERSION,
+            })
+        }
+        Ok(_) => client.batch_execute("COMMIT").await.map_err(err),
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(err(e))
+        }
+    }
+}
+
+/// FNV-1a: a stable 64-bit key for `pg_advisory_xact_lock`, the same in every process.
+fn advisory_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}
+
+fn tls_config(config: &PostgresConfig) -> Result<rustls::ClientConfig> {
+    install_crypto_provider();
+    let invalid = |detail: String| PersistError::InvalidConfig {
+        detail: format!("{}: {detail}", config.shown()),
+    };
+    let mut roots = RootCertStore::empty();
+    match &config.ca_pem {
+        Some(ca) => {
+            for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                let cert = cert.map_err(|e| invalid(format!("tls.ca: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| invalid(format!("tls.ca: {e}")))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let verify = match config.ssl {
+        // libpq: with a root certificate, prefer and require check the chain as verify-ca.
+        Ssl::Prefer | Ssl::Require if config.ca_pem.is_none() => Verify::Nothing,
+        Ssl::VerifyFull => Verify::Full,
+        _ => Verify::Chain,
+    };
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let webpki =
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider)).build();
+    let verifier = Arc::new(CertificateCheck {
+        verify,
+        webpki: webpki.ok(),
+        provider,
+    });
+    Ok(rustls::ClientConfig::builder()
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    Nothing,
+    Chain,
+    Full,
+}
+
+/// The server certificate checked as `sslmode` asks: not at all (the connection is still
+/// encrypted, as libpq's `require`), the chain only, or the chain and the host name.
+#[derive(Debug)]
+struct CertificateCheck {
+    verify: Verify,
+    /// Absent when no root could be loaded: then every chain check fails.
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for CertificateCheck {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        if self.verify == Verify::Nothing {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let Some(webpki) = &self.webpki else {
+            return Err(rustls::Error::General(
+                "no trusted root certificates: give tls.ca".into(),
+            ));
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if self.verify == Verify::Chain => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// rustls needs a process-wide crypto provider before the first TLS connection.
+fn install_crypto_provider() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        // Err means another library installed one first, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The outcome, or `PERSIST_UNAVAILABLE` when it takes longer than `limit`.
+async fn within<T>(
+    config: &PostgresConfig,
+    limit: Duration,
+    outcome: impl Future<Output = T>,
+) -> Result<T> {
+    tokio::time::timeout(limit, outcome)
+        .await
+        .map_err(|_| PersistError::Postgres {
+            url: redact_url(&config.url),
+            detail: format!("no reply within {} ms", limit.as_millis()),
+            kind: ServerFailure::Unavailable,
+        })
+}
+
+fn failure(config: &PostgresConfig, err: &tokio_postgres::Error) -> PersistError {
+    let kind = match err.code() {
+        Some(code)
+            if *code == SqlState::INVALID_PASSWORD
+                || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                || *code == SqlState::INSUFFICIENT_PRIVILEGE =>
+        {
+            ServerFailure::Auth
+        }
+        // Connection exceptions, the server shutting down or starting, too many clients.
+        Some(code)
+            if code.code().starts_with("08")
+                || code.code().starts_with("57P")
+                || *code == SqlState::TOO_MANY_CONNECTIONS =>
+        {
+            ServerFailure::Unavailable
+        }
+        Some(_) => ServerFailure::Other,
+        None if err.is_closed() => ServerFailure::Unavailable,
+        None => {
+            let io = std::error::Error::source(err)
+                .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some());
+            if io || err.to_string().contains("timed out") {
+                ServerFailure::Unavailable
+            } else {
+                ServerFailure::Other
+            }
+        }
+    };
+    let detail = match err.as_db_error() {
+        Some(db) => format!("{} ({}): {}", db.severity(), db.code().code(), db.message()),
+        None => match std::error::Error::source(err) {
+            Some(source) => format!("{err}: {source}"),
+            None => err.to_string(),
+        },
+    };
+    PersistError::Postgres {
+        url: redact_url(&config.url),
+        detail: scrub_secrets(&detail, &config.url),
+        kind,
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    writes: AtomicU64,
+    commits: AtomicU64,
+}
+
+impl Counters {
+    /// One commit that changed `written` rows.
+    fn count(&self, written: u64) {
+        if written > 0 {
+            self.writes.fetch_add(written, Ordering::Relaxed);
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn snapshot(&self) -> StoreStats {
+        StoreStats {
+            writes: self.writes.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Everything shared by the stores of one configuration.
+#[derive(Default)]
+struct Server {
+    reader: RwLock<Option<Link>>,
+    connecting: tokio::sync::Mutex<()>,
+    last_failure: Mutex<Option<(Instant, PersistError)>>,
+    writer: Mutex<Option<mpsc::UnboundedSender<Queued>>>,
+    /// Set once the schema was created or checked in this process.
+    schema_ready: std::sync::atomic::AtomicBool,
+    epochs: AtomicU64,
+    /// Bumped by `close`, so that a connect that was in flight is not kept.
+    closes: AtomicU64,
+    counters: Counters,
+}
+
+struct Registry {
+    servers: Mutex<HashMap<PostgresConfig, Arc<Server>>>,
+}
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| Registry {
+        servers: Mutex::new(HashMap::new()),
+    })
+}
+
+impl Registry {
+    fn server(&self, config: &PostgresConfig) -> Arc<Server> {
+        Arc::clone(lock(&self.servers).entry(config.clone()).or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sslmode_is_taken_out_of_the_url() {
+        assert_eq!(
+            split_sslmode("postgres://u:p@h/db?sslmode=verify-full&connect_timeout=3"),
+            Ok((
+                "postgres://u:p@h/db?connect_timeout=3".to_owned(),
+                Ssl::VerifyFull
+            ))
+        );
+        assert_eq!(
+            split_sslmode("postgres://h/db"),
+            Ok(("postgres://h/db".to_owned(), Ssl::Prefer))
+        );
+        assert!(split_sslmode("postgres://h/db?sslmode=allow-ish").is_err());
+    }
+
+    #[test]
+    fn options_are_checked_and_credentials_never_shown() {
+        let refused = |options: Value| resolve(&options).expect_err("refused");
+        for options in [
+            json!({ "url": "mysql://h/db" }),
+            json!({ "table": "a-b" }),
+            json!({ "table": "1a" }),
+            json!({ "schema": "" }),
+            json!({ "table": "x".repeat(60) }),
+            json!({ "url": "postgres://h/db?sslmode=nope" }),
+            json!({ "commandTimeoutMs": 0 }),
+            json!({ "tls": { "ca": "not a certificate" } }),
+            json!({ "tables": "x" }),
+        ] {
+            assert_eq!(refused(options).code(), "PERSIST_INVALID_CONFIG");
+        }
+        let err = refused(json!({ "url": "http://bob:hunter22@h/db" }));
+        assert!(!err.to_string().contains("hunter22"), "{err}");
+        let config = resolve(&json!({ "url": "postgres://bob:hunter22@h/db" })).expect("valid");
+        assert!(!format!("{config:?}").contains("hunter22"));
+        assert!(!config.shown().contains("hunter22"));
+    }
+
+    #[test]
+    fn advisory_keys_are_stable() {
+        assert_eq!(advisory_key(""), 0xcbf2_9ce4_8422_2325_u64 as i64);
+        assert_ne!(advisory_key("a.b"), advisory_key("a.c"));
+    }
+}
