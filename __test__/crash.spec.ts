@@ -5,7 +5,9 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
-import { createRedisPersist, createSqlitePersist, RustFilePersist } from "../index.js";
+import pg from "pg";
+
+import { createPostgresPersist, createRedisPersist, createSqlitePersist, RustFilePersist } from "../index.js";
 import { makeTempDir, removeDir, sleep, sqliteAll, startWriter } from "./helpers";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { isPayload, payload } = require("./fixtures/backends.cjs");
@@ -67,6 +69,29 @@ const subjects: Record<string, () => Subject> = {
       open: () => new Persist("crash-ent", path.join(root, "file")),
       env: { BACKTEST_KIT_RS_REDIS_URL: url },
       inspect: async () => undefined,
+      close: () => Persist.close(),
+    };
+  },
+  postgres: () => {
+    const url = inject("postgresUrl");
+    const table = "crash_test";
+    const Persist = createPostgresPersist({ url, table });
+    return {
+      open: () => new Persist("crash-ent", path.join(root, "file")),
+      env: { BACKTEST_KIT_RS_POSTGRES_URL: url, BKRS_PG_TABLE: table },
+      async inspect() {
+        // One row, whole, and nothing moved aside.
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          const { rows } = await client.query(`SELECT value FROM ${table} WHERE entity = 'crash-ent'`);
+          expect(rows).toHaveLength(1);
+          expect(isPayload(JSON.parse(rows[0].value))).toBe(true);
+          expect((await client.query(`SELECT count(*)::int AS n FROM ${table}_quarantine`)).rows[0].n).toBe(0);
+        } finally {
+          await client.end();
+        }
+      },
       close: () => Persist.close(),
     };
   },

@@ -3,7 +3,9 @@
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { createHash } from "node:crypto";
 import Redis from "ioredis";
+import pg from "pg";
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 
 import { makeTempDir, removeDir, runBacktest, runLiveDemo, sqliteAll } from "./helpers";
@@ -17,13 +19,17 @@ afterEach(async () => {
   await removeDir(dir);
 });
 
-const redisEnv = () => ({ ...process.env, BACKTEST_KIT_RS_REDIS_URL: `${inject("redisUrl")}/2` });
+const redisEnv = () => ({
+  ...process.env,
+  BACKTEST_KIT_RS_REDIS_URL: `${inject("redisUrl")}/2`,
+  BACKTEST_KIT_RS_POSTGRES_URL: inject("postgresUrl"),
+});
 const signalEntity = "BTCUSDT_demo-breakout_demo-exchange";
 
 const demo = (backend: string, restoreBackend = backend) => runLiveDemo(dir, backend, restoreBackend, redisEnv());
 
 describe("live mode: open a position, SIGKILL, restart", () => {
-  it.each(["file", "sqlite", "redis"])("restores the same position and its risk slot with %s", async (backend) => {
+  it.each(["file", "sqlite", "redis", "postgres"])("restores the same position and its risk slot with %s", async (backend) => {
     const summary = await demo(backend);
     expect(summary.ok, summary.reason).toBe(true);
     const opened = summary.open.events.find((e: any) => e.event === "opened").signal;
@@ -46,6 +52,17 @@ describe("live mode: open a position, SIGKILL, restart", () => {
         "BTCUSDT",
       ]);
       stored = JSON.parse(row.value);
+    } else if (backend === "postgres") {
+      const client = new pg.Client({ connectionString: inject("postgresUrl") });
+      await client.connect();
+      const table = `demo_${summary.runId.replace(/-/g, "")}`;
+      const { rows } = await client.query(`SELECT value FROM ${table} WHERE namespace = $1 AND entity = $2 AND id = $3`, [
+        "dump/data/signal",
+        signalEntity,
+        "BTCUSDT",
+      ]);
+      await client.end();
+      stored = JSON.parse(rows[0].value);
     } else {
       const redis = new Redis(`${inject("redisUrl")}/2`);
       stored = JSON.parse((await redis.hget(`demo-${summary.runId}:["dump/data/signal","${signalEntity}"]`, "BTCUSDT"))!);
@@ -66,15 +83,26 @@ describe("live mode: open a position, SIGKILL, restart", () => {
 
 const runId = randomUUID();
 
-// One prefix per workdir, so a later process finds what an earlier one stored.
+// One prefix (Redis) or table (PostgreSQL) per workdir, so a later process finds what an earlier
+// one stored.
 const backtest = (backend: string, workdir: string, runs: number, domains = false) =>
-  runBacktest(backend, workdir, runs, { ...redisEnv(), BKRS_REDIS_PREFIX: `bt-${runId}-${workdir}` }, domains);
+  runBacktest(
+    backend,
+    workdir,
+    runs,
+    {
+      ...redisEnv(),
+      BKRS_REDIS_PREFIX: `bt-${runId}-${workdir}`,
+      BKRS_PG_TABLE: `bt_${createHash("sha1").update(`${runId}${workdir}`).digest("hex").slice(0, 20)}`,
+    },
+    domains,
+  );
 
 describe("backtest mode", () => {
   it("gives identical closed trades with the default storage and every backend, cold, warm and warm from another process", async () => {
     const results: Record<string, any[]> = {};
     const nextProcess: Record<string, any> = {};
-    for (const backend of ["default", "file", "sqlite", "redis"]) {
+    for (const backend of ["default", "file", "sqlite", "redis", "postgres"]) {
       results[backend] = await backtest(backend, path.join(dir, backend), 2);
       nextProcess[backend] = (await backtest(backend, path.join(dir, backend), 1))[0];
     }
@@ -95,7 +123,7 @@ describe("backtest mode", () => {
     expect(fs.readdirSync(candleDir("file")).sort()).toEqual(fs.readdirSync(candleDir("default")).sort());
   });
 
-  it.each(["sqlite", "redis"])("routes the optional domains through %s when the framework enables them", async (backend) => {
+  it.each(["sqlite", "redis", "postgres"])("routes the optional domains through %s when the framework enables them", async (backend) => {
     const lines = await backtest(backend, dir, 1, true);
     const { seen, errors } = lines[lines.length - 1];
     expect(errors).toEqual([]);

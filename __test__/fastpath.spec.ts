@@ -9,9 +9,10 @@ import fs from "node:fs";
 import path from "node:path";
 import * as kit from "backtest-kit";
 import Redis from "ioredis";
+import pg from "pg";
 import { afterEach, beforeEach, describe, expect, inject, it, vi } from "vitest";
 
-import { createRedisPersist, createSqlitePersist, RustFilePersist, useDefaultPersist, usePersist } from "../index.js";
+import { createPostgresPersist, createRedisPersist, createSqlitePersist, RustFilePersist, useDefaultPersist, usePersist } from "../index.js";
 import { makeTempDir, removeDir, sqliteAll, sqliteExec, treeSnapshot } from "./helpers";
 
 // vitest runs index.js inline, but index.js loads kit.js with Node's own require, and kit.js reaches
@@ -22,7 +23,7 @@ const { candleCacheSize } = require("../kit.js") as { candleCacheSize(): number 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { setLogger } = require("../index.js") as { setLogger(logger: { warn(message: string): void }): void };
 
-type BackendName = "file" | "sqlite" | "redis";
+type BackendName = "file" | "sqlite" | "redis" | "postgres";
 
 // ---------------------------------------------------------------------------------------------
 // Backends, and a way to see and tamper with what they stored without going through our classes.
@@ -67,6 +68,37 @@ function makeHarness(name: BackendName, cwd: string): Harness {
       tamper: async (baseDir, entity, id, text) =>
         sqliteExec(db, `UPDATE entities SET value = '${text.replace(/'/g, "''")}' WHERE ${where(baseDir, entity, id)}`),
       close: () => Backend.close(),
+    };
+  }
+  if (name === "postgres") {
+    const url = inject("postgresUrl");
+    const table = `fast_${randomUUID().replace(/-/g, "")}`;
+    const Backend = createPostgresPersist({ url, table });
+    let client: pg.Client | undefined;
+    const sql = async (text: string, params: unknown[]) => {
+      if (!client) {
+        client = new pg.Client({ connectionString: url });
+        await client.connect();
+      }
+      return client.query(text, params);
+    };
+    const where = "namespace = $1 AND entity = $2 AND id = $3";
+    return {
+      name,
+      Backend,
+      stored: async (baseDir, entity, id) => {
+        const exists = (await sql("SELECT to_regclass($1) AS t", [table])).rows[0].t !== null;
+        if (!exists) return null;
+        const { rows } = await sql(`SELECT value FROM ${table} WHERE ${where}`, [namespaceOf(baseDir), entity, String(id)]);
+        return rows.length ? rows[0].value : null;
+      },
+      tamper: async (baseDir, entity, id, text) =>
+        void (await sql(`UPDATE ${table} SET value = $4 WHERE ${where}`, [namespaceOf(baseDir), entity, String(id), text])),
+      close: async () => {
+        await Backend.close();
+        await sql(`DROP TABLE IF EXISTS ${table}, ${table}_quarantine, ${table}_meta`, []);
+        await client?.end();
+      },
     };
   }
   const url = inject("redisUrl");
@@ -184,7 +216,7 @@ const logEntries = (count: number) =>
 
 // ---------------------------------------------------------------------------------------------
 
-const BACKENDS: BackendName[] = ["file", "sqlite", "redis"];
+const BACKENDS: BackendName[] = ["file", "sqlite", "redis", "postgres"];
 
 describe.each(BACKENDS)("%s backend through usePersist", (name) => {
   let env: Env;

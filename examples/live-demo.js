@@ -2,7 +2,8 @@
 // Crash and restore with backtest-kit 19.x in live mode, its state in backtest-kit-rs.
 //
 //   npm run demo                      # embedded default: RustSqlitePersist
-//   npm run demo -- --backend file    # or redis (REDIS_URL / BACKTEST_KIT_RS_REDIS_URL)
+//   npm run demo -- --backend file    # or redis (REDIS_URL / BACKTEST_KIT_RS_REDIS_URL),
+//                                     # or postgres (DATABASE_URL / BACKTEST_KIT_RS_POSTGRES_URL)
 //
 // A child process starts a live session on a deterministic synthetic exchange (no network);
 // its strategy opens a long position, which backtest-kit persists through our backend. The
@@ -36,8 +37,8 @@ function parseArgs(argv) {
   }
   args.restoreBackend ??= args.backend;
   for (const backend of [args.backend, args.restoreBackend]) {
-    if (!["file", "sqlite", "redis", "default"].includes(backend)) {
-      throw new Error(`--backend must be file, sqlite, redis or default (backtest-kit's own files), got ${backend}`);
+    if (!["file", "sqlite", "redis", "postgres", "default"].includes(backend)) {
+      throw new Error(`--backend must be file, sqlite, redis, postgres or default (backtest-kit's own files), got ${backend}`);
     }
   }
   return args;
@@ -55,6 +56,7 @@ function child(args) {
     file: () => persist.RustFilePersist,
     sqlite: () => persist.RustSqlitePersist, // ./dump/backtest-kit.sqlite
     redis: () => persist.createRedisPersist({ prefix: `demo-${args.runId}`, commandTimeoutMs: 3000 }),
+    postgres: () => persist.createPostgresPersist({ table: `demo_${args.runId.replace(/-/g, "")}`, commandTimeoutMs: 3000 }),
   }[args.backend]();
   if (Backend) persist.usePersist(kit, Backend);
 
