@@ -1141,6 +1141,12 @@ fn failure(config: &PostgresConfig, err: &tokio_postgres::Error) -> PersistError
             ServerFailure::Unavailable
         }
         Some(_) => ServerFailure::Other,
+        // The server asked for a password the URL does not give (the client's only way to say so).
+        None if std::error::Error::source(err)
+            .is_some_and(|source| source.to_string().contains("password missing")) =>
+        {
+            ServerFailure::Auth
+        }
         None if err.is_closed() => ServerFailure::Unavailable,
         None => {
             let io = std::error::Error::source(err)
