@@ -1,7 +1,7 @@
 "use strict";
 // One measured end-to-end backtest, in its own process (see bench/backtest.cjs):
 //   node bench/backtest-child.cjs <backend> <workdir> [minutes]
-// backend: floor | default | file | sqlite | redis | cluster (redis reads BKRS_BENCH_REDIS_URL,
+// backend: floor | default | file | sqlite | redis | cluster | postgres (redis reads BKRS_BENCH_REDIS_URL,
 // cluster BKRS_BENCH_REDIS_CLUSTER; the key prefix is derived from the workdir, so a second run
 // on the same workdir is warm).
 // Times only the Backtest.run loop and prints one JSON line:
@@ -13,7 +13,7 @@ const path = require("node:path");
 const [backend, workdirArg, minutesArg] = process.argv.slice(2);
 const MINUTES = Number(minutesArg ?? 1440);
 if (!backend || !workdirArg || !(MINUTES >= 1)) {
-  console.error("usage: node bench/backtest-child.cjs <floor|default|file|sqlite|redis|cluster> <workdir> [minutes]");
+  console.error("usage: node bench/backtest-child.cjs <floor|default|file|sqlite|redis|cluster|postgres> <workdir> [minutes]");
   process.exit(2);
 }
 const workdir = path.resolve(workdirArg);
@@ -23,7 +23,7 @@ fs.mkdirSync(workdir, { recursive: true });
 process.chdir(workdir);
 
 const kit = require("backtest-kit");
-const { RustFilePersist, RustSqlitePersist, createRedisPersist, usePersist } = require("../index.js");
+const { RustFilePersist, RustSqlitePersist, createPostgresPersist, createRedisPersist, usePersist } = require("../index.js");
 
 // Persistence setup per subject; returns the class to close at the end (if any).
 function configurePersistence() {
@@ -53,6 +53,14 @@ function configurePersistence() {
       const Redis = createRedisPersist({ cluster: seeds, prefix: `bench-backtest-${path.basename(workdir)}` });
       usePersist(kit, Redis);
       return Redis;
+    }
+    case "postgres": {
+      const url = process.env.BKRS_BENCH_POSTGRES_URL;
+      if (!url) throw new Error("postgres subject needs BKRS_BENCH_POSTGRES_URL");
+      const table = `bt_${path.basename(workdir).replace(/[^A-Za-z0-9_]/g, "_")}`.slice(0, 50);
+      const Postgres = createPostgresPersist({ url, table });
+      usePersist(kit, Postgres);
+      return Postgres;
     }
     default:
       throw new Error(`unknown backend ${backend}`);

@@ -18,7 +18,7 @@ const { promisify } = require("node:util");
 const execFile = promisify(require("node:child_process").execFile);
 
 const CHILD = path.join(__dirname, "backtest-child.cjs");
-const SUBJECTS = ["floor", "default", "file", "sqlite", "redis", "cluster"];
+const SUBJECTS = ["floor", "default", "file", "sqlite", "redis", "cluster", "postgres"];
 const LABEL = {
   floor: "floor (no persistence)",
   default: "default (PersistBase)",
@@ -26,6 +26,7 @@ const LABEL = {
   sqlite: "sqlite (RustSqlitePersist)",
   redis: "redis (createRedisPersist)",
   cluster: "redis cluster (createRedisPersist, 3+3 nodes)",
+  postgres: "postgres (createPostgresPersist)",
 };
 const FULL_MINUTES = 1440;
 const QUICK_MINUTES = 120;
@@ -36,6 +37,7 @@ const TARGETS = {
   file: { warm: { maxVsFloor: 1.1, minSpeedup: 10 }, cold: { maxVsFloor: 1.6 } },
   sqlite: { warm: { maxVsFloor: 1.1, minSpeedup: 10 }, cold: { maxVsFloor: 1.3 } },
   redis: { warm: { maxVsFloor: 1.3, minSpeedup: 10 }, cold: { maxVsFloor: 2 } },
+  postgres: { warm: { maxVsFloor: 2 } },
 };
 
 const median = (xs) => {
@@ -44,8 +46,13 @@ const median = (xs) => {
 };
 
 /** One measured backtest in a fresh process; resolves to the child's JSON line. */
-async function runChild(subject, workdir, minutes, redisUrl, clusterNodes) {
-  const env = { ...process.env, BKRS_BENCH_REDIS_URL: redisUrl ?? "", BKRS_BENCH_REDIS_CLUSTER: (clusterNodes ?? []).join(",") };
+async function runChild(subject, workdir, minutes, redisUrl, clusterNodes, postgresUrl) {
+  const env = {
+    ...process.env,
+    BKRS_BENCH_REDIS_URL: redisUrl ?? "",
+    BKRS_BENCH_REDIS_CLUSTER: (clusterNodes ?? []).join(","),
+    BKRS_BENCH_POSTGRES_URL: postgresUrl ?? "",
+  };
   // Measure the backends' defaults, whatever the caller's shell configures.
   for (const name of Object.keys(env)) if (name.startsWith("BACKTEST_KIT_RS_")) delete env[name];
   const started = process.hrtime.bigint();
@@ -71,9 +78,9 @@ async function runChild(subject, workdir, minutes, redisUrl, clusterNodes) {
  * per rep so no subject always goes first). Each rep of a subject is a cold run on a new workdir
  * (and Redis prefix) followed by a warm run on the same one. Redis is skipped without `redisUrl`.
  */
-async function runBacktestBench({ redisUrl, clusterNodes, reps = Number(process.env.BENCH_REPS ?? 3), quick = process.env.BENCH_QUICK === "1" } = {}) {
+async function runBacktestBench({ redisUrl, clusterNodes, postgresUrl, reps = Number(process.env.BENCH_REPS ?? 3), quick = process.env.BENCH_QUICK === "1" } = {}) {
   const minutes = quick ? QUICK_MINUTES : FULL_MINUTES;
-  const subjects = SUBJECTS.filter((s) => (s !== "redis" || redisUrl) && (s !== "cluster" || clusterNodes));
+  const subjects = SUBJECTS.filter((s) => (s !== "redis" || redisUrl) && (s !== "cluster" || clusterNodes) && (s !== "postgres" || postgresUrl));
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-backtest-"));
   const started = Date.now();
   const runs = [];
@@ -85,7 +92,7 @@ async function runBacktestBench({ redisUrl, clusterNodes, reps = Number(process.
         const workdir = path.join(root, `${subject}-${rep}-${randomUUID().slice(0, 8)}`);
         fs.mkdirSync(workdir);
         for (const phase of ["cold", "warm"]) {
-          const result = await runChild(subject, workdir, minutes, redisUrl, clusterNodes);
+          const result = await runChild(subject, workdir, minutes, redisUrl, clusterNodes, postgresUrl);
           runs.push({ subject, rep, phase, ...result });
           process.stderr.write(
             `backtest rep ${rep}/${reps} ${subject} ${phase}: ${result.msPerMinute.toFixed(3)} ms/min, ` +
@@ -211,12 +218,15 @@ async function main() {
   const { startRedisCluster } = require("../dev/redis-cluster.cjs");
   const redis = await startRedisServer();
   const cluster = process.env.BENCH_CLUSTER === "0" ? null : await startRedisCluster();
+  const { startPostgres } = require("../dev/postgres-server.cjs");
+  const postgres = process.env.BENCH_POSTGRES === "0" ? null : await startPostgres();
   let results;
   try {
-    results = await runBacktestBench({ redisUrl: redis.url, clusterNodes: cluster?.nodes });
+    results = await runBacktestBench({ redisUrl: redis.url, clusterNodes: cluster?.nodes, postgresUrl: postgres?.url });
   } finally {
     await redis.stop();
     await cluster?.stop();
+    await postgres?.destroy();
   }
   console.log(formatBacktestTable(results));
   const outDir = path.join(__dirname, "results");

@@ -1,9 +1,10 @@
 "use strict";
 // The JavaScript adapters a user would otherwise write: straightforward IPersistBase classes
-// over better-sqlite3 and ioredis, at the same durability and layout as ours.
+// over better-sqlite3, ioredis and node-postgres, at the same durability and layout as ours.
 const path = require("node:path");
 const Database = require("better-sqlite3");
 const Redis = require("ioredis");
+const pg = require("pg");
 
 const keyOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }).compare;
 const namespaceOf = (baseDir) => path.posix.normalize(baseDir.replace(/\\/g, "/")).replace(/^\.\/|\/$/g, "");
@@ -130,4 +131,71 @@ function createIoredisPersist({ url, prefix, cluster }) {
   };
 }
 
-module.exports = { createBetterSqlitePersist, createIoredisPersist };
+/**
+ * node-postgres: a pool of 10 connections, our table layout, one autocommit upsert per write
+ * (`INSERT … ON CONFLICT`, as backtest-kit's author's TypeORM adapter does), one query per read.
+ */
+function createPgPersist({ url, table }) {
+  let pool = null;
+  let created = null;
+  const connect = () => (pool ??= new pg.Pool({ connectionString: url, max: 10 }));
+  const ensure = () =>
+    (created ??= connect().query(
+      `CREATE TABLE IF NOT EXISTS ${table} (namespace text COLLATE "C" NOT NULL, entity text COLLATE "C" NOT NULL, ` +
+        `id text COLLATE "C" NOT NULL, value text NOT NULL, PRIMARY KEY (namespace, entity, id))`,
+    ));
+  return class PgPersist {
+    constructor(entityName, baseDir) {
+      this.entityName = entityName;
+      this.where = [namespaceOf(baseDir), entityName];
+    }
+    static async close() {
+      const closing = pool;
+      pool = null;
+      created = null;
+      await closing?.end();
+    }
+    static async bulkLoad(entityName, baseDir, entries) {
+      await ensure();
+      await connect().query(
+        `INSERT INTO ${table} SELECT $1, $2, d.id, d.value FROM unnest($3::text[], $4::text[]) AS d(id, value) ` +
+          "ON CONFLICT (namespace, entity, id) DO UPDATE SET value = EXCLUDED.value",
+        [namespaceOf(baseDir), entityName, entries.map(([id]) => String(id)), entries.map(([, value]) => JSON.stringify(value))],
+      );
+    }
+    async waitForInit() {
+      if (this.ready) return;
+      await ensure();
+      const { rows } = await connect().query(`SELECT id, value FROM ${table} WHERE namespace = $1 AND entity = $2`, this.where);
+      for (const { id, value } of rows) {
+        try {
+          JSON.parse(value);
+        } catch {
+          await connect().query(`DELETE FROM ${table} WHERE namespace = $1 AND entity = $2 AND id = $3`, [...this.where, id]);
+        }
+      }
+      this.ready = true;
+    }
+    async readValue(id) {
+      const { rows } = await connect().query(`SELECT value FROM ${table} WHERE namespace = $1 AND entity = $2 AND id = $3`, [...this.where, String(id)]);
+      if (rows.length === 0) throw new Error(`Entity ${this.entityName}:${id} not found`);
+      return JSON.parse(rows[0].value);
+    }
+    async hasValue(id) {
+      const { rows } = await connect().query(`SELECT 1 FROM ${table} WHERE namespace = $1 AND entity = $2 AND id = $3`, [...this.where, String(id)]);
+      return rows.length > 0;
+    }
+    async writeValue(id, value) {
+      await connect().query(
+        `INSERT INTO ${table} VALUES ($1, $2, $3, $4) ON CONFLICT (namespace, entity, id) DO UPDATE SET value = EXCLUDED.value`,
+        [...this.where, String(id), JSON.stringify(value)],
+      );
+    }
+    async *keys() {
+      const { rows } = await connect().query(`SELECT id FROM ${table} WHERE namespace = $1 AND entity = $2`, this.where);
+      yield* rows.map((row) => row.id).sort(keyOrder);
+    }
+  };
+}
+
+module.exports = { createBetterSqlitePersist, createIoredisPersist, createPgPersist };

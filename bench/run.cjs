@@ -10,13 +10,14 @@ const { promisify } = require("node:util");
 const execFile = promisify(require("node:child_process").execFile);
 const { PersistBase } = require("backtest-kit");
 
-const { createRedisPersist, createSqlitePersist, RustFilePersist } = require("..");
+const { createPostgresPersist, createRedisPersist, createSqlitePersist, RustFilePersist } = require("..");
 const { startRedisServer } = require("../dev/redis-server.cjs");
 const { signalRow } = require("../dev/signal-row.cjs");
-const { createBetterSqlitePersist, createIoredisPersist } = require("./peers.cjs");
+const { createBetterSqlitePersist, createIoredisPersist, createPgPersist } = require("./peers.cjs");
 const { runBacktestBench, formatBacktestTable } = require("./backtest.cjs");
 const { runStartupBench, formatStartupTable } = require("./startup.cjs");
 const { startRedisCluster } = require("../dev/redis-cluster.cjs");
+const { startPostgres } = require("../dev/postgres-server.cjs");
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const QUICK = process.env.BENCH_QUICK === "1"; // smaller sizes, for checking the harness itself
@@ -78,7 +79,7 @@ async function preload(Ctor, entityName, baseDir, entries) {
 // ---------------------------------------------------------------------------------------------
 // Subjects: each `open(root)` gives { Ctor, close(), preloadWith? } in a fresh namespace.
 
-function subjects(redisUrl, clusterNodes) {
+function subjects(redisUrl, clusterNodes, postgresUrl) {
   const sqlite = (synchronous) => (root) => {
     const Ctor = createSqlitePersist({ path: path.join(root, "rust.sqlite"), synchronous });
     return { Ctor, close: () => Ctor.close() };
@@ -110,6 +111,29 @@ function subjects(redisUrl, clusterNodes) {
         return { Ctor, close: async () => Ctor.close() };
       },
     },
+    // A private PostgreSQL (synchronous_commit on, fsync on): ours against node-postgres.
+    ...(postgresUrl !== undefined
+      ? [
+          {
+            name: "RustPostgresPersist",
+            peer: "pg",
+            ours: true,
+            postgres: true,
+            open: () => {
+              const Ctor = createPostgresPersist({ url: postgresUrl, table: `bench_${randomUUID().replace(/-/g, "")}` });
+              return { Ctor, close: () => Ctor.close() };
+            },
+          },
+          {
+            name: "pg",
+            postgres: true,
+            open: () => {
+              const Ctor = createPgPersist({ url: postgresUrl, table: `bench_${randomUUID().replace(/-/g, "")}` });
+              return { Ctor, close: () => Ctor.close() };
+            },
+          },
+        ]
+      : []),
     // The same on a 3-primary + 3-replica Redis Cluster, and what replicas: 1 (WAIT) costs.
     ...(clusterNodes
       ? [
@@ -420,6 +444,7 @@ const TARGETS = {
   "RustSqlitePersist NORMAL": { W1: 1, W2: 4, W3s: 0.8, W3p: 1.2 },
   RustRedisPersist: { W1: 1, W2: 1.2, W3p: 1.2 },
   "RustRedisPersist cluster": {},
+  RustPostgresPersist: { W1: 1, W2: 3, W3s: 1, W3p: 1 },
   // Against our own cluster runs without replicas: the price of WAIT (no target).
   "RustRedisPersist cluster replicas:1": {},
 };
@@ -435,7 +460,9 @@ async function main() {
   const redis = await startRedisServer();
   // A Redis Cluster for the cluster subjects (BENCH_CLUSTER=0 leaves them out).
   const cluster = process.env.BENCH_CLUSTER === "0" ? null : await startRedisCluster();
-  const all = subjects(redis.url, cluster?.nodes);
+  // A private PostgreSQL for the PostgreSQL subjects (BENCH_POSTGRES=0 leaves them out).
+  const postgres = process.env.BENCH_POSTGRES === "0" ? null : await startPostgres();
+  const all = subjects(redis.url, cluster?.nodes, postgres?.url);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-bench-"));
   const runStarted = Date.now();
   const raw = {};
@@ -444,7 +471,9 @@ async function main() {
     // and on ext4 files created soon after mass deletions cost several times more (see
     // bench/backtest.cjs), which would be charged to the cold file backend.
     const backtest =
-      !only || only.includes("BT") ? await runBacktestBench({ redisUrl: redis.url, clusterNodes: cluster?.nodes, reps: REPS, quick: QUICK }) : null;
+      !only || only.includes("BT")
+        ? await runBacktestBench({ redisUrl: redis.url, clusterNodes: cluster?.nodes, postgresUrl: postgres?.url, reps: REPS, quick: QUICK })
+        : null;
     for (const workload of workloads.filter((w) => !only || only.includes(w.id))) {
       const reps = workload.id === "W7" ? Math.min(REPS, 2) : REPS;
       for (let rep = 0; rep < reps; rep++) {
@@ -462,7 +491,7 @@ async function main() {
     }
     const memory = {};
     if (!only || only.includes("W8")) {
-      for (const subject of all.filter((s) => s.ours && !s.cluster)) {
+      for (const subject of all.filter((s) => s.ours && !s.cluster && !s.postgres)) {
         const dir = fs.mkdtempSync(path.join(root, "mem-"));
         // A fresh process each: memory the earlier workloads left behind would blur the growth.
         // V8's young generation grows to its working size (12 -> 37 MiB committed, measured)
@@ -482,6 +511,7 @@ async function main() {
   } finally {
     await redis.stop();
     await cluster?.stop();
+    await postgres?.destroy();
     fs.rmSync(root, { recursive: true, force: true });
   }
 }
@@ -492,7 +522,7 @@ function report(raw, memory, notifications, startup, backtest, seconds) {
   for (const workload of workloads) {
     if (!raw[workload.id]) continue;
     for (const [subject, targets] of Object.entries(TARGETS)) {
-      const peer = subjects("", []).find((s) => s.name === subject)?.peer;
+      const peer = subjects("", [], "").find((s) => s.name === subject)?.peer;
       const ours = med(workload.id, subject);
       const theirs = med(workload.id, peer);
       if (ours === undefined || theirs === undefined) continue;

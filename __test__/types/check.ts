@@ -9,10 +9,12 @@ import {
   type TPersistBaseCtor,
 } from "backtest-kit";
 import {
+  createPostgresPersist,
   createRedisPersist,
   createSqlitePersist,
   PersistError,
   RustFilePersist,
+  RustPostgresPersist,
   RustRedisPersist,
   RustSqlitePersist,
   setLogger,
@@ -38,6 +40,10 @@ const stats: number = RustSqlitePersist.stats().commits;
 const closing: Promise<void> = createSqlitePersist().close();
 const RedisCtor: TPersistBaseCtor = RustRedisPersist;
 const Dashboards: TPersistBaseCtor = createRedisPersist({ url: "rediss://:pw@cache:6380/2", prefix: "bot", tls: { ca: "PEM" } });
+const Sentinels: TPersistBaseCtor = createRedisPersist({ sentinel: { nodes: ["redis://s1:26379"], masterName: "mymaster", password: "pw" }, replicas: 1 });
+const PostgresCtor: TPersistBaseCtor = RustPostgresPersist;
+const Trading: TPersistBaseCtor = createPostgresPersist({ url: "postgres://bot:pw@db/trading?sslmode=verify-full", table: "bot_a", tls: { ca: "PEM" } });
+const sslmode: string = RustPostgresPersist.options.sslmode;
 
 async function use(store: IPersistBase<{ price: number } | null>): Promise<number> {
   await store.waitForInit(true);
@@ -58,5 +64,5 @@ usePersist(kit, PersistBase);
 useDefaultPersist(kit, ["signal"]);
 
 setLogger({ warn: () => undefined });
-void [registered, Ctor, Typed, asBase, viaReflect, Sub, Sqlite, SignalsDb, stats, closing, RedisCtor, Dashboards, use, codeOf, PersistBase];
+void [registered, Ctor, Typed, asBase, viaReflect, Sub, Sqlite, SignalsDb, stats, closing, RedisCtor, Dashboards, Sentinels, PostgresCtor, Trading, sslmode, use, codeOf, PersistBase];
 void [PersistSignalAdapter, PersistRiskAdapter, PersistScheduleAdapter, PersistPartialAdapter];

@@ -20,6 +20,7 @@ mod options;
 mod order;
 pub mod postgres;
 pub mod redis;
+mod servers;
 pub mod sqlite;
 
 pub use options::Options;

@@ -105,6 +105,24 @@ impl Options {
         }
     }
 
+    /// A duration in whole milliseconds, 1 to 2^31 - 1 (what Node's timers accept), else `default_ms`.
+    pub fn milliseconds(&mut self, name: &str, default_ms: u64) -> Result<std::time::Duration> {
+        let ms = self.positive(name, u64::from(i32::MAX as u32))?;
+        Ok(std::time::Duration::from_millis(ms.unwrap_or(default_ms)))
+    }
+
+    /// `tls: { ca }`: the PEM text of a private CA to trust, if given.
+    pub fn tls_ca(&mut self) -> Result<Option<String>> {
+        match self.object("tls")? {
+            Some(mut tls) => {
+                let ca = tls.string("ca")?;
+                tls.finish()?;
+                Ok(ca)
+            }
+            None => Ok(None),
+        }
+    }
+
     /// A nested options object, read with the same strictness.
     pub fn object(&mut self, name: &str) -> Result<Option<Options>> {
         match self.take(name) {

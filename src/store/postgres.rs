@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -32,9 +32,10 @@ use tokio_postgres::{Client, NoTls, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::credentials::{redact_url, scrub_secrets};
+use super::servers::{install_crypto_provider, Counters, Registry};
 use super::{
     entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
-    Store, StoreStats, WriteMode,
+    Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::{lock, read, spawn, write};
@@ -207,21 +208,9 @@ fn resolve(options: &Value) -> Result<PostgresConfig> {
             )));
         }
     }
-    let max_ms = u64::from(i32::MAX as u32);
-    let connect_timeout = options
-        .positive("connectTimeoutMs", max_ms)?
-        .unwrap_or(DEFAULT_TIMEOUT_MS);
-    let command_timeout = options
-        .positive("commandTimeoutMs", max_ms)?
-        .unwrap_or(DEFAULT_TIMEOUT_MS);
-    let ca_pem = match options.object("tls")? {
-        Some(mut tls) => {
-            let ca = tls.string("ca")?;
-            tls.finish()?;
-            ca
-        }
-        None => None,
-    };
+    let connect_timeout = options.milliseconds("connectTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+    let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+    let ca_pem = options.tls_ca()?;
     if let Some(ca) = &ca_pem {
         if CertificateDer::pem_slice_iter(ca.as_bytes())
             .next()
@@ -241,8 +230,8 @@ fn resolve(options: &Value) -> Result<PostgresConfig> {
         schema,
         table,
         ca_pem,
-        connect_timeout: Duration::from_millis(connect_timeout),
-        command_timeout: Duration::from_millis(command_timeout),
+        connect_timeout,
+        command_timeout,
     })
 }
 
@@ -1099,15 +1088,6 @@ impl ServerCertVerifier for CertificateCheck {
     }
 }
 
-/// rustls needs a process-wide crypto provider before the first TLS connection.
-fn install_crypto_provider() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        // Err means another library installed one first, which serves as well.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 /// The outcome, or `PERSIST_UNAVAILABLE` when it takes longer than `limit`.
 async fn within<T>(
     config: &PostgresConfig,
@@ -1172,29 +1152,6 @@ fn failure(config: &PostgresConfig, err: &tokio_postgres::Error) -> PersistError
     }
 }
 
-#[derive(Default)]
-struct Counters {
-    writes: AtomicU64,
-    commits: AtomicU64,
-}
-
-impl Counters {
-    /// One commit that changed `written` rows.
-    fn count(&self, written: u64) {
-        if written > 0 {
-            self.writes.fetch_add(written, Ordering::Relaxed);
-            self.commits.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn snapshot(&self) -> StoreStats {
-        StoreStats {
-            writes: self.writes.load(Ordering::Relaxed),
-            commits: self.commits.load(Ordering::Relaxed),
-        }
-    }
-}
-
 /// Everything shared by the stores of one configuration.
 #[derive(Default)]
 struct Server {
@@ -1210,21 +1167,10 @@ struct Server {
     counters: Counters,
 }
 
-struct Registry {
-    servers: Mutex<HashMap<PostgresConfig, Arc<Server>>>,
-}
-
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Registry {
-        servers: Mutex::new(HashMap::new()),
-    })
-}
-
-impl Registry {
-    fn server(&self, config: &PostgresConfig) -> Arc<Server> {
-        Arc::clone(lock(&self.servers).entry(config.clone()).or_default())
-    }
+/// One entry per configuration, for the process.
+fn registry() -> &'static Registry<PostgresConfig, Server> {
+    static REGISTRY: Registry<PostgresConfig, Server> = Registry::new();
+    &REGISTRY
 }
 
 #[cfg(test)]

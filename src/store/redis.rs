@@ -13,10 +13,9 @@
 //! command timeout, so an outage turns into `PERSIST_UNAVAILABLE` errors, and the connection
 //! manager reconnects when the server returns, without recreating stores.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -28,13 +27,14 @@ use serde_json::{json, Value};
 
 use super::{
     entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
-    Store, StoreStats, WriteMode,
+    Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::{lock, read, spawn, write};
 use crate::json::is_valid_json;
 
 use super::credentials::{redact_url, scrub_secrets};
+use super::servers::{install_crypto_provider, Counters, Registry};
 
 /// Fields fetched per HSCAN step while validating an entity at init.
 const SCAN_COUNT: usize = 1000;
@@ -202,25 +202,14 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
         ));
     }
     let max_ms = u64::from(i32::MAX as u32);
-    let connect_timeout = options
-        .positive("connectTimeoutMs", max_ms)?
-        .unwrap_or(DEFAULT_TIMEOUT_MS);
-    let command_timeout = options
-        .positive("commandTimeoutMs", max_ms)?
-        .unwrap_or(DEFAULT_TIMEOUT_MS);
+    let connect_timeout = options.milliseconds("connectTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+    let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
     let replicas = options.count("replicas", 64)?;
     let replicas_timeout = options.positive("replicasTimeoutMs", max_ms)?;
     if replicas.is_none() && replicas_timeout.is_some() {
         return Err(options.invalid("replicasTimeoutMs needs replicas"));
     }
-    let ca_pem = match options.object("tls")? {
-        Some(mut tls) => {
-            let ca = tls.string("ca")?;
-            tls.finish()?;
-            ca
-        }
-        None => None,
-    };
+    let ca_pem = options.tls_ca()?;
     if ca_pem.is_some()
         && sentinel
             .as_ref()
@@ -239,8 +228,8 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
             cluster,
             sentinel,
             ca_pem,
-            connect_timeout: Duration::from_millis(connect_timeout),
-            command_timeout: Duration::from_millis(command_timeout),
+            connect_timeout,
+            command_timeout,
             replicas_timeout: replicas.map_or(Duration::ZERO, |r| r.timeout),
         },
         Settings { prefix, replicas },
@@ -797,7 +786,7 @@ impl RedisStore {
                         usize::try_from(self.write_command::<i64>(cmd).await?).unwrap_or_default()
                     }
                 };
-                self.server.counters.count(written);
+                self.server.counters.count(written as u64);
                 Ok(Response::Written(written))
             }
             Request::Remove { id } => {
@@ -934,29 +923,6 @@ impl Store for RedisStore {
     }
 }
 
-#[derive(Default)]
-struct Counters {
-    writes: AtomicU64,
-    commits: AtomicU64,
-}
-
-impl Counters {
-    /// One write round trip that changed `written` fields.
-    fn count(&self, written: usize) {
-        if written > 0 {
-            self.writes.fetch_add(written as u64, Ordering::Relaxed);
-            self.commits.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn snapshot(&self) -> StoreStats {
-        StoreStats {
-            writes: self.writes.load(Ordering::Relaxed),
-            commits: self.commits.load(Ordering::Relaxed),
-        }
-    }
-}
-
 /// The outcome of the last failed connect attempt, handed to callers that waited for it.
 #[derive(Clone)]
 struct SharedFailure {
@@ -1000,21 +966,10 @@ struct Server {
     counters: Counters,
 }
 
-struct Registry {
-    servers: Mutex<HashMap<RedisConfig, Arc<Server>>>,
-}
-
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Registry {
-        servers: Mutex::new(HashMap::new()),
-    })
-}
-
-impl Registry {
-    fn server(&self, config: &RedisConfig) -> Arc<Server> {
-        Arc::clone(lock(&self.servers).entry(config.clone()).or_default())
-    }
+/// One entry per configuration, for the process.
+fn registry() -> &'static Registry<RedisConfig, Server> {
+    static REGISTRY: Registry<RedisConfig, Server> = Registry::new();
+    &REGISTRY
 }
 
 /// What connections are made from: one server's client, or a cluster's. One per store, behind
@@ -1204,15 +1159,6 @@ fn build_single_client(config: &RedisConfig) -> Result<Client> {
             Client::open(config.url.as_str()).map_err(invalid)
         }
     }
-}
-
-/// rustls needs a process-wide crypto provider before the first TLS connection.
-fn install_crypto_provider() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        // Err means another library installed one first, which serves as well.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
 }
 
 /// `{prefix}:["namespace","entity"]`: JSON makes the pair unambiguous whatever the
