@@ -63,6 +63,28 @@ describe("writes", () => {
     }
   });
 
+  it("a statement the server refuses fails only its own request; the others of its group commit", async () => {
+    const table = uniqueTable();
+    const Persist = createPostgresPersist({ url: inject("postgresUrl"), table });
+    try {
+      await new Persist("e", "ns").waitForInit(true);
+      // A trigger (as a DBA might add) that refuses one id.
+      await inspector.query(`CREATE FUNCTION ${table}_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.id = 'poison' THEN RAISE EXCEPTION 'refused by policy'; END IF; RETURN NEW; END $$`);
+      await inspector.query(`CREATE TRIGGER guard BEFORE INSERT OR UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_guard()`);
+      const ids = ["a", "b", "poison", "c", "d", "e", "f", "g"];
+      const outcomes = await Promise.all(
+        ids.map((id, i) => new Persist(`e${i}`, "ns").writeValue(id, { id }).then(() => "ok", (e: any) => `${e.code} ${e.message}`)),
+      );
+      expect(outcomes.filter((o) => o === "ok")).toHaveLength(7);
+      expect(outcomes[2]).toMatch(/^PERSIST_IO .*refused by policy/);
+      const { rows } = await inspector.query(`SELECT id FROM ${table} ORDER BY id`);
+      expect(rows.map((r: any) => r.id)).toEqual(["a", "b", "c", "d", "e", "f", "g"]);
+    } finally {
+      await Persist.close();
+    }
+  });
+
   it("stores the JSON text exactly as written: key order, spacing of nested values, unicode", async () => {
     const table = uniqueTable();
     const Persist = createPostgresPersist({ url: inject("postgresUrl"), table });

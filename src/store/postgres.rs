@@ -618,9 +618,10 @@ async fn writer_task(
     }
 }
 
-/// One transaction for the whole group, its statements pipelined; if any statement fails,
-/// nothing was committed and each request runs again on its own, so that only the failing one
-/// gets its error. Returns false when the connection must be abandoned.
+/// One transaction for the whole group, its statements pipelined: one upsert per write mode for
+/// all documents of the group, one statement per removal. If any statement fails, nothing was
+/// committed and each request runs again on its own, so that only the failing one gets its
+/// error. Returns false when the connection must be abandoned.
 async fn commit_group(
     config: &PostgresConfig,
     server: &Server,
@@ -633,16 +634,17 @@ async fn commit_group(
         }
         return true;
     }
-    let mut steps: Vec<Pin<Box<dyn Future<Output = StepResult> + Send + '_>>> =
-        Vec::with_capacity(group.len() + 2);
+    let jobs: Vec<&WriteJob> = group.iter().map(|(job, _)| job).collect();
+    let mut steps: Vec<Pin<Box<dyn Future<Output = StepResult> + Send + '_>>> = Vec::new();
     steps.push(Box::pin(async {
-        link.client.batch_execute("BEGIN").await.map(|_| 0)
+        link.client.batch_execute("BEGIN").await.map(|_| Vec::new())
     }));
-    for (job, _) in &group {
-        steps.push(Box::pin(execute(link, job)));
-    }
+    steps.extend(statements(link, &jobs));
     steps.push(Box::pin(async {
-        link.client.batch_execute("COMMIT").await.map(|_| 0)
+        link.client
+            .batch_execute("COMMIT")
+            .await
+            .map(|_| Vec::new())
     }));
     // join_all polls the steps in order, so they are sent in order, in one go.
     let outcome = within(
@@ -663,10 +665,10 @@ async fn commit_group(
         }
     };
     if results.iter().all(Result::is_ok) {
-        let counts: Vec<u64> = results[1..results.len() - 1]
-            .iter()
-            .map(|r| *r.as_ref().unwrap_or(&0))
-            .collect();
+        let mut counts = vec![0u64; group.len()];
+        for (job, count) in results.into_iter().flatten().flatten() {
+            counts[job] += count;
+        }
         server.counters.count(counts.iter().sum());
         for ((_, reply), count) in group.into_iter().zip(counts) {
             let _ = reply.send(Ok(count));
@@ -694,36 +696,107 @@ async fn commit_group(
 
 /// One request in its own (implicit) transaction.
 async fn run_alone(config: &PostgresConfig, server: &Server, link: &Link, (job, reply): Queued) {
-    let outcome = within(config, config.command_timeout, execute(link, &job))
+    let jobs = [&job];
+    let steps = futures_util::future::try_join_all(statements(link, &jobs));
+    let outcome = within(config, config.command_timeout, steps)
         .await
         .map_err(|timed_out| uncertain(&timed_out))
-        .and_then(|r| r.map_err(|e| failure(config, &e)));
+        .and_then(|r| r.map_err(|e| failure(config, &e)))
+        .map(|results| results.into_iter().flatten().map(|(_, count)| count).sum());
     if let Ok(written) = &outcome {
         server.counters.count(*written);
     }
     let _ = reply.send(outcome);
 }
 
-type StepResult = std::result::Result<u64, tokio_postgres::Error>;
+/// (index of the request in its group, rows it changed) for each request a statement served.
+type StepResult = std::result::Result<Vec<(usize, u64)>, tokio_postgres::Error>;
+type Step<'a> = Pin<Box<dyn Future<Output = StepResult> + Send + 'a>>;
 
-/// One request's statement on the writer connection; rows changed.
-async fn execute(link: &Link, job: &WriteJob) -> StepResult {
-    let (ns, entity) = (&*job.namespace, &*job.entity);
+/// The statements that carry out `jobs`: the documents of every upsert of one write mode in one
+/// `unnest` statement, and each removal on its own.
+fn statements<'a>(link: &'a Link, jobs: &[&'a WriteJob]) -> Vec<Step<'a>> {
     let s = &link.statements;
-    match &job.kind {
-        JobKind::Upsert { ids, texts, mode } => {
-            let statement = match mode {
-                WriteMode::Replace => &s.upsert,
-                WriteMode::ReplaceChanged => &s.upsert_changed,
-                WriteMode::InsertOnly => &s.insert_only,
-            };
-            link.client
-                .execute(statement, &[&ns, &entity, ids, texts])
-                .await
+    let mut by_mode: [Vec<(usize, &'a WriteJob)>; 3] = Default::default();
+    let mut steps: Vec<Step<'a>> = Vec::new();
+    for (index, job) in jobs.iter().copied().enumerate() {
+        let (ns, entity) = (&*job.namespace, &*job.entity);
+        match &job.kind {
+            JobKind::Upsert { mode, .. } => {
+                let slot = match mode {
+                    WriteMode::Replace => 0,
+                    WriteMode::ReplaceChanged => 1,
+                    WriteMode::InsertOnly => 2,
+                };
+                by_mode[slot].push((index, job));
+            }
+            JobKind::Remove { id } => steps.push(Box::pin(async move {
+                let removed = link.client.execute(&s.remove, &[&ns, &entity, id]).await?;
+                Ok(vec![(index, removed)])
+            })),
+            JobKind::RemoveAll => steps.push(Box::pin(async move {
+                let removed = link.client.execute(&s.remove_all, &[&ns, &entity]).await?;
+                Ok(vec![(index, removed)])
+            })),
         }
-        JobKind::Remove { id } => link.client.execute(&s.remove, &[&ns, &entity, id]).await,
-        JobKind::RemoveAll => link.client.execute(&s.remove_all, &[&ns, &entity]).await,
     }
+    for (mode, members) in [
+        WriteMode::Replace,
+        WriteMode::ReplaceChanged,
+        WriteMode::InsertOnly,
+    ]
+    .into_iter()
+    .zip(by_mode)
+    {
+        if members.is_empty() {
+            continue;
+        }
+        let statement = match mode {
+            WriteMode::Replace => &s.upsert,
+            WriteMode::ReplaceChanged => &s.upsert_changed,
+            WriteMode::InsertOnly => &s.insert_only,
+        };
+        steps.push(Box::pin(upsert(link, statement, members)));
+    }
+    steps
+}
+
+/// The documents of `members` in one statement; each row it changed is credited to its request.
+async fn upsert(
+    link: &Link,
+    statement: &Statement,
+    members: Vec<(usize, &WriteJob)>,
+) -> StepResult {
+    let (mut namespaces, mut entities, mut ids, mut texts) = (vec![], vec![], vec![], vec![]);
+    let mut owner: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for (index, job) in &members {
+        if let JobKind::Upsert {
+            ids: job_ids,
+            texts: job_texts,
+            ..
+        } = &job.kind
+        {
+            for (id, text) in job_ids.iter().zip(job_texts) {
+                namespaces.push(&*job.namespace);
+                entities.push(&*job.entity);
+                ids.push(id.as_str());
+                texts.push(text.as_str());
+                owner.insert((&*job.namespace, &*job.entity, id.as_str()), *index);
+            }
+        }
+    }
+    let rows = link
+        .client
+        .query(statement, &[&namespaces, &entities, &ids, &texts])
+        .await?;
+    let mut counts: HashMap<usize, u64> = members.iter().map(|(index, _)| (*index, 0)).collect();
+    for row in &rows {
+        let key: (&str, &str, &str) = (row.get(0), row.get(1), row.get(2));
+        if let Some(index) = owner.get(&key) {
+            *counts.entry(*index).or_default() += 1;
+        }
+    }
+    Ok(counts.into_iter().collect())
 }
 
 /// A connection failed while a write was committing: it may or may not have been applied.
@@ -760,21 +833,23 @@ impl Statements {
         let table = config.quoted("");
         let quarantine = config.quoted("_quarantine");
         let entity = "namespace = $1 AND entity = $2";
+        // Documents of any entities, as four parallel arrays; the rows changed come back.
         let insert = format!(
             "INSERT INTO {table} AS stored (namespace, entity, id, value) \
-             SELECT $1, $2, doc.id, doc.value FROM unnest($3::text[], $4::text[]) AS doc(id, value)"
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
         );
         let upsert = format!(
             "{insert} ON CONFLICT (namespace, entity, id) DO UPDATE SET value = EXCLUDED.value"
         );
+        let changed = "RETURNING namespace, entity, id";
         let texts = [
             format!("SELECT id, value FROM {table} WHERE {entity} AND id = ANY($3::text[])"),
             format!("SELECT id FROM {table} WHERE {entity} AND id = ANY($3::text[])"),
             format!("SELECT id FROM {table} WHERE {entity}"),
             format!("SELECT id, value FROM {table} WHERE {entity}"),
-            upsert.clone(),
-            format!("{upsert} WHERE stored.value IS DISTINCT FROM EXCLUDED.value"),
-            format!("{insert} ON CONFLICT (namespace, entity, id) DO NOTHING"),
+            format!("{upsert} {changed}"),
+            format!("{upsert} WHERE stored.value IS DISTINCT FROM EXCLUDED.value {changed}"),
+            format!("{insert} ON CONFLICT (namespace, entity, id) DO NOTHING {changed}"),
             format!("DELETE FROM {table} WHERE {entity} AND id = $3"),
             format!("DELETE FROM {table} WHERE {entity}"),
             format!(
