@@ -3,9 +3,9 @@
 //!
 //! Per configuration the process keeps two connections, shared by every store: one for reads,
 //! on which concurrent statements are pipelined, and one owned by a writer task that takes
-//! every write queued meanwhile and commits them as one transaction (`BEGIN`, one statement per
-//! request, `COMMIT`, sent in one go): 64 concurrent writers cost one round trip and one WAL
-//! flush, and a batch of the fast domain paths is one `unnest` statement. A write resolves once
+//! every write queued meanwhile and commits them as one transaction (`BEGIN`, one `unnest`
+//! upsert per write mode for all their documents, one statement per removal, `COMMIT`, sent in
+//! one go): 64 concurrent writers cost one round trip and one WAL flush. A write resolves once
 //! its transaction committed, at the server's `synchronous_commit`.
 //!
 //! The schema is versioned (table `{table}_meta`) and created or migrated in one transaction
@@ -15,9 +15,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -32,13 +32,13 @@ use tokio_postgres::{Client, NoTls, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::credentials::{redact_url, scrub_secrets};
-use super::servers::{install_crypto_provider, Counters, Registry};
+use super::servers::{install_crypto_provider, Counters, Link, Registry, Shared};
 use super::{
     entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
     Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
-use crate::exec::{lock, read, spawn, write};
+use crate::exec::{lock, spawn};
 use crate::json::is_valid_json;
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_POSTGRES_URL";
@@ -81,8 +81,7 @@ pub static KIND: Kind = Kind {
         Ok(Box::pin(async move {
             order::settled(&scopes).await;
             let server = registry().server(&config);
-            server.closes.fetch_add(1, Ordering::AcqRel);
-            *write(&server.reader) = None;
+            server.reader.close();
             // The writer task ends once its queue is empty and every sender is gone.
             *lock(&server.writer) = None;
             Ok(())
@@ -313,66 +312,28 @@ impl PostgresStore {
         )
     }
 
-    /// The shared read connection, connecting (once for all callers waiting) when there is none
-    /// or it was lost.
-    async fn reader(&self) -> Result<Link> {
-        if let Some(link) = &*read(&self.server.reader) {
-            if !link.client.is_closed() {
-                return Ok(link.clone());
-            }
-        }
-        let server = &self.server;
-        let arrived = Instant::now();
-        let _connecting = server.connecting.lock().await;
-        if let Some(link) = &*read(&server.reader) {
-            if !link.client.is_closed() {
-                return Ok(link.clone());
-            }
-        }
-        if let Some((failed_at, error)) = &*lock(&server.last_failure) {
-            if *failed_at >= arrived {
-                return Err(error.duplicate());
-            }
-        }
-        let closes = server.closes.load(Ordering::Acquire);
-        match connect(&self.config, server).await {
-            Ok(link) => {
-                let mut open = write(&server.reader);
-                if server.closes.load(Ordering::Acquire) == closes {
-                    *open = Some(link.clone());
-                }
-                Ok(link)
-            }
-            Err(error) => {
-                *lock(&server.last_failure) = Some((Instant::now(), error.duplicate()));
-                Err(error)
-            }
-        }
+    /// The shared read connection, connected again when it was lost.
+    async fn reader(&self) -> Result<Link<PgConn>> {
+        let usable = |conn: &PgConn| !conn.client.is_closed();
+        let connect = connect(&self.config, &self.server);
+        self.server.reader.get(usable, connect).await
     }
 
-    /// A read statement on the shared connection, within the command timeout; a connection
-    /// that failed is dropped so the next statement reconnects.
+    /// A read statement on the shared connection, within the command timeout.
     async fn query(
         &self,
         statement: impl FnOnce(&Statements) -> &Statement,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>> {
-        let link = self.reader().await?;
-        let statement = statement(&link.statements).clone();
-        let reply = within(
+        let Link { conn, .. } = self.reader().await?;
+        let statement = statement(&conn.statements).clone();
+        within(
             &self.config,
             self.config.command_timeout,
-            link.client.query(&statement, params),
+            conn.client.query(&statement, params),
         )
         .await
-        .and_then(|reply| reply.map_err(|e| failure(&self.config, &e)));
-        if reply.is_err() && link.client.is_closed() {
-            let mut open = write(&self.server.reader);
-            if open.as_ref().is_some_and(|l| l.epoch == link.epoch) {
-                *open = None;
-            }
-        }
-        reply
+        .and_then(|reply| reply.map_err(|e| failure(&self.config, &e)))
     }
 
     /// Hand a write to the writer task and wait for its commit.
@@ -590,7 +551,7 @@ async fn writer_task(
     server: Arc<Server>,
     mut jobs: mpsc::UnboundedReceiver<Queued>,
 ) {
-    let mut link: Option<Link> = None;
+    let mut conn: Option<PgConn> = None;
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -599,10 +560,10 @@ async fn writer_task(
                 Err(_) => break,
             }
         }
-        if link.as_ref().is_none_or(|l| l.client.is_closed()) {
-            link = None;
+        if conn.as_ref().is_none_or(|open| open.client.is_closed()) {
+            conn = None;
             match connect(&config, &server).await {
-                Ok(fresh) => link = Some(fresh),
+                Ok(fresh) => conn = Some(fresh),
                 Err(error) => {
                     for (_, reply) in group {
                         let _ = reply.send(Err(error.duplicate()));
@@ -611,9 +572,9 @@ async fn writer_task(
                 }
             }
         }
-        let Some(open) = &link else { continue };
+        let Some(open) = &conn else { continue };
         if !commit_group(&config, &server, open, group).await {
-            link = None;
+            conn = None;
         }
     }
 }
@@ -625,23 +586,23 @@ async fn writer_task(
 async fn commit_group(
     config: &PostgresConfig,
     server: &Server,
-    link: &Link,
+    conn: &PgConn,
     group: Vec<Queued>,
 ) -> bool {
     if group.len() == 1 {
         for queued in group {
-            run_alone(config, server, link, queued).await;
+            run_alone(config, server, conn, queued).await;
         }
         return true;
     }
     let jobs: Vec<&WriteJob> = group.iter().map(|(job, _)| job).collect();
     let mut steps: Vec<Pin<Box<dyn Future<Output = StepResult> + Send + '_>>> = Vec::new();
     steps.push(Box::pin(async {
-        link.client.batch_execute("BEGIN").await.map(|_| Vec::new())
+        conn.client.batch_execute("BEGIN").await.map(|_| Vec::new())
     }));
-    steps.extend(statements(link, &jobs));
+    steps.extend(statements(conn, &jobs));
     steps.push(Box::pin(async {
-        link.client
+        conn.client
             .batch_execute("COMMIT")
             .await
             .map(|_| Vec::new())
@@ -675,7 +636,7 @@ async fn commit_group(
         }
         return true;
     }
-    if link.client.is_closed() {
+    if conn.client.is_closed() {
         let error = results
             .into_iter()
             .find_map(Result::err)
@@ -687,17 +648,17 @@ async fn commit_group(
         return false;
     }
     // A statement failed, so the transaction rolled back (COMMIT answered ROLLBACK).
-    let _ = link.client.batch_execute("ROLLBACK").await;
+    let _ = conn.client.batch_execute("ROLLBACK").await;
     for queued in group {
-        run_alone(config, server, link, queued).await;
+        run_alone(config, server, conn, queued).await;
     }
     true
 }
 
 /// One request in its own (implicit) transaction.
-async fn run_alone(config: &PostgresConfig, server: &Server, link: &Link, (job, reply): Queued) {
+async fn run_alone(config: &PostgresConfig, server: &Server, conn: &PgConn, (job, reply): Queued) {
     let jobs = [&job];
-    let steps = futures_util::future::try_join_all(statements(link, &jobs));
+    let steps = futures_util::future::try_join_all(statements(conn, &jobs));
     let outcome = within(config, config.command_timeout, steps)
         .await
         .map_err(|timed_out| uncertain(&timed_out))
@@ -715,14 +676,15 @@ type Step<'a> = Pin<Box<dyn Future<Output = StepResult> + Send + 'a>>;
 
 /// The statements that carry out `jobs`: the documents of every upsert of one write mode in one
 /// `unnest` statement, and each removal on its own.
-fn statements<'a>(link: &'a Link, jobs: &[&'a WriteJob]) -> Vec<Step<'a>> {
-    let s = &link.statements;
+fn statements<'a>(conn: &'a PgConn, jobs: &[&'a WriteJob]) -> Vec<Step<'a>> {
+    let s = &conn.statements;
     let mut by_mode: [Vec<(usize, &'a WriteJob)>; 3] = Default::default();
     let mut steps: Vec<Step<'a>> = Vec::new();
     for (index, job) in jobs.iter().copied().enumerate() {
         let (ns, entity) = (&*job.namespace, &*job.entity);
         match &job.kind {
             JobKind::Upsert { mode, .. } => {
+                // In the order of the statements below.
                 let slot = match mode {
                     WriteMode::Replace => 0,
                     WriteMode::ReplaceChanged => 1,
@@ -731,39 +693,29 @@ fn statements<'a>(link: &'a Link, jobs: &[&'a WriteJob]) -> Vec<Step<'a>> {
                 by_mode[slot].push((index, job));
             }
             JobKind::Remove { id } => steps.push(Box::pin(async move {
-                let removed = link.client.execute(&s.remove, &[&ns, &entity, id]).await?;
+                let removed = conn.client.execute(&s.remove, &[&ns, &entity, id]).await?;
                 Ok(vec![(index, removed)])
             })),
             JobKind::RemoveAll => steps.push(Box::pin(async move {
-                let removed = link.client.execute(&s.remove_all, &[&ns, &entity]).await?;
+                let removed = conn.client.execute(&s.remove_all, &[&ns, &entity]).await?;
                 Ok(vec![(index, removed)])
             })),
         }
     }
-    for (mode, members) in [
-        WriteMode::Replace,
-        WriteMode::ReplaceChanged,
-        WriteMode::InsertOnly,
-    ]
-    .into_iter()
-    .zip(by_mode)
+    for (statement, members) in [&s.upsert, &s.upsert_changed, &s.insert_only]
+        .into_iter()
+        .zip(by_mode)
     {
-        if members.is_empty() {
-            continue;
+        if !members.is_empty() {
+            steps.push(Box::pin(upsert(conn, statement, members)));
         }
-        let statement = match mode {
-            WriteMode::Replace => &s.upsert,
-            WriteMode::ReplaceChanged => &s.upsert_changed,
-            WriteMode::InsertOnly => &s.insert_only,
-        };
-        steps.push(Box::pin(upsert(link, statement, members)));
     }
     steps
 }
 
 /// The documents of `members` in one statement; each row it changed is credited to its request.
 async fn upsert(
-    link: &Link,
+    conn: &PgConn,
     statement: &Statement,
     members: Vec<(usize, &WriteJob)>,
 ) -> StepResult {
@@ -785,7 +737,7 @@ async fn upsert(
             }
         }
     }
-    let rows = link
+    let rows = conn
         .client
         .query(statement, &[&namespaces, &entities, &ids, &texts])
         .await?;
@@ -882,14 +834,13 @@ impl Statements {
 
 /// A connection with its prepared statements.
 #[derive(Clone)]
-struct Link {
+struct PgConn {
     client: Arc<Client>,
     statements: Arc<Statements>,
-    epoch: u64,
 }
 
 /// Connect, make sure the schema is there (once per configuration), and prepare.
-async fn connect(config: &PostgresConfig, server: &Server) -> Result<Link> {
+async fn connect(config: &PostgresConfig, server: &Server) -> Result<PgConn> {
     let attempt = async {
         let mut pg = config
             .connect
@@ -897,31 +848,19 @@ async fn connect(config: &PostgresConfig, server: &Server) -> Result<Link> {
             .map_err(|e| failure(config, &e))?;
         pg.connect_timeout(config.connect_timeout)
             .application_name("backtest-kit-rs");
-        let client = match config.ssl {
-            Ssl::Disable => {
-                pg.ssl_mode(SslMode::Disable);
-                let (client, connection) =
-                    pg.connect(NoTls).await.map_err(|e| failure(config, &e))?;
-                spawn(async move {
-                    let _ = connection.await;
-                });
-                client
-            }
+        let opened = match config.ssl {
+            Ssl::Disable => open(pg.ssl_mode(SslMode::Disable), NoTls).await,
             mode => {
+                let tls = MakeRustlsConnect::new(tls_config(config)?);
                 pg.ssl_mode(if mode == Ssl::Prefer {
                     SslMode::Prefer
                 } else {
                     SslMode::Require
                 });
-                let tls = MakeRustlsConnect::new(tls_config(config)?);
-                let (client, connection) =
-                    pg.connect(tls).await.map_err(|e| failure(config, &e))?;
-                spawn(async move {
-                    let _ = connection.await;
-                });
-                client
+                open(&pg, tls).await
             }
         };
+        let client = opened.map_err(|e| failure(config, &e))?;
         if !server.schema_ready.load(Ordering::Acquire) {
             ensure_schema(&client, config).await?;
             server.schema_ready.store(true, Ordering::Release);
@@ -929,10 +868,9 @@ async fn connect(config: &PostgresConfig, server: &Server) -> Result<Link> {
         let statements = Statements::prepare(&client, config)
             .await
             .map_err(|e| failure(config, &e))?;
-        Ok(Link {
+        Ok(PgConn {
             client: Arc::new(client),
             statements: Arc::new(statements),
-            epoch: server.epochs.fetch_add(1, Ordering::AcqRel) + 1,
         })
     };
     within(
@@ -942,6 +880,24 @@ async fn connect(config: &PostgresConfig, server: &Server) -> Result<Link> {
     )
     .await
     .and_then(|r| r)
+}
+
+/// A client whose connection runs on the runtime until the client is dropped.
+async fn open<T>(
+    pg: &tokio_postgres::Config,
+    tls: T,
+) -> std::result::Result<Client, tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<tokio_postgres::Socket>>::Future: Send,
+{
+    let (client, connection) = pg.connect(tls).await?;
+    spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
 }
 
 /// Create the tables, or check their version, in one transaction under an advisory lock named
@@ -1047,22 +1003,6 @@ fn tls_config(config: &PostgresConfig) -> Result<rustls::ClientConfig> {
     let invalid = |detail: String| PersistError::InvalidConfig {
         detail: format!("{}: {detail}", config.shown()),
     };
-    let mut roots = RootCertStore::empty();
-    match &config.ca_pem {
-        Some(ca) => {
-            for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
-                let cert = cert.map_err(|e| invalid(format!("tls.ca: {e}")))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| invalid(format!("tls.ca: {e}")))?;
-            }
-        }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
-    }
     let verify = match config.ssl {
         // libpq: with a root certificate, prefer and require check the chain as verify-ca.
         Ssl::Prefer | Ssl::Require if config.ca_pem.is_none() => Verify::Nothing,
@@ -1072,11 +1012,33 @@ fn tls_config(config: &PostgresConfig) -> Result<rustls::ClientConfig> {
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
-    let webpki =
-        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider)).build();
+    // Roots only when a chain is checked: loading the system's costs file reads per connect.
+    let webpki = if verify == Verify::Nothing {
+        None
+    } else {
+        let mut roots = RootCertStore::empty();
+        match &config.ca_pem {
+            Some(ca) => {
+                for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                    let cert = cert.map_err(|e| invalid(format!("tls.ca: {e}")))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| invalid(format!("tls.ca: {e}")))?;
+                }
+            }
+            None => {
+                for cert in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(cert);
+                }
+            }
+        }
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+            .build()
+            .ok()
+    };
     let verifier = Arc::new(CertificateCheck {
         verify,
-        webpki: webpki.ok(),
+        webpki,
         provider,
     });
     Ok(rustls::ClientConfig::builder()
@@ -1097,7 +1059,8 @@ enum Verify {
 #[derive(Debug)]
 struct CertificateCheck {
     verify: Verify,
-    /// Absent when no root could be loaded: then every chain check fails.
+    /// Absent when nothing is checked, or when no root could be loaded: then every chain check
+    /// fails.
     webpki: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<rustls::crypto::CryptoProvider>,
 }
@@ -1230,15 +1193,12 @@ fn failure(config: &PostgresConfig, err: &tokio_postgres::Error) -> PersistError
 /// Everything shared by the stores of one configuration.
 #[derive(Default)]
 struct Server {
-    reader: RwLock<Option<Link>>,
-    connecting: tokio::sync::Mutex<()>,
-    last_failure: Mutex<Option<(Instant, PersistError)>>,
+    /// The read connection.
+    reader: Shared<PgConn>,
+    /// The writer task's queue, while it runs.
     writer: Mutex<Option<mpsc::UnboundedSender<Queued>>>,
     /// Set once the schema was created or checked in this process.
-    schema_ready: std::sync::atomic::AtomicBool,
-    epochs: AtomicU64,
-    /// Bumped by `close`, so that a connect that was in flight is not kept.
-    closes: AtomicU64,
+    schema_ready: AtomicBool,
     counters: Counters,
 }
 

@@ -14,9 +14,8 @@
 //! manager reconnects when the server returns, without recreating stores.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClient;
@@ -30,11 +29,11 @@ use super::{
     Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
-use crate::exec::{lock, read, spawn, write};
+use crate::exec::spawn;
 use crate::json::is_valid_json;
 
 use super::credentials::{redact_url, scrub_secrets};
-use super::servers::{install_crypto_provider, Counters, Registry};
+use super::servers::{install_crypto_provider, Counters, Link, Registry, Shared};
 
 /// Fields fetched per HSCAN step while validating an entity at init.
 const SCAN_COUNT: usize = 1000;
@@ -363,6 +362,26 @@ impl RedisConfig {
             .fold(text.to_owned(), |text, url| scrub_secrets(&text, url))
     }
 
+    /// The private CA to trust, as the redis crate takes it.
+    fn trusted_ca(&self) -> Option<redis::TlsCertificates> {
+        self.ca_pem.as_ref().map(|ca| redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(ca.as_bytes().to_vec()),
+        })
+    }
+
+    /// The redis crate refused to build a client (`what`: URL, cluster, sentinel) of this
+    /// configuration.
+    fn refused(&self, what: &str, err: &RedisError) -> PersistError {
+        PersistError::InvalidConfig {
+            detail: format!(
+                "redis {what} {}: {}",
+                self.shown(),
+                self.scrub(&err.to_string())
+            ),
+        }
+    }
+
     /// Where the store is, for messages: the URL with credentials redacted (the first seed of
     /// a cluster; the first sentinel and the master's name with Sentinel).
     fn shown(&self) -> String {
@@ -439,50 +458,9 @@ impl RedisStore {
         &self.key
     }
 
-    async fn connection(&self) -> Result<Link> {
-        if let Some(link) = &*read(&self.server.open) {
-            return Ok(link.clone());
-        }
-        // One connect attempt per configuration at a time; callers that queued behind an
-        // attempt share its result, so an outage fails them all together, not one by one.
-        let server = &self.server;
-        let arrived = Instant::now();
-        let _connecting = server.connecting.lock().await;
-        if let Some(link) = &*read(&server.open) {
-            return Ok(link.clone());
-        }
-        if let Some((failed_at, error)) = &*lock(&server.last_failure) {
-            if *failed_at >= arrived {
-                return Err(error.to_error());
-            }
-        }
-        let closes = server.closes.load(Ordering::Acquire);
-        match self.connect().await {
-            Ok(conn) => {
-                let link = Link {
-                    conn,
-                    epoch: server.epochs.fetch_add(1, Ordering::AcqRel) + 1,
-                };
-                let mut open = write(&server.open);
-                // A close() during the connect: this operation uses the connection, nothing
-                // keeps it.
-                if server.closes.load(Ordering::Acquire) == closes {
-                    *open = Some(link.clone());
-                }
-                Ok(link)
-            }
-            Err(error) => {
-                if let PersistError::Redis { url, detail, kind } = &error {
-                    let shared = SharedFailure {
-                        url: url.clone(),
-                        detail: detail.clone(),
-                        kind: *kind,
-                    };
-                    *lock(&server.last_failure) = Some((Instant::now(), shared));
-                }
-                Err(error)
-            }
-        }
+    /// This configuration's shared connection (see `Shared::get`).
+    async fn connection(&self) -> Result<Link<Conn>> {
+        self.server.connection.get(|_| true, self.connect()).await
     }
 
     async fn connect(&self) -> Result<Conn> {
@@ -555,10 +533,7 @@ impl RedisStore {
     /// command asks the sentinels again.
     fn forget(&self, epoch: u64) {
         if matches!(*self.client, Target::Sentinel(_)) {
-            let mut open = write(&self.server.open);
-            if open.as_ref().is_some_and(|link| link.epoch == epoch) {
-                *open = None;
-            }
+            self.server.connection.forget(epoch);
         }
     }
 
@@ -687,10 +662,7 @@ impl RedisStore {
     /// Drop this configuration's shared connection (commands in flight finish on their clone;
     /// a connect in flight is not kept); later use connects again.
     pub fn close(config: &RedisConfig) {
-        let server = registry().server(config);
-        let mut open = write(&server.open);
-        server.closes.fetch_add(1, Ordering::AcqRel);
-        *open = None;
+        registry().server(config).connection.close();
     }
 }
 
@@ -923,46 +895,13 @@ impl Store for RedisStore {
     }
 }
 
-/// The outcome of the last failed connect attempt, handed to callers that waited for it.
-#[derive(Clone)]
-struct SharedFailure {
-    url: String,
-    detail: String,
-    kind: ServerFailure,
-}
-
-impl SharedFailure {
-    fn to_error(&self) -> PersistError {
-        PersistError::Redis {
-            url: self.url.clone(),
-            detail: self.detail.clone(),
-            kind: self.kind,
-        }
-    }
-}
-
 /// A hash field and its value as stored: bytes, which need not be UTF-8.
 type RawField = (Vec<u8>, Vec<u8>);
-
-/// The shared connection and which one it is: a failed command drops it from `Server::open`
-/// only if no newer one replaced it meanwhile.
-#[derive(Clone)]
-struct Link {
-    conn: Conn,
-    epoch: u64,
-}
 
 /// Everything shared by the stores of one configuration.
 #[derive(Default)]
 struct Server {
-    /// Read on every command by every store of the configuration: a read lock, uncontended.
-    open: RwLock<Option<Link>>,
-    /// Numbers the connections made, for `Link::epoch`.
-    epochs: AtomicU64,
-    connecting: tokio::sync::Mutex<()>,
-    last_failure: Mutex<Option<(Instant, SharedFailure)>>,
-    /// Bumped by `close`, so that a connect that was in flight is not kept.
-    closes: AtomicU64,
+    connection: Shared<Conn>,
     counters: Counters,
 }
 
@@ -1042,21 +981,12 @@ fn build_sentinel_client(
     config: &RedisConfig,
     sentinel: &SentinelConfig,
 ) -> Result<SentinelClient> {
-    let invalid = |detail: String| PersistError::InvalidConfig {
-        detail: format!(
-            "redis sentinel {}: {}",
-            config.shown(),
-            config.scrub(&detail)
-        ),
-    };
+    let invalid = |e: RedisError| config.refused("sentinel", &e);
     let mut addresses = Vec::with_capacity(sentinel.nodes.len());
     // The same for every node (checked with the options).
     let mut credentials = None;
     for node in &sentinel.nodes {
-        let info = node
-            .as_str()
-            .into_connection_info()
-            .map_err(|e| invalid(e.to_string()))?;
+        let info = node.as_str().into_connection_info().map_err(invalid)?;
         let settings = info.redis_settings();
         credentials = Some((
             settings.username().map(str::to_owned),
@@ -1089,29 +1019,19 @@ fn build_sentinel_client(
                 if tls {
                     builder = builder.set_client_to_redis_tls_mode(TlsMode::Secure);
                 }
-                if let Some(ca) = &config.ca_pem {
-                    let certificates = || redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(ca.as_bytes().to_vec()),
-                    };
+                if let Some(certificates) = config.trusted_ca() {
                     builder = builder
-                        .set_client_to_sentinel_certificates(certificates())
-                        .set_client_to_redis_certificates(certificates());
+                        .set_client_to_sentinel_certificates(certificates.clone())
+                        .set_client_to_redis_certificates(certificates);
                 }
                 builder
             })
             .and_then(SentinelClientBuilder::build);
-    built.map_err(|e| invalid(e.to_string()))
+    built.map_err(invalid)
 }
 
 fn build_cluster_client(config: &RedisConfig) -> Result<ClusterClient> {
-    let invalid = |e: RedisError| PersistError::InvalidConfig {
-        detail: format!(
-            "redis cluster {}: {}",
-            redact_url(&config.url),
-            config.scrub(&e.to_string())
-        ),
-    };
+    let invalid = |e: RedisError| config.refused("cluster", &e);
     if config
         .cluster
         .iter()
@@ -1123,34 +1043,18 @@ fn build_cluster_client(config: &RedisConfig) -> Result<ClusterClient> {
         .connection_timeout(config.connect_timeout)
         .response_timeout(config.command_timeout + config.replicas_timeout)
         .retries(2);
-    if let Some(ca) = &config.ca_pem {
-        builder = builder.certs(redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(ca.as_bytes().to_vec()),
-        });
+    if let Some(certificates) = config.trusted_ca() {
+        builder = builder.certs(certificates);
     }
     builder.build().map_err(invalid)
 }
 
 fn build_single_client(config: &RedisConfig) -> Result<Client> {
-    let invalid = |e: RedisError| PersistError::InvalidConfig {
-        detail: format!(
-            "redis URL {}: {}",
-            redact_url(&config.url),
-            config.scrub(&e.to_string())
-        ),
-    };
-    match &config.ca_pem {
-        Some(ca) => {
+    let invalid = |e: RedisError| config.refused("URL", &e);
+    match config.trusted_ca() {
+        Some(certificates) => {
             install_crypto_provider();
-            Client::build_with_tls(
-                config.url.as_str(),
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(ca.as_bytes().to_vec()),
-                },
-            )
-            .map_err(invalid)
+            Client::build_with_tls(config.url.as_str(), certificates).map_err(invalid)
         }
         None => {
             if config.url.starts_with("rediss:") {

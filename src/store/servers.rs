@@ -1,13 +1,16 @@
 //! What the backends on a network server (Redis, PostgreSQL) share: one entry of shared state per
-//! configuration, write counters, and the TLS crypto provider.
+//! configuration, its shared connection, write counters, and the TLS crypto provider.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Instant;
 
 use super::StoreStats;
-use crate::exec::lock;
+use crate::error::{PersistError, Result};
+use crate::exec::{lock, read, write};
 
 /// The shared state of each configuration, made on first use and kept for the process.
 pub struct Registry<Config, Server> {
@@ -24,6 +27,99 @@ impl<Config: Hash + Eq + Clone, Server: Default> Registry<Config, Server> {
     pub fn server(&self, config: &Config) -> Arc<Server> {
         let servers = self.servers.get_or_init(|| Mutex::new(HashMap::new()));
         Arc::clone(lock(servers).entry(config.clone()).or_default())
+    }
+}
+
+/// A connection in use, and which one it is: [`Shared::forget`] drops it only if no newer one
+/// replaced it meanwhile.
+#[derive(Clone)]
+pub struct Link<C> {
+    pub conn: C,
+    pub epoch: u64,
+}
+
+/// One connection per configuration, shared by every store of it: opened on first use, by one
+/// caller at a time; callers that queued behind an attempt share its outcome, so an outage fails
+/// them all together, not one connect timeout after another.
+pub struct Shared<C> {
+    /// Read on every command by every store: a read lock, uncontended.
+    open: RwLock<Option<Link<C>>>,
+    connecting: tokio::sync::Mutex<()>,
+    last_failure: Mutex<Option<(Instant, PersistError)>>,
+    /// Numbers the connections made, for `Link::epoch`.
+    epochs: AtomicU64,
+    /// Bumped by `close`, so that a connect that was in flight is not kept.
+    closes: AtomicU64,
+}
+
+impl<C> Default for Shared<C> {
+    fn default() -> Self {
+        Shared {
+            open: RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            last_failure: Mutex::new(None),
+            epochs: AtomicU64::new(0),
+            closes: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<C: Clone> Shared<C> {
+    /// The open connection if `usable` says it still is, else one made by `connect`.
+    pub async fn get<F>(&self, usable: impl Fn(&C) -> bool, connect: F) -> Result<Link<C>>
+    where
+        F: Future<Output = Result<C>>,
+    {
+        let current = || read(&self.open).clone().filter(|link| usable(&link.conn));
+        if let Some(link) = current() {
+            return Ok(link);
+        }
+        let arrived = Instant::now();
+        let _connecting = self.connecting.lock().await;
+        if let Some(link) = current() {
+            return Ok(link);
+        }
+        if let Some((failed_at, error)) = &*lock(&self.last_failure) {
+            if *failed_at >= arrived {
+                return Err(error.duplicate());
+            }
+        }
+        let closes = self.closes.load(Ordering::Acquire);
+        match connect.await {
+            Ok(conn) => {
+                let link = Link {
+                    conn,
+                    epoch: self.epochs.fetch_add(1, Ordering::AcqRel) + 1,
+                };
+                let mut open = write(&self.open);
+                // A close() during the connect: this operation uses the connection, nothing
+                // keeps it.
+                if self.closes.load(Ordering::Acquire) == closes {
+                    *open = Some(link.clone());
+                }
+                Ok(link)
+            }
+            Err(error) => {
+                *lock(&self.last_failure) = Some((Instant::now(), error.duplicate()));
+                Err(error)
+            }
+        }
+    }
+
+    /// Drop connection `epoch` if it is still the open one: the next `get` connects again.
+    pub fn forget(&self, epoch: u64) {
+        let mut open = write(&self.open);
+        if open.as_ref().is_some_and(|link| link.epoch == epoch) {
+            *open = None;
+        }
+    }
+
+    /// Drop the connection (operations in flight finish on their clone; a connect in flight is
+    /// not kept); later use connects again.
+    pub fn close(&self) {
+        let mut open = write(&self.open);
+        self.closes.fetch_add(1, Ordering::AcqRel);
+        *open = None;
     }
 }
 
