@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 
 import { createRedisPersist } from "../index.js";
 import { persistConformance } from "./conformance";
-import { collect, makeTempDir, removeDir, runBacktest, runLiveDemo, sleep, startWriter } from "./helpers";
+import { collect, makeTempDir, optionsError, removeDir, runBacktest, runLiveDemo, sleep, startWriter } from "./helpers";
 import { startRedisServer, type RedisServer } from "./redis-server";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startRedisCluster } = require("../dev/redis-cluster.cjs");
@@ -92,15 +92,7 @@ describe("layout on a cluster", () => {
   });
 
   it("refuses options that cannot work on a cluster, and url together with cluster", () => {
-    const refused = (options: object) => {
-      let err: any;
-      try {
-        void createRedisPersist(options as any).options;
-      } catch (e) {
-        err = e;
-      }
-      return err?.code;
-    };
+    const refused = (options: object) => optionsError(createRedisPersist, options)?.code;
     expect(refused({ cluster: cluster.nodes, prefix: "a{b}" })).toBe("PERSIST_INVALID_CONFIG");
     expect(refused({ cluster: cluster.nodes, url: "redis://127.0.0.1:1" })).toBe("PERSIST_INVALID_CONFIG");
     expect(refused({ cluster: [] })).toBe("PERSIST_INVALID_CONFIG");

@@ -112,6 +112,16 @@ export function startWriter(args: Array<string | number>, env: NodeJS.ProcessEnv
   return { child, lastAck: () => last, failures: () => fails, untilAck, ready, exited, stderr: () => err };
 }
 
+/** The error `create(options)` throws when its options are resolved (`.options`), if any. */
+export function optionsError(create: (options: any) => { options: unknown }, options: object): any {
+  try {
+    void create(options).options;
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 import { execFileSync } from "node:child_process";

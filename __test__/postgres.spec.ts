@@ -9,7 +9,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 import { createPostgresPersist, setLogger } from "../index.js";
-import { collect, makeTempDir, removeDir, sleep, startWriter } from "./helpers";
+import { collect, makeTempDir, optionsError, removeDir, sleep, startWriter } from "./helpers";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startPostgres } = require("../dev/postgres-server.cjs");
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -36,14 +36,7 @@ afterAll(async () => {
   await inspector?.end();
 });
 
-const refusal = (options: object) => {
-  try {
-    void createPostgresPersist(options as any).options;
-  } catch (e: any) {
-    return e;
-  }
-  return undefined;
-};
+const refusal = (options: object) => optionsError(createPostgresPersist, options);
 
 describe("writes", () => {
   it("64 concurrent writes are committed in a few transactions, not 64, and all land", async () => {

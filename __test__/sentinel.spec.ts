@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { createRedisPersist } from "../index.js";
 import { persistConformance } from "./conformance";
-import { makeTempDir, removeDir, sleep, startWriter } from "./helpers";
+import { makeTempDir, optionsError, removeDir, sleep, startWriter } from "./helpers";
 import { freePort } from "./redis-server";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startRedisSentinel } = require("../dev/redis-sentinel.cjs");
@@ -79,14 +79,7 @@ persistConformance(
 );
 
 describe("sentinel options and failures", () => {
-  const refusal = (options: object) => {
-    try {
-      void createRedisPersist(options as any).options;
-    } catch (e: any) {
-      return e;
-    }
-    return undefined;
-  };
+  const refusal = (options: object) => optionsError(createRedisPersist, options);
 
   it("refuses incomplete or conflicting sentinel options, naming what is wrong and never the password", () => {
     const cases: Array<[object, RegExp]> = [

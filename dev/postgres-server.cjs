@@ -36,13 +36,15 @@ async function startPostgres({ password, tls = false, extraConfig = [] } = {}) {
       ? execFileSync("runuser", ["-u", "postgres", "--", file, ...args], { encoding: "utf8", stdio: "pipe", ...options })
       : execFileSync(file, args, { encoding: "utf8", stdio: "pipe", ...options });
   };
-  if (asRoot) {
-    const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
-    const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
-    fs.chownSync(dir, uid, gid);
-    var owner = { uid, gid };
-  }
+  // As root, files the server reads belong to the postgres user.
+  const owner = asRoot
+    ? {
+        uid: Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim()),
+        gid: Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim()),
+      }
+    : null;
   const own = (file) => owner && fs.chownSync(file, owner.uid, owner.gid);
+  own(dir);
 
   const initArgs = ["-D", data, "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"];
   if (password) {

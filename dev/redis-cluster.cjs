@@ -2,29 +2,22 @@
 // A private Redis Cluster (3 primaries + 3 replicas) on free loopback ports, for the tests and the
 // benchmark. Same approach as redis-server.cjs; status checks go through redis-cli so no npm client
 // is needed.
-const { execFile, execFileSync, spawn } = require("node:child_process");
+const { execFile } = require("node:child_process");
 const fs = require("node:fs");
 const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 
+const { binary, killAll, launch, logTails, sleep, stopProcess } = require("./processes.cjs");
+
 const NODE_COUNT = 6;
 const START_TIMEOUT_MS = 30_000;
-const STOP_GRACE_MS = 5_000;
 // Every node also listens on its cluster-bus port P + 10000, so P must stay below 55536. The kernel's
 // ephemeral range (32768-60999) often hands out ports that are too high, so pick our own candidates.
 const PORT_MIN = 20_000;
 const PORT_MAX = 45_000;
 const BUS_OFFSET = 10_000;
-const LOG_LIMIT = 64 * 1024;
 
-function binary(name, debianPackage) {
-  try {
-    return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
-  } catch {
-    throw new Error(`${name} not found: install the Debian package ${debianPackage} (.ci/run does)`);
-  }
-}
 
 /** Resolves true when 127.0.0.1:port can be bound now. */
 function canBind(port) {
@@ -50,7 +43,6 @@ async function freeClusterPorts(count) {
   return ports;
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Parse CLUSTER NODES output into { port, flags, slots } rows. */
 function parseClusterNodes(text) {
@@ -91,36 +83,20 @@ async function startRedisCluster(extraArgs = [], password = undefined) {
       });
     });
 
-  const logTails = () =>
-    [...nodes]
-      .map(([port, node]) => `--- node ${port}${node.exited ? ` (exited: ${node.exited})` : ""}:\n${node.log.trim().split("\n").slice(-15).join("\n")}`)
-      .join("\n");
-
-  const fail = (message) => new Error(`Redis Cluster did not start (ports ${ports.join(", ")}): ${message}\n${logTails()}`);
+  const fail = (message) => new Error(`Redis Cluster did not start (ports ${ports.join(", ")}): ${message}\n${logTails(nodes)}`);
 
   // A test run that throws or calls process.exit() without stop() would otherwise leave six orphaned
   // redis-server processes behind (nothing closes them when our pipes go away).
   const killOnExit = () => {
-    for (const { proc } of nodes.values()) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    killAll(nodes.values());
     fs.rmSync(baseDir, { recursive: true, force: true });
   };
   process.once("exit", killOnExit);
 
-  const stopNode = async (node, signal) => {
-    const { proc } = node;
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((resolve) => proc.once("exit", resolve));
-    proc.kill(signal);
-    if (signal === "SIGKILL") return void (await exited);
-    const timer = setTimeout(() => proc.kill("SIGKILL"), STOP_GRACE_MS);
-    await exited;
-    clearTimeout(timer);
-  };
-
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    await Promise.all([...nodes.values()].map((node) => stopNode(node, "SIGTERM")));
+    await Promise.all([...nodes.values()].map((node) => stopProcess(node, "SIGTERM")));
     process.removeListener("exit", killOnExit);
     fs.rmSync(baseDir, { recursive: true, force: true });
   };
@@ -128,7 +104,7 @@ async function startRedisCluster(extraArgs = [], password = undefined) {
   const kill = async (port) => {
     const node = nodes.get(port);
     if (!node) throw new Error(`port ${port} is not a node of this cluster (${ports.join(", ")})`);
-    await stopNode(node, "SIGKILL");
+    await stopProcess(node, "SIGKILL");
   };
 
   const alivePorts = () => ports.filter((port) => nodes.get(port)?.exited === undefined);
@@ -162,20 +138,7 @@ async function startRedisCluster(extraArgs = [], password = undefined) {
         ...(password ? ["--requirepass", password, "--masterauth", password] : []),
         ...extraArgs,
       ];
-      const node = { proc: spawn(serverBinary, args, { stdio: ["ignore", "pipe", "pipe"] }), log: "", exited: undefined };
-      nodes.set(port, node);
-      // Always drain the pipes: a full pipe would block redis-server on its next log line.
-      const onData = (chunk) => {
-        node.log = (node.log + chunk.toString()).slice(-LOG_LIMIT);
-      };
-      node.proc.stdout.on("data", onData);
-      node.proc.stderr.on("data", onData);
-      node.proc.once("exit", (code, signal) => {
-        node.exited = signal ?? `code ${code}`;
-      });
-      node.proc.once("error", (error) => {
-        node.exited = error.message;
-      });
+      nodes.set(port, launch(serverBinary, args));
     }
 
     // Polls until check() resolves true (otherwise it returns what is still missing, for the timeout

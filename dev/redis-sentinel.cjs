@@ -3,28 +3,18 @@
 // and three sentinels (quorum 2) watching them as `mymaster`. Data nodes and sentinels each have a
 // password, so that both credential paths are used. Nodes can be killed, restarted as replicas of
 // the current primary, and failed over by hand.
-const { execFile, execFileSync, spawn } = require("node:child_process");
+const { execFile } = require("node:child_process");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 
+const { binary, killAll, launch, logTails, sleep, stopProcess } = require("./processes.cjs");
 const { freePort } = require("./redis-server.cjs");
 
 const MASTER_NAME = "mymaster";
 const DATA_PASSWORD = "data-pw-7c1e";
 const SENTINEL_PASSWORD = "sentinel-pw-91ab";
 const START_TIMEOUT_MS = 30_000;
-const LOG_LIMIT = 64 * 1024;
-
-function binary(name, debianPackage) {
-  try {
-    return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
-  } catch {
-    throw new Error(`${name} not found: install the Debian package ${debianPackage} (.ci/run does)`);
-  }
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Start the set-up; resolves once the replica is synced and every sentinel knows the primary, the
@@ -36,7 +26,7 @@ async function startRedisSentinel() {
   const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-redis-sentinel-"));
   const dataPorts = [await freePort(), await freePort()];
   const sentinelPorts = [await freePort(), await freePort(), await freePort()];
-  /** port -> { proc, log, exited, args } */
+  /** port -> { proc, log, exited } (see processes.cjs) */
   const processes = new Map();
   let stopped = false;
 
@@ -55,23 +45,7 @@ async function startRedisSentinel() {
   const dataCli = (port, ...args) => cli(port, DATA_PASSWORD, args);
   const sentinelCli = (port, ...args) => cli(port, SENTINEL_PASSWORD, args);
 
-  const launch = (port, args) => {
-    const node = { proc: spawn(serverBinary, args, { stdio: ["ignore", "pipe", "pipe"] }), log: "", exited: undefined, args };
-    processes.set(port, node);
-    // Always drain the pipes: a full pipe would block redis-server on its next log line.
-    const onData = (chunk) => {
-      node.log = (node.log + chunk.toString()).slice(-LOG_LIMIT);
-    };
-    node.proc.stdout.on("data", onData);
-    node.proc.stderr.on("data", onData);
-    node.proc.once("exit", (code, signal) => {
-      node.exited = signal ?? `code ${code}`;
-    });
-    node.proc.once("error", (error) => {
-      node.exited = error.message;
-    });
-    return node;
-  };
+  const start = (port, args) => void processes.set(port, launch(serverBinary, args));
 
   const dataArgs = (port, primaryPort) => {
     const dir = path.join(baseDir, String(port));
@@ -85,29 +59,21 @@ async function startRedisSentinel() {
     ];
   };
 
-  const logTails = () =>
-    [...processes]
-      .map(([port, node]) => `--- ${port}${node.exited ? ` (exited: ${node.exited})` : ""}:\n${node.log.trim().split("\n").slice(-15).join("\n")}`)
-      .join("\n");
-
   const killOnExit = () => {
-    for (const { proc } of processes.values()) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    killAll(processes.values());
     fs.rmSync(baseDir, { recursive: true, force: true });
   };
   process.once("exit", killOnExit);
 
-  const stopProcess = async (port, signal) => {
+  const stopPort = async (port, signal) => {
     const node = processes.get(port);
-    if (!node || node.exited !== undefined) return;
-    const exited = new Promise((resolve) => node.proc.once("exit", resolve));
-    node.proc.kill(signal);
-    await exited;
+    if (node) await stopProcess(node, signal);
   };
 
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    await Promise.all([...processes.keys()].map((port) => stopProcess(port, "SIGKILL")));
+    await Promise.all([...processes.keys()].map((port) => stopPort(port, "SIGKILL")));
     process.removeListener("exit", killOnExit);
     fs.rmSync(baseDir, { recursive: true, force: true });
   };
@@ -124,7 +90,7 @@ async function startRedisSentinel() {
       } catch (error) {
         last = error.message;
       }
-      if (Date.now() > deadline) throw new Error(`Redis Sentinel: timed out waiting for ${what}${last ? ` (last: ${last})` : ""}\n${logTails()}`);
+      if (Date.now() > deadline) throw new Error(`Redis Sentinel: timed out waiting for ${what}${last ? ` (last: ${last})` : ""}\n${logTails(processes)}`);
       await sleep(100);
     }
   };
@@ -165,8 +131,8 @@ async function startRedisSentinel() {
     );
 
   try {
-    launch(dataPorts[0], dataArgs(dataPorts[0]));
-    launch(dataPorts[1], dataArgs(dataPorts[1], dataPorts[0]));
+    start(dataPorts[0], dataArgs(dataPorts[0]));
+    start(dataPorts[1], dataArgs(dataPorts[1], dataPorts[0]));
     await waitFor("the replica's first sync", async () => (await dataCli(dataPorts[1], "info", "replication")).includes("master_link_status:up") || "not yet");
     for (const port of sentinelPorts) {
       const config = path.join(baseDir, `sentinel-${port}.conf`);
@@ -187,7 +153,7 @@ async function startRedisSentinel() {
           "",
         ].join("\n"),
       );
-      launch(port, [config, "--sentinel"]);
+      start(port, [config, "--sentinel"]);
     }
     await waitFor("every sentinel to know the replica and the other sentinels", async () => {
       const views = await Promise.all(
@@ -219,10 +185,10 @@ async function startRedisSentinel() {
     sentinels: sentinelPorts.map((port) => `redis://:${SENTINEL_PASSWORD}@127.0.0.1:${port}`),
     primaryPort,
     /** SIGKILL a data node. */
-    kill: (port) => stopProcess(port, "SIGKILL"),
+    kill: (port) => stopPort(port, "SIGKILL"),
     /** Start a killed data node again, empty, as a replica of `primary`. */
     restartAsReplica: async (port, primary) => {
-      launch(port, dataArgs(port, primary));
+      start(port, dataArgs(port, primary));
       await waitFor(`${port} to sync from ${primary}`, async () => (await dataCli(port, "info", "replication")).includes("master_link_status:up") || "not yet");
     },
     /** `SENTINEL FAILOVER`, as an operator would ask it (retried while a previous failover cools down). */

@@ -1,0 +1,66 @@
+"use strict";
+// Server processes for the tests and the benchmark (Redis Cluster and Sentinel set-ups): finding
+// a binary, starting a process whose output is kept and drained, log tails for error messages,
+// and stopping it.
+const { execFileSync, spawn } = require("node:child_process");
+
+const LOG_LIMIT = 64 * 1024;
+const STOP_GRACE_MS = 5_000;
+
+/** The path of `name`, or an error naming the Debian package that provides it. */
+function binary(name, debianPackage) {
+  try {
+    return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
+  } catch {
+    throw new Error(`${name} not found: install the Debian package ${debianPackage} (.ci/run does)`);
+  }
+}
+
+/**
+ * Start `file args`; returns { proc, log, exited }: `log` keeps the output's last 64 KiB, and
+ * `exited` says how the process ended (undefined while it runs).
+ */
+function launch(file, args) {
+  const node = { proc: spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] }), log: "", exited: undefined };
+  // Always drain the pipes: a full pipe would block the server on its next log line.
+  const onData = (chunk) => {
+    node.log = (node.log + chunk.toString()).slice(-LOG_LIMIT);
+  };
+  node.proc.stdout.on("data", onData);
+  node.proc.stderr.on("data", onData);
+  node.proc.once("exit", (code, signal) => {
+    node.exited = signal ?? `code ${code}`;
+  });
+  node.proc.once("error", (error) => {
+    node.exited = error.message;
+  });
+  return node;
+}
+
+/** The last lines of each process's output, under a heading with its key (a port). */
+function logTails(nodes) {
+  return [...nodes]
+    .map(([key, node]) => `--- ${key}${node.exited ? ` (exited: ${node.exited})` : ""}:\n${node.log.trim().split("\n").slice(-15).join("\n")}`)
+    .join("\n");
+}
+
+/** Stop with `signal`; after SIGTERM, SIGKILL once the grace period is over. */
+async function stopProcess(node, signal) {
+  const { proc } = node;
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((resolve) => proc.once("exit", resolve));
+  proc.kill(signal);
+  if (signal === "SIGKILL") return void (await exited);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), STOP_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** SIGKILL every process still running (for process "exit" handlers: synchronous). */
+function killAll(nodes) {
+  for (const { proc } of nodes) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+module.exports = { binary, launch, logTails, stopProcess, killAll, sleep };
