@@ -63,17 +63,11 @@ pub enum PersistError {
     #[error("database {path} was closed during the operation")]
     Closed { path: PathBuf },
 
-    /// A Redis command or connection failed; `url` has its credentials redacted.
-    #[error("redis {url}: {detail}")]
-    Redis {
-        url: String,
-        detail: String,
-        kind: ServerFailure,
-    },
-
-    /// A PostgreSQL statement or connection failed; `url` has its credentials redacted.
-    #[error("postgres {url}: {detail}")]
-    Postgres {
+    /// A command to a storage server (`service`: redis, postgres, mongodb, s3) or the
+    /// connection to it failed; `url` has its credentials redacted.
+    #[error("{service} {url}: {detail}")]
+    Server {
+        service: &'static str,
         url: String,
         detail: String,
         kind: ServerFailure,
@@ -103,7 +97,7 @@ impl PersistError {
                 _ => "PERSIST_IO",
             },
             PersistError::SchemaTooNew { .. } => "PERSIST_SCHEMA",
-            PersistError::Redis { kind, .. } | PersistError::Postgres { kind, .. } => match kind {
+            PersistError::Server { kind, .. } => match kind {
                 ServerFailure::Unavailable => "PERSIST_UNAVAILABLE",
                 ServerFailure::Auth => "PERSIST_AUTH",
                 ServerFailure::NotReplicated => "PERSIST_NOT_REPLICATED",
@@ -178,12 +172,13 @@ impl PersistError {
                 supported: *supported,
             },
             PersistError::Closed { path } => PersistError::Closed { path: path.clone() },
-            PersistError::Redis { url, detail, kind } => PersistError::Redis {
-                url: url.clone(),
-                detail: detail.clone(),
-                kind: *kind,
-            },
-            PersistError::Postgres { url, detail, kind } => PersistError::Postgres {
+            PersistError::Server {
+                service,
+                url,
+                detail,
+                kind,
+            } => PersistError::Server {
+                service,
                 url: url.clone(),
                 detail: detail.clone(),
                 kind: *kind,
@@ -230,7 +225,7 @@ impl PersistError {
     }
 }
 
-/// What kind of server failure (Redis, PostgreSQL), which decides the error code.
+/// What kind of server failure, which decides the error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerFailure {
     /// Refused, dropped or timed out: the server is not reachable now.

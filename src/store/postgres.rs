@@ -754,7 +754,13 @@ async fn upsert(
 /// A connection failed while a write was committing: it may or may not have been applied.
 fn uncertain(error: &PersistError) -> PersistError {
     match error {
-        PersistError::Postgres { url, detail, kind } => PersistError::Postgres {
+        PersistError::Server {
+            service,
+            url,
+            detail,
+            kind,
+        } => PersistError::Server {
+            service,
             url: url.clone(),
             detail: format!("{detail} (the write may or may not have been committed)"),
             kind: *kind,
@@ -1134,7 +1140,8 @@ async fn within<T>(
 ) -> Result<T> {
     tokio::time::timeout(limit, outcome)
         .await
-        .map_err(|_| PersistError::Postgres {
+        .map_err(|_| PersistError::Server {
+            service: "postgres",
             url: redact_url(&config.url),
             detail: format!("no reply within {} ms", limit.as_millis()),
             kind: ServerFailure::Unavailable,
@@ -1183,7 +1190,8 @@ fn failure(config: &PostgresConfig, err: &tokio_postgres::Error) -> PersistError
             None => err.to_string(),
         },
     };
-    PersistError::Postgres {
+    PersistError::Server {
+        service: "postgres",
         url: redact_url(&config.url),
         detail: scrub_secrets(&detail, &config.url),
         kind,

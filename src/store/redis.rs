@@ -518,7 +518,7 @@ impl RedisStore {
     /// unavailable.
     fn settle<T>(&self, epoch: u64, reply: Result<redis::RedisResult<T>>) -> Result<T> {
         let outcome = reply.and_then(|reply| reply.map_err(|e| self.failure(&e)));
-        if let Err(PersistError::Redis {
+        if let Err(PersistError::Server {
             kind: ServerFailure::Unavailable,
             ..
         }) = &outcome
@@ -589,7 +589,8 @@ impl RedisStore {
         let limit = self.config.command_timeout + replicas.timeout;
         let (value, acknowledged): (T, u64) = self.keyed_pipeline(&pipe, limit).await?;
         if acknowledged < replicas.count {
-            return Err(PersistError::Redis {
+            return Err(PersistError::Server {
+                service: "redis",
                 url: self.config.shown(),
                 detail: format!(
                     "the primary took the write, but {acknowledged} of {} replicas acknowledged \
@@ -640,7 +641,8 @@ impl RedisStore {
         } else {
             ServerFailure::Other
         };
-        PersistError::Redis {
+        PersistError::Server {
+            service: "redis",
             url: self.config.shown(),
             detail: self.config.scrub(&err.to_string()),
             kind,
@@ -648,7 +650,8 @@ impl RedisStore {
     }
 
     fn timed_out(&self, what: &str, limit: Duration) -> PersistError {
-        PersistError::Redis {
+        PersistError::Server {
+            service: "redis",
             url: self.config.shown(),
             detail: format!("no {what} within {} ms", limit.as_millis()),
             kind: ServerFailure::Unavailable,
