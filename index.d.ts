@@ -219,6 +219,88 @@ export declare class RustPostgresPersist<Entity = any> extends NativePersist<Ent
 /** A RustPostgresPersist class bound to explicit options (another database, schema or table). */
 export declare function createPostgresPersist(options?: PostgresOptions): typeof RustPostgresPersist;
 
+export interface MongoOptions {
+  /** `mongodb://user:password@host:port/db?…` or `mongodb+srv://…`; TLS (`tls=true&tlsCAFile=…`),
+   * write concern (`w=majority`, `journal=true`) and pool settings go in its parameters. Default:
+   * env `BACKTEST_KIT_RS_MONGO_URL`, then `MONGODB_URI`, then `mongodb://127.0.0.1:27017`. */
+  url?: string;
+  /** Default: the URL's database, else `"backtest_kit"`. */
+  database?: string;
+  /** The collection of every entity (and `{collection}_quarantine`); default `"backtest_kit"`. */
+  collection?: string;
+  /** Limit for reaching a server (connection and server selection); default 5000. */
+  connectTimeoutMs?: number;
+  /** Limit for each operation, added to the connect limit; default 5000. */
+  commandTimeoutMs?: number;
+}
+
+/** Every entity in one MongoDB collection: `{ _id: '["namespace","entity","id"]', v: "<JSON text>" }`. */
+export declare class RustMongoPersist<Entity = any> extends NativePersist<Entity> {
+  constructor(entityName: string, baseDir?: string);
+  static readonly options: {
+    url: string;
+    database: string;
+    collection: string;
+    connectTimeoutMs: number;
+    commandTimeoutMs: number;
+  };
+  /** `commits` are write commands (one `update` command carries a batch). */
+  static stats(): StoreStats;
+  /** Drop the shared client (its connection pool); using the class again reconnects. */
+  static close(): Promise<void>;
+}
+
+/** A RustMongoPersist class bound to explicit options (another server, database or collection). */
+export declare function createMongoPersist(options?: MongoOptions): typeof RustMongoPersist;
+
+export interface S3Options {
+  /** `s3://bucket/prefix?region=…&endpoint=…&pathStyle=true|false`; default env `BACKTEST_KIT_RS_S3_URL`.
+   * The options below override its parts. */
+  url?: string;
+  bucket?: string;
+  /** Key prefix under the bucket (`/`-separated); default none. */
+  prefix?: string;
+  /** Default: env `AWS_REGION`, then `AWS_DEFAULT_REGION`, then `"us-east-1"`. */
+  region?: string;
+  /** An S3-compatible server, `http(s)://host:port`; default env `AWS_ENDPOINT_URL_S3`, then
+   * `AWS_ENDPOINT_URL`, else AWS. */
+  endpoint?: string;
+  /** Path-style requests (`endpoint/bucket/key`); default true. */
+  pathStyle?: boolean;
+  /** Static credentials; default env `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
+   * `AWS_SESSION_TOKEN`. Never shown in errors, logs or `options`. */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  /** Limit for establishing a connection; default 5000. */
+  connectTimeoutMs?: number;
+  /** Limit for each request, retries included; default 5000. */
+  commandTimeoutMs?: number;
+}
+
+/** An S3 object per document, `{prefix}/{namespace}/{entityName}/{id}.json` holding the JSON text. */
+export declare class RustS3Persist<Entity = any> extends NativePersist<Entity> {
+  constructor(entityName: string, baseDir?: string);
+  static readonly options: {
+    /** null until a URL, option or BACKTEST_KIT_RS_S3_URL names one (making an instance then fails). */
+    bucket: string | null;
+    prefix: string;
+    region: string;
+    endpoint: string | null;
+    pathStyle: boolean;
+    credentials: "options" | "environment" | "default chain";
+    connectTimeoutMs: number;
+    commandTimeoutMs: number;
+  };
+  /** `commits` are PUT and DELETE requests (one per document). */
+  static stats(): StoreStats;
+  /** Drop the shared client; using the class again makes a new one. */
+  static close(): Promise<void>;
+}
+
+/** A RustS3Persist class bound to explicit options (another bucket, prefix or server). */
+export declare function createS3Persist(options?: S3Options): typeof RustS3Persist;
+
 /** backtest-kit 19.x persistence domains (`usePersist` also registers any further domain a newer kit exposes, such as 20.x's "dictionary"). */
 export type PersistDomain =
   | "signal"

@@ -534,7 +534,34 @@ const createPostgresPersist = (options = {}) => defineBackend("postgres", "RustP
 /** Every entity in one PostgreSQL table, over shared connections (`DATABASE_URL` etc.). */
 const RustPostgresPersist = createPostgresPersist();
 
+/**
+ * A RustMongoPersist class bound to explicit options: `createMongoPersist({ url:
+ * "mongodb+srv://bot:secret@cluster0.example.net/?w=majority", collection: "bot_a" })`.
+ * Options: `url` (else env BACKTEST_KIT_RS_MONGO_URL, then MONGODB_URI; TLS and write concern in
+ * its parameters), `database`, `collection`, `connectTimeoutMs`, `commandTimeoutMs`.
+ */
+const createMongoPersist = (options = {}) => defineBackend("mongodb", "RustMongoPersist", options);
+
+/** Every entity in one MongoDB collection, `_id` = `["namespace","entity","id"]` (`MONGODB_URI` etc.). */
+const RustMongoPersist = createMongoPersist();
+
+/**
+ * A RustS3Persist class bound to explicit options: `createS3Persist({ url:
+ * "s3://my-bucket/bot-a?region=eu-west-1" })`, or an S3-compatible server with `endpoint`.
+ * Options: `url` (`s3://bucket/prefix?region=…&endpoint=…&pathStyle=…`, else env
+ * BACKTEST_KIT_RS_S3_URL), `bucket`, `prefix`, `region`, `endpoint`, `pathStyle`, `accessKeyId`,
+ * `secretAccessKey`, `sessionToken` (else the AWS_* variables), `connectTimeoutMs`, `commandTimeoutMs`.
+ */
+const createS3Persist = (options = {}) => defineBackend("s3", "RustS3Persist", options);
+
+/** An S3 object per document, `{prefix}/{namespace}/{entityName}/{id}.json` (`BACKTEST_KIT_RS_S3_URL`). */
+const RustS3Persist = createS3Persist();
+
 module.exports.RustFilePersist = RustFilePersist;
+module.exports.RustMongoPersist = RustMongoPersist;
+module.exports.createMongoPersist = createMongoPersist;
+module.exports.RustS3Persist = RustS3Persist;
+module.exports.createS3Persist = createS3Persist;
 module.exports.RustPostgresPersist = RustPostgresPersist;
 module.exports.createPostgresPersist = createPostgresPersist;
 module.exports.RustRedisPersist = RustRedisPersist;

@@ -7,9 +7,10 @@ import Redis from "ioredis";
 import pg from "pg";
 import { inject } from "vitest";
 
-import { createPostgresPersist, createRedisPersist, createSqlitePersist, RustFilePersist } from "../index.js";
+import { createMongoPersist, createPostgresPersist, createRedisPersist, createS3Persist, createSqlitePersist, RustFilePersist } from "../index.js";
 import { persistConformance, type PersistCtor } from "./conformance";
 import { makeTempDir, removeDir, sqliteAll, treeSnapshot } from "./helpers";
+import { mongoClient, s3Client, s3Dump, s3Options, s3RemoveAll } from "./stores";
 
 function fileBackend(Ctor: PersistCtor, tag: string) {
   return async () => {
@@ -117,4 +118,51 @@ persistConformance(
     };
   },
   { strictIds: true, errorCodes: true, extras: true, issueOrder: true },
+);
+
+persistConformance(
+  "RustMongoPersist",
+  async () => {
+    // A collection of its own per test.
+    const collection = `c_${randomUUID().replace(/-/g, "")}`;
+    const Ctor = createMongoPersist({ url: inject("mongoUrl"), collection });
+    const inspector = await mongoClient();
+    const root = await makeTempDir("mongo");
+    const db = inspector.db("backtest_kit");
+    return {
+      Ctor,
+      root,
+      snapshot: () => db.collection(collection).find({}).sort({ _id: 1 }).toArray(),
+      cleanup: async () => {
+        await Ctor.close();
+        await db.collection(collection).drop().catch(() => undefined);
+        await db.collection(`${collection}_quarantine`).drop().catch(() => undefined);
+        await inspector.close();
+        await removeDir(root);
+      },
+    };
+  },
+  { strictIds: true, errorCodes: true, extras: true, issueOrder: true },
+);
+
+persistConformance(
+  "RustS3Persist",
+  async () => {
+    // A prefix of its own per test, in the shared bucket.
+    const prefix = `conf-${randomUUID()}`;
+    const Ctor = createS3Persist(s3Options(prefix));
+    const inspector = s3Client();
+    const root = await makeTempDir("s3");
+    return {
+      Ctor,
+      root,
+      snapshot: () => s3Dump(prefix),
+      cleanup: async () => {
+        await Ctor.close();
+        await s3RemoveAll(inspector, prefix);
+        await removeDir(root);
+      },
+    };
+  },
+  { strictIds: true, errorCodes: true, extras: true, issueOrder: true, longestId: 64 },
 );

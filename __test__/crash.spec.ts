@@ -78,7 +78,7 @@ const subjects: Record<string, () => Subject> = {
     const Persist = createPostgresPersist({ url, table });
     return {
       open: () => new Persist("crash-ent", path.join(root, "file")),
-      env: { BACKTEST_KIT_RS_POSTGRES_URL: url, BKRS_PG_TABLE: table },
+      env: { BACKTEST_KIT_RS_POSTGRES_URL: url, BKRS_STORE_NAME: table },
       async inspect() {
         // One row, whole, and nothing moved aside.
         const client = new pg.Client({ connectionString: url });

@@ -93,7 +93,7 @@ const backtest = (backend: string, workdir: string, runs: number, domains = fals
     {
       ...redisEnv(),
       BKRS_REDIS_PREFIX: `bt-${runId}-${workdir}`,
-      BKRS_PG_TABLE: `bt_${createHash("sha1").update(`${runId}${workdir}`).digest("hex").slice(0, 20)}`,
+      BKRS_STORE_NAME: `bt_${createHash("sha1").update(`${runId}${workdir}`).digest("hex").slice(0, 20)}`,
     },
     domains,
   );

@@ -1,29 +1,52 @@
-// One private redis-server and one private PostgreSQL cluster for the whole run, started side by
-// side (suites that stop servers start their own).
+// One private server of each kind for the whole run, started side by side: redis-server, a
+// PostgreSQL cluster, a MongoDB-wire server (nx-27017) and an S3 server (s3s-fs). Suites that stop
+// servers start their own.
 import type { TestProject } from "vitest/node";
 
 import { startRedisServer, type RedisServer } from "./redis-server";
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+/* eslint-disable @typescript-eslint/no-require-imports */
 const { startPostgres } = require("../dev/postgres-server.cjs");
+const { startMongo } = require("../dev/mongo-server.cjs");
+const { startS3 } = require("../dev/s3-server.cjs");
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+interface Destroyable {
+  destroy(): Promise<void>;
+}
 
 let server: RedisServer | undefined;
-let postgres: { url: string; destroy(): Promise<void> } | undefined;
+let others: Destroyable[] = [];
+
+/** The bucket every suite shares (each test writes under a prefix of its own). */
+const S3_BUCKET = "bkrs-test";
 
 export async function setup(project: TestProject): Promise<void> {
-  // Where no redis-server can run (the release workflow on Windows), only suites that need none
-  // are run, named on the command line, with BKRS_TEST_WITHOUT_REDIS=1.
+  // Where no server can run (the release workflow on Windows), only suites that need none are
+  // run, named on the command line, with BKRS_TEST_WITHOUT_REDIS=1.
   if (process.env.BKRS_TEST_WITHOUT_REDIS === "1") {
     project.provide("redisUrl", "");
     project.provide("postgresUrl", "");
+    project.provide("mongoUrl", "");
+    project.provide("s3", { endpoint: "", bucket: "", accessKeyId: "", secretAccessKey: "", root: "" });
     return;
   }
-  [server, postgres] = await Promise.all([startRedisServer(), startPostgres()]);
-  project.provide("redisUrl", server.url);
-  project.provide("postgresUrl", postgres!.url);
+  const [redis, postgres, mongo, s3] = await Promise.all([startRedisServer(), startPostgres(), startMongo(), startS3()]);
+  server = redis;
+  others = [postgres, mongo, s3];
+  project.provide("redisUrl", redis.url);
+  project.provide("postgresUrl", postgres.url);
+  project.provide("mongoUrl", mongo.url);
+  project.provide("s3", {
+    endpoint: s3.endpoint,
+    bucket: s3.bucket(S3_BUCKET),
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    root: s3.root,
+  });
 }
 
 export async function teardown(): Promise<void> {
-  await Promise.all([server?.stop(), postgres?.destroy()]);
+  await Promise.all([server?.stop(), ...others.map((o) => o.destroy())]);
 }
 
 declare module "vitest" {
@@ -31,5 +54,9 @@ declare module "vitest" {
     redisUrl: string;
     /** `postgres://postgres@127.0.0.1:{port}/postgres` (trust authentication). */
     postgresUrl: string;
+    /** `mongodb://127.0.0.1:{port}/?directConnection=true` (nx-27017, no authentication). */
+    mongoUrl: string;
+    /** An s3s-fs server and a bucket on it, with the one access key it accepts. */
+    s3: { endpoint: string; bucket: string; accessKeyId: string; secretAccessKey: string; root: string };
   }
 }

@@ -329,7 +329,7 @@ describe("outage", () => {
   it("two processes writing one table at once: every acknowledged write of each is there", { timeout: 60_000 }, async () => {
     const root = await makeTempDir("pg-two");
     const table = uniqueTable();
-    const env = { BACKTEST_KIT_RS_POSTGRES_URL: inject("postgresUrl"), BKRS_PG_TABLE: table };
+    const env = { BACKTEST_KIT_RS_POSTGRES_URL: inject("postgresUrl"), BKRS_STORE_NAME: table };
     const writers = ["a", "b"].map((id) => startWriter(["postgres", root, "shared", id, 0, 0], env));
     try {
       await Promise.all(writers.map((w) => w.ready));

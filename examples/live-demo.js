@@ -3,7 +3,9 @@
 //
 //   npm run demo                      # embedded default: RustSqlitePersist
 //   npm run demo -- --backend file    # or redis (REDIS_URL / BACKTEST_KIT_RS_REDIS_URL),
-//                                     # or postgres (DATABASE_URL / BACKTEST_KIT_RS_POSTGRES_URL)
+//                                     # or postgres (DATABASE_URL / BACKTEST_KIT_RS_POSTGRES_URL),
+//                                     # or mongodb (MONGODB_URI / BACKTEST_KIT_RS_MONGO_URL),
+//                                     # or s3 (BACKTEST_KIT_RS_S3_URL and the AWS_* credentials)
 //
 // A child process starts a live session on a deterministic synthetic exchange (no network);
 // its strategy opens a long position, which backtest-kit persists through our backend. The
@@ -37,8 +39,8 @@ function parseArgs(argv) {
   }
   args.restoreBackend ??= args.backend;
   for (const backend of [args.backend, args.restoreBackend]) {
-    if (!["file", "sqlite", "redis", "postgres", "default"].includes(backend)) {
-      throw new Error(`--backend must be file, sqlite, redis, postgres or default (backtest-kit's own files), got ${backend}`);
+    if (!["file", "sqlite", "redis", "postgres", "mongodb", "s3", "default"].includes(backend)) {
+      throw new Error(`--backend must be file, sqlite, redis, postgres, mongodb, s3 or default (backtest-kit's own files), got ${backend}`);
     }
   }
   return args;
@@ -57,6 +59,8 @@ function child(args) {
     sqlite: () => persist.RustSqlitePersist, // ./dump/backtest-kit.sqlite
     redis: () => persist.createRedisPersist({ prefix: `demo-${args.runId}`, commandTimeoutMs: 3000 }),
     postgres: () => persist.createPostgresPersist({ table: `demo_${args.runId.replace(/-/g, "")}`, commandTimeoutMs: 3000 }),
+    mongodb: () => persist.createMongoPersist({ collection: `demo_${args.runId}`, commandTimeoutMs: 3000 }),
+    s3: () => persist.createS3Persist({ prefix: `demo-${args.runId}`, commandTimeoutMs: 3000 }),
   }[args.backend]();
   if (Backend) persist.usePersist(kit, Backend);
 

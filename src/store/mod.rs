@@ -16,10 +16,12 @@ use crate::error::{PersistError, Result};
 
 mod credentials;
 pub mod file;
+pub mod mongo;
 mod options;
 mod order;
 pub mod postgres;
 pub mod redis;
+pub mod s3;
 mod servers;
 pub mod sqlite;
 
@@ -216,7 +218,14 @@ pub struct Kind {
 }
 
 /// Every backend; adding one is a module and a line here.
-pub static KINDS: &[&Kind] = &[&file::KIND, &sqlite::KIND, &redis::KIND, &postgres::KIND];
+pub static KINDS: &[&Kind] = &[
+    &file::KIND,
+    &sqlite::KIND,
+    &redis::KIND,
+    &postgres::KIND,
+    &mongo::KIND,
+    &s3::KIND,
+];
 
 pub fn kind(name: &str) -> Result<&'static Kind> {
     KINDS

@@ -1,0 +1,64 @@
+"use strict";
+// Private S3 servers on free loopback ports, for the tests and the benchmark: s3s-fs (crates.io),
+// an S3 server over a local directory that checks SigV4 signatures and supports ListObjectsV2
+// and conditional PUT. `cargo install s3s-fs@0.14.1 --features binary --locked` (.ci/run does).
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+
+const { freePort } = require("./redis-server.cjs");
+const { waitForPort } = require("./mongo-server.cjs");
+const { launch, stopProcess } = require("./processes.cjs");
+
+function s3sBinary() {
+  const candidates = [process.env.BKRS_S3S_FS, path.join(os.homedir(), ".cargo", "bin", "s3s-fs")];
+  for (const candidate of candidates) if (candidate && fs.existsSync(candidate)) return candidate;
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    const candidate = path.join(dir, "s3s-fs");
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  throw new Error("s3s-fs not found: cargo install s3s-fs@0.14.1 --features binary --locked (.ci/run does)");
+}
+
+/**
+ * Start s3s-fs on a free loopback port over a fresh directory, with one access key. Returns
+ * { port, endpoint, accessKeyId, secretAccessKey, root, bucket(name), stop(signal), start(),
+ * destroy() }: bucket() creates a bucket (a directory); start() restarts with the same data.
+ */
+async function startS3() {
+  const file = s3sBinary();
+  const port = await freePort();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-s3-"));
+  const accessKeyId = "bkrs-test-access";
+  const secretAccessKey = `bkrs-test-secret-${process.pid}`;
+  const args = ["--host", "127.0.0.1", "--port", String(port), "--access-key", accessKeyId, "--secret-key", secretAccessKey, root];
+  let node = null;
+  const start = async () => {
+    node = launch(file, args);
+    await waitForPort(port, 20_000, node);
+  };
+  const stop = async (signal = "SIGTERM") => {
+    if (node) await stopProcess(node, signal);
+  };
+  await start();
+  return {
+    port,
+    endpoint: `http://127.0.0.1:${port}`,
+    accessKeyId,
+    secretAccessKey,
+    root,
+    bucket: (name) => {
+      fs.mkdirSync(path.join(root, name), { recursive: true });
+      return name;
+    },
+    start,
+    stop,
+    destroy: async () => {
+      await stop("SIGKILL");
+      fs.rmSync(root, { recursive: true, force: true });
+    },
+    log: () => node?.log ?? "",
+  };
+}
+
+module.exports = { startS3 };

@@ -1,0 +1,813 @@
+//! `MongoStore`: every entity in one collection, a document per (namespace, entity, id):
+//! `{ _id: '["namespace","entity","id"]', v: "<the JSON text as written>" }`.
+//!
+//! The whole key is the string `_id` (JSON makes the triple unambiguous), so one entity's ids are
+//! one range of the `_id` index: `keys()` is an index range scan, and no key field can be retyped
+//! by a server (a numeric-looking string is still a string in `_id`). The value is a string, not
+//! a BSON object, so reads return the bytes and key order `JSON.stringify` produced.
+//!
+//! Reads are one `find` (`$in` over the ids); a batch write is one `update` command of upserts
+//! (the bulk-write protocol every server version speaks), with the URL's write concern, plus
+//! `j: true` for durable writes. The driver pools connections and reconnects by itself; every
+//! operation is bounded by the timeouts, so an outage turns into `PERSIST_UNAVAILABLE`.
+
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mongodb::bson::{doc, Bson, Document, RawBsonRef, RawDocument};
+use mongodb::error::ErrorKind;
+use mongodb::options::{ClientOptions, ConnectionString, WriteConcern};
+use mongodb::{Client, Collection, Database};
+use serde_json::{json, Value};
+
+use super::credentials::{redact_url, scrub_secrets};
+use super::servers::{install_crypto_provider, Counters, Registry, Shared};
+use super::{
+    entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
+    Store, WriteMode,
+};
+use crate::error::{PersistError, Result, ServerFailure};
+use crate::exec::spawn;
+use crate::json::is_valid_json;
+
+const URL_ENV: &str = "BACKTEST_KIT_RS_MONGO_URL";
+const DEFAULT_URL: &str = "mongodb://127.0.0.1:27017";
+const DEFAULT_DATABASE: &str = "backtest_kit";
+const DEFAULT_COLLECTION: &str = "backtest_kit";
+const DEFAULT_TIMEOUT_MS: u64 = 5000;
+/// Upserts per `update` command: well under the servers' 100,000 writes per batch, and with
+/// `MAX_COMMAND_BYTES` under the 16 MiB message limit.
+const MAX_BATCH_DOCS: usize = 1000;
+const MAX_COMMAND_BYTES: usize = 8 << 20;
+
+pub static KIND: Kind = Kind {
+    name: "mongodb",
+    open: |entity_name, base_dir, options| {
+        let config = resolve(options)?;
+        Ok(Arc::new(MongoStore::new(config, base_dir, entity_name)?))
+    },
+    describe: |options| {
+        let config = resolve(options)?;
+        Ok(json!({
+            "url": redact_url(&config.url),
+            "database": config.database,
+            "collection": config.collection,
+            "connectTimeoutMs": config.connect_timeout.as_millis() as u64,
+            "commandTimeoutMs": config.command_timeout.as_millis() as u64,
+        }))
+    },
+    stats: |options| {
+        let config = resolve(options)?;
+        Ok(registry().server(&config).counters.snapshot())
+    },
+    close: |options| {
+        let config = resolve(options)?;
+        let scopes = format!("mongodb\n{}\n", config.identity());
+        Ok(Box::pin(async move {
+            order::settled(&scopes).await;
+            // Operations in flight finish on their clone of the client; the pool closes when the
+            // last one is dropped.
+            registry().server(&config).client.close();
+            Ok(())
+        }))
+    },
+};
+
+/// How to reach the collection: one client (pool) per distinct value. `Debug` shows the URL
+/// with its credentials redacted.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct MongoConfig {
+    /// `mongodb://` or `mongodb+srv://`, as given (TLS and write concern in its options).
+    url: String,
+    database: String,
+    collection: String,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+}
+
+impl std::fmt::Debug for MongoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoConfig")
+            .field("url", &redact_url(&self.url))
+            .field("database", &self.database)
+            .field("collection", &self.collection)
+            .finish()
+    }
+}
+
+impl MongoConfig {
+    /// Names the collection for issue order and `close` (holds the URL: never shown).
+    fn identity(&self) -> String {
+        format!("{}\n{}.{}", self.url, self.database, self.collection)
+    }
+
+    /// For messages: the redacted URL and the collection.
+    fn shown(&self) -> String {
+        format!(
+            "{} collection {}.{}",
+            redact_url(&self.url),
+            self.database,
+            self.collection
+        )
+    }
+}
+
+fn resolve(options: &Value) -> Result<MongoConfig> {
+    let mut options = Options::new("mongodb", options)?;
+    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let url = options
+        .string("url")?
+        .or_else(|| env(URL_ENV))
+        .or_else(|| env("MONGODB_URI"))
+        .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    if !(url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")) {
+        return Err(options.invalid(format!(
+            "url must be a mongodb:// or mongodb+srv:// URL, got {}",
+            redact_url(&url)
+        )));
+    }
+    let parsed = ConnectionString::parse(&url).map_err(|e| {
+        options.invalid(format!(
+            "url {}: {}",
+            redact_url(&url),
+            scrub_secrets(&error_message(&e), &url)
+        ))
+    })?;
+    if parsed
+        .write_concern
+        .as_ref()
+        .is_some_and(|wc| wc.w == Some(mongodb::options::Acknowledgment::Nodes(0)))
+    {
+        return Err(options.invalid(
+            "url asks for w=0 (unacknowledged writes): a write must be acknowledged before it \
+             resolves",
+        ));
+    }
+    let database = options
+        .string("database")?
+        .or(parsed.default_database.clone())
+        .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+    // The server's rules for names; `$` would make a name an operator.
+    if database.is_empty()
+        || database.len() > 63
+        || database.contains(['/', '\\', '.', ' ', '"', '$', '\0'])
+    {
+        return Err(options.invalid(format!(
+            "database must be 1 to 63 characters without / \\ . space \" $, got {database:?}"
+        )));
+    }
+    let collection = options
+        .string("collection")?
+        .unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
+    if collection.is_empty()
+        || collection.len() > 200
+        || collection.contains(['$', '\0'])
+        || collection.starts_with("system.")
+    {
+        return Err(options.invalid(format!(
+            "collection must be 1 to 200 characters without $, not starting with \"system.\", \
+             got {collection:?}"
+        )));
+    }
+    let connect_timeout = options.milliseconds("connectTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+    let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+    options.finish()?;
+    Ok(MongoConfig {
+        url,
+        database,
+        collection,
+        connect_timeout,
+        command_timeout,
+    })
+}
+
+pub struct MongoStore {
+    config: Arc<MongoConfig>,
+    namespace: Arc<str>,
+    entity: Arc<str>,
+    /// `["namespace","entity",`: every `_id` of this entity starts with it.
+    key_prefix: String,
+    scope: Arc<str>,
+    server: Arc<Server>,
+    /// The URL's write concern (the driver does not add it to `run_command`).
+    write_concern: WriteConcern,
+}
+
+impl MongoStore {
+    fn new(config: MongoConfig, base_dir: &str, entity_name: &str) -> Result<Self> {
+        entity_segments(entity_name)?;
+        let namespace = namespace_of(base_dir);
+        let pair = serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default();
+        // `["ns","entity"]` without its `]`: the triple's text up to the id.
+        let key_prefix = format!("{},", &pair[..pair.len() - 1]);
+        let scope = format!("mongodb\n{}\n{pair}", config.identity());
+        let write_concern = ConnectionString::parse(&config.url)
+            .ok()
+            .and_then(|parsed| parsed.write_concern)
+            .unwrap_or_default();
+        Ok(MongoStore {
+            write_concern,
+            server: registry().server(&config),
+            config: Arc::new(config),
+            namespace: namespace.into(),
+            entity: entity_name.into(),
+            key_prefix,
+            scope: scope.into(),
+        })
+    }
+
+    fn key(&self, id: &str) -> String {
+        format!(
+            "{}{}]",
+            self.key_prefix,
+            serde_json::to_string(id).unwrap_or_default()
+        )
+    }
+
+    /// The id a key of this entity names; `None` for a key we did not make.
+    fn id_of(&self, key: &str) -> Option<String> {
+        let quoted = key.strip_prefix(&self.key_prefix)?.strip_suffix(']')?;
+        serde_json::from_str(quoted).ok()
+    }
+
+    /// Every key of this entity: `key_prefix <= _id < key_prefix` with its last `,` raised to `-`.
+    fn entity_range(&self) -> Document {
+        let upper = format!("{}-", &self.key_prefix[..self.key_prefix.len() - 1]);
+        doc! { "_id": { "$gte": &self.key_prefix, "$lt": upper } }
+    }
+
+    fn location(&self, id: &str) -> String {
+        format!(
+            "{} namespace={} entity={} id={id}",
+            self.config.shown(),
+            self.namespace,
+            self.entity
+        )
+    }
+
+    async fn database(&self) -> Result<Database> {
+        let config = &self.config;
+        let link = self.server.client.get(|_| true, connect(config)).await?;
+        Ok(link.conn.database(&config.database))
+    }
+
+    async fn collection(&self, suffix: &str) -> Result<Collection<Document>> {
+        let name = format!("{}{suffix}", self.config.collection);
+        Ok(self.database().await?.collection(&name))
+    }
+
+    /// `operation` within the timeouts (server selection included), its error mapped.
+    async fn bounded<T>(
+        &self,
+        operation: impl IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> Result<T> {
+        let limit = self.config.connect_timeout + self.config.command_timeout;
+        match tokio::time::timeout(limit, operation.into_future()).await {
+            Ok(outcome) => outcome.map_err(|e| failure(&self.config, &e)),
+            Err(_) => Err(server_error(
+                &self.config,
+                format!("no reply within {} ms", limit.as_millis()),
+                ServerFailure::Unavailable,
+            )),
+        }
+    }
+
+    /// The documents matching `filter`, as (id, stored document), for keys of this entity.
+    async fn find(&self, filter: Document, ids_only: bool) -> Result<Vec<(String, Stored)>> {
+        let collection = self.collection("").await?;
+        let mut find = collection.find(filter);
+        if ids_only {
+            find = find.projection(doc! { "_id": 1 });
+        }
+        self.bounded(async {
+            let mut cursor = find.await?;
+            let mut found = Vec::new();
+            while cursor.advance().await? {
+                let document = cursor.current();
+                let Ok(key) = document.get_str("_id") else {
+                    continue;
+                };
+                if let Some(id) = self.id_of(key) {
+                    found.push((id, Stored::of(document)));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn run(&self, request: Request) -> Result<Response> {
+        match request {
+            Request::Init { validate } => self.init(validate).await.map(Response::Init),
+            Request::Read {
+                ids,
+                stop_at_missing,
+                heal,
+            } => {
+                let mut found: HashMap<String, Stored> = if ids.is_empty() {
+                    HashMap::new()
+                } else {
+                    let keys: Vec<String> = ids.iter().map(|id| self.key(id)).collect();
+                    self.find(doc! { "_id": { "$in": keys } }, false)
+                        .await?
+                        .into_iter()
+                        .collect()
+                };
+                let mut docs = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    let Some(stored) = found.remove(id) else {
+                        docs.push(Doc::Missing);
+                        if stop_at_missing {
+                            break;
+                        }
+                        continue;
+                    };
+                    docs.push(match stored.text() {
+                        Ok(text) => Doc::Text(text),
+                        Err(why) if heal => {
+                            self.move_aside(id, &stored).await?;
+                            Doc::Corrupt {
+                                id: id.clone(),
+                                detail: format!(
+                                    "{} {why}; moved aside to collection {}_quarantine",
+                                    self.location(id),
+                                    self.config.collection
+                                ),
+                            }
+                        }
+                        Err(_) => match stored.value {
+                            Some(text) => Doc::Text(text),
+                            None => Doc::Missing,
+                        },
+                    });
+                }
+                Ok(Response::Docs(docs))
+            }
+            Request::Has { ids } => {
+                let present: std::collections::HashSet<String> = if ids.is_empty() {
+                    Default::default()
+                } else {
+                    let keys: Vec<String> = ids.iter().map(|id| self.key(id)).collect();
+                    self.find(doc! { "_id": { "$in": keys } }, true)
+                        .await?
+                        .into_iter()
+                        .map(|(id, _)| id)
+                        .collect()
+                };
+                Ok(Response::Flags(
+                    ids.iter().map(|id| present.contains(id)).collect(),
+                ))
+            }
+            Request::Write {
+                docs,
+                mode,
+                durable,
+            } => self.write(docs, mode, durable).await.map(Response::Written),
+            Request::Remove { id } => {
+                let collection = self.collection("").await?;
+                let removed = self
+                    .bounded(
+                        collection
+                            .delete_one(doc! { "_id": self.key(&id) })
+                            .write_concern(self.write_concern(true)),
+                    )
+                    .await?;
+                self.server.counters.count(removed.deleted_count);
+                match removed.deleted_count {
+                    0 => Err(PersistError::NotFound),
+                    _ => Ok(Response::Done),
+                }
+            }
+            Request::RemoveAll => {
+                let collection = self.collection("").await?;
+                let removed = self
+                    .bounded(
+                        collection
+                            .delete_many(self.entity_range())
+                            .write_concern(self.write_concern(true)),
+                    )
+                    .await?;
+                self.server.counters.count(removed.deleted_count);
+                Ok(Response::Done)
+            }
+            Request::Keys => Ok(Response::Keys(
+                self.find(self.entity_range(), true)
+                    .await?
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect(),
+            )),
+            Request::Scan => Ok(Response::Entries(
+                self.find(self.entity_range(), false)
+                    .await?
+                    .into_iter()
+                    .filter_map(|(id, stored)| stored.value.map(|text| (id, text)))
+                    .collect(),
+            )),
+        }
+    }
+
+    /// The URL's write concern; `j: true` added for a durable write (journaled before the reply).
+    fn write_concern(&self, durable: bool) -> WriteConcern {
+        let mut concern = self.write_concern.clone();
+        if durable {
+            concern.journal = Some(true);
+        }
+        concern
+    }
+
+    /// Upserts in `update` commands of at most `MAX_BATCH_DOCS`; returns the documents written.
+    async fn write(
+        &self,
+        docs: Vec<(String, String)>,
+        mode: WriteMode,
+        durable: bool,
+    ) -> Result<usize> {
+        // One update per id: the last text given for it.
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(docs.len());
+        for (index, (id, _)) in docs.iter().enumerate() {
+            last.insert(id, index);
+        }
+        let mut pending: Vec<&(String, String)> = docs
+            .iter()
+            .enumerate()
+            .filter(|(index, (id, _))| last.get(id.as_str()) == Some(index))
+            .map(|(_, doc)| doc)
+            .collect();
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        if mode == WriteMode::ReplaceChanged {
+            // Servers differ in whether an identical replacement counts as modified: compare
+            // here, so that unchanged documents are neither sent nor counted.
+            let keys: Vec<String> = pending.iter().map(|(id, _)| self.key(id)).collect();
+            let stored: HashMap<String, Stored> = self
+                .find(doc! { "_id": { "$in": keys } }, false)
+                .await?
+                .into_iter()
+                .collect();
+            pending.retain(|(id, text)| {
+                stored
+                    .get(id)
+                    .and_then(|s| s.value.as_deref())
+                    .is_none_or(|old| old != text)
+            });
+        }
+        let concern = mongodb::bson::to_document(&self.write_concern(durable))
+            .map_err(|e| PersistError::Task(format!("write concern: {e}")))?;
+        let database = self.database().await?;
+        let mut written = 0;
+        let mut rest = pending.as_slice();
+        while !rest.is_empty() {
+            let mut bytes = 0;
+            let take = rest
+                .iter()
+                .take(MAX_BATCH_DOCS)
+                .take_while(|(id, text)| {
+                    bytes += id.len() + text.len() + 64;
+                    bytes <= MAX_COMMAND_BYTES
+                })
+                .count()
+                .max(1);
+            let (batch, tail) = rest.split_at(take);
+            rest = tail;
+            let updates: Vec<Document> = batch
+                .iter()
+                .map(|(id, text)| {
+                    let key = self.key(id);
+                    let update = match mode {
+                        WriteMode::InsertOnly => doc! { "$setOnInsert": { "v": text } },
+                        _ => doc! { "_id": &key, "v": text },
+                    };
+                    doc! { "q": { "_id": key }, "u": update, "upsert": true }
+                })
+                .collect();
+            let mut command = doc! {
+                "update": &self.config.collection,
+                "updates": updates,
+                "ordered": true,
+            };
+            if !concern.is_empty() {
+                command.insert("writeConcern", concern.clone());
+            }
+            let reply = self
+                .bounded(database.run_command(command))
+                .await
+                .map_err(|e| uncertain(&e))?;
+            let count = self.applied(&reply, mode, batch.len())?;
+            self.server.counters.count(count as u64);
+            written += count;
+        }
+        Ok(written)
+    }
+
+    /// How many documents an `update` reply says were written, or its write error.
+    fn applied(&self, reply: &Document, mode: WriteMode, sent: usize) -> Result<usize> {
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            let first = errors
+                .first()
+                .and_then(Bson::as_document)
+                .map(|e| {
+                    format!(
+                        "write error {}: {}",
+                        e.get_i32("code").unwrap_or_default(),
+                        e.get_str("errmsg").unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| "write error".to_owned());
+            return Err(server_error(&self.config, first, ServerFailure::Other));
+        }
+        if let Ok(concern) = reply.get_document("writeConcernError") {
+            return Err(server_error(
+                &self.config,
+                format!(
+                    "the primary took the write, but its write concern was not satisfied \
+                     ({}): it may be lost if the primary fails",
+                    concern.get_str("errmsg").unwrap_or_default()
+                ),
+                ServerFailure::NotReplicated,
+            ));
+        }
+        Ok(match mode {
+            WriteMode::InsertOnly => reply.get_array("upserted").map_or(0, Vec::len),
+            _ => sent,
+        })
+    }
+
+    /// Check the server answers, and with `validate` move aside every document of the entity
+    /// whose value is not a JSON string.
+    async fn init(&self, validate: bool) -> Result<InitReport> {
+        let database = self.database().await?;
+        self.bounded(database.run_command(doc! { "ping": 1 }))
+            .await?;
+        let mut report = InitReport::default();
+        if !validate {
+            return Ok(report);
+        }
+        for (id, stored) in self.find(self.entity_range(), false).await? {
+            if stored.text().is_ok() {
+                continue;
+            }
+            let location = self.location(&id);
+            match self.move_aside(&id, &stored).await {
+                Ok(false) => {} // rewritten meanwhile
+                Ok(true) => report.removed_invalid.push(format!(
+                    "{location} (moved aside to collection {}_quarantine)",
+                    self.config.collection
+                )),
+                Err(e) => report.failed_removals.push(format!("{location}: {e}")),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Copy a document that is not a JSON text to `{collection}_quarantine`, then remove it only
+    /// if it is unchanged (a concurrent rewrite by another process is kept, and the copy, ours,
+    /// dropped). Without transactions (a single test server has none) copy-then-remove is the
+    /// order that never loses the document.
+    async fn move_aside(&self, id: &str, stored: &Stored) -> Result<bool> {
+        let moved_at = std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        let key = self.key(id);
+        let quarantine = self.collection("_quarantine").await?;
+        let copy = doc! { "key": &key, "document": stored.raw.clone(), "movedAtMs": moved_at };
+        let inserted = self
+            .bounded(
+                quarantine
+                    .insert_one(copy)
+                    .write_concern(self.write_concern(true)),
+            )
+            .await?;
+        let mut unchanged = doc! { "_id": &key };
+        match stored.raw.get("v") {
+            Some(value) => unchanged.insert("v", value.clone()),
+            None => unchanged.insert("v", doc! { "$exists": false }),
+        };
+        let collection = self.collection("").await?;
+        let removed = self
+            .bounded(
+                collection
+                    .delete_one(unchanged)
+                    .write_concern(self.write_concern(true)),
+            )
+            .await?;
+        if removed.deleted_count == 0 {
+            self.bounded(quarantine.delete_one(doc! { "_id": inserted.inserted_id }))
+                .await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// A stored document as found: its value when that is a string, and the whole document (for
+/// the quarantine copy of one that is not).
+struct Stored {
+    value: Option<String>,
+    raw: Document,
+    /// Why the document is not a JSON text, if it is not.
+    invalid: Option<&'static str>,
+}
+
+impl Stored {
+    fn of(document: &RawDocument) -> Stored {
+        let value = match document.get("v") {
+            Ok(Some(RawBsonRef::String(text))) => Some(text.to_owned()),
+            _ => None,
+        };
+        let invalid = match &value {
+            Some(text) if is_valid_json(text.as_bytes()) => None,
+            Some(_) => Some("is not JSON"),
+            None if matches!(document.get("v"), Ok(None)) => Some("has no value field v"),
+            None => Some("has a value v that is not a string"),
+        };
+        Stored {
+            value,
+            raw: Document::try_from(document).unwrap_or_default(),
+            invalid,
+        }
+    }
+
+    /// The JSON text, or why there is none.
+    fn text(&self) -> std::result::Result<String, &'static str> {
+        match (self.invalid, &self.value) {
+            (None, Some(text)) => Ok(text.clone()),
+            (Some(why), _) => Err(why),
+            (None, None) => Err("has no value"),
+        }
+    }
+}
+
+impl Store for MongoStore {
+    fn scope(&self) -> &Arc<str> {
+        &self.scope
+    }
+
+    fn submit(self: Arc<Self>, request: Request, reply: Reply) {
+        spawn(async move { reply(self.run(request).await) })
+    }
+}
+
+/// A client for the configuration. The driver connects lazily and keeps reconnecting by
+/// itself, so the client is made once (parsing a `mongodb+srv://` URL resolves DNS) and kept.
+async fn connect(config: &MongoConfig) -> Result<Client> {
+    install_crypto_provider();
+    let parse = ClientOptions::parse(&config.url);
+    let mut options = match tokio::time::timeout(config.connect_timeout, parse).await {
+        Ok(outcome) => outcome.map_err(|e| failure(config, &e))?,
+        Err(_) => {
+            return Err(server_error(
+                config,
+                format!(
+                    "the URL's hosts were not resolved within {} ms",
+                    config.connect_timeout.as_millis()
+                ),
+                ServerFailure::Unavailable,
+            ))
+        }
+    };
+    options.app_name = Some("backtest-kit-rs".into());
+    options.connect_timeout = Some(config.connect_timeout);
+    // An outage fails an operation after this long instead of the driver's 30 s.
+    options.server_selection_timeout = Some(config.connect_timeout);
+    Client::with_options(options).map_err(|e| failure(config, &e))
+}
+
+/// A connection failed while a write was in flight: it may or may not have been applied.
+fn uncertain(error: &PersistError) -> PersistError {
+    match error {
+        PersistError::Server {
+            service,
+            url,
+            detail,
+            kind: ServerFailure::Unavailable,
+        } => PersistError::Server {
+            service,
+            url: url.clone(),
+            detail: format!("{detail} (the write may or may not have been applied)"),
+            kind: ServerFailure::Unavailable,
+        },
+        other => other.duplicate(),
+    }
+}
+
+fn server_error(config: &MongoConfig, detail: String, kind: ServerFailure) -> PersistError {
+    PersistError::Server {
+        service: "mongodb",
+        url: config.shown(),
+        detail: scrub_secrets(&detail, &config.url),
+        kind,
+    }
+}
+
+/// The driver's message without the URL's credentials.
+fn error_message(err: &mongodb::error::Error) -> String {
+    match &*err.kind {
+        ErrorKind::Command(command) => format!(
+            "{} ({}): {}",
+            command.code_name, command.code, command.message
+        ),
+        _ => err.to_string(),
+    }
+}
+
+/// Server codes meaning the server is going away or is not the primary now.
+const UNAVAILABLE_CODES: &[i32] = &[6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436];
+/// Unauthorized, AuthenticationFailed.
+const AUTH_CODES: &[i32] = &[13, 18];
+
+fn failure(config: &MongoConfig, err: &mongodb::error::Error) -> PersistError {
+    let message = error_message(err);
+    let kind = match &*err.kind {
+        ErrorKind::Authentication { .. } => ServerFailure::Auth,
+        ErrorKind::Command(command) if AUTH_CODES.contains(&command.code) => ServerFailure::Auth,
+        ErrorKind::Command(command) if UNAVAILABLE_CODES.contains(&command.code) => {
+            ServerFailure::Unavailable
+        }
+        // Selection fails with the last connection error; wrong credentials surface there.
+        ErrorKind::ServerSelection { message, .. } if message.contains("Authentication failed") => {
+            ServerFailure::Auth
+        }
+        ErrorKind::ServerSelection { .. }
+        | ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::DnsResolve { .. } => ServerFailure::Unavailable,
+        ErrorKind::InvalidArgument { .. } | ErrorKind::InvalidTlsConfig { .. } => {
+            return PersistError::InvalidConfig {
+                detail: format!(
+                    "mongodb: {}: {}",
+                    config.shown(),
+                    scrub_secrets(&message, &config.url)
+                ),
+            }
+        }
+        _ if err.contains_label("NetworkError") => ServerFailure::Unavailable,
+        _ => ServerFailure::Other,
+    };
+    server_error(config, message, kind)
+}
+
+/// Everything shared by the stores of one configuration.
+#[derive(Default)]
+struct Server {
+    client: Shared<Client>,
+    counters: Counters,
+}
+
+/// One entry per configuration, for the process.
+fn registry() -> &'static Registry<MongoConfig, Server> {
+    static REGISTRY: Registry<MongoConfig, Server> = Registry::new();
+    &REGISTRY
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_checked_and_credentials_never_shown() {
+        let refused = |options: Value| resolve(&options).expect_err("refused");
+        for options in [
+            json!({ "url": "redis://h" }),
+            json!({ "url": "mongodb://h/?w=0" }),
+            json!({ "url": "mongodb://h/?connectTimeoutMS=x" }),
+            json!({ "database": "a.b" }),
+            json!({ "database": "" }),
+            json!({ "collection": "system.x" }),
+            json!({ "collection": "a$b" }),
+            json!({ "commandTimeoutMs": 0 }),
+            json!({ "collections": "x" }),
+        ] {
+            assert_eq!(refused(options).code(), "PERSIST_INVALID_CONFIG");
+        }
+        let err = refused(json!({ "url": "mongodb://bob:hunter22@h/?w=zero&w=0" }));
+        assert!(!err.to_string().contains("hunter22"), "{err}");
+        let config = resolve(&json!({ "url": "mongodb://bob:hunter22@h/trading" })).expect("ok");
+        assert_eq!(config.database, "trading");
+        assert!(!format!("{config:?}").contains("hunter22"));
+        assert!(!config.shown().contains("hunter22"));
+    }
+
+    #[test]
+    fn keys_are_one_range_per_entity_and_name_their_id() {
+        let config = resolve(&json!({ "url": "mongodb://h" })).expect("ok");
+        let store = MongoStore::new(config.clone(), "./dump/data/signal/", "BTC_s1").expect("ok");
+        let key = store.key("1");
+        assert_eq!(key, r#"["dump/data/signal","BTC_s1","1"]"#);
+        assert_eq!(store.id_of(&key).as_deref(), Some("1"));
+        let odd = store.key("a\"],[\"b");
+        assert_eq!(store.id_of(&odd).as_deref(), Some("a\"],[\"b"));
+        // A neighbouring entity's keys are outside the range.
+        let other = MongoStore::new(config, "./dump/data/signal/", "BTC_s").expect("ok");
+        let upper = format!("{}-", &store.key_prefix[..store.key_prefix.len() - 1]);
+        for key in [other.key("1"), other.key("zzz")] {
+            assert!(key < store.key_prefix || key >= upper, "{key}");
+            assert_eq!(store.id_of(&key), None);
+        }
+        assert!(key >= store.key_prefix && key < upper);
+    }
+}

@@ -1,0 +1,899 @@
+//! `S3Store`: an object per document, `{prefix}/{namespace}/{entityName}/{id}.json`, holding the
+//! JSON text as written: backtest-kit's file layout, in a bucket. Path parts are encoded as
+//! object_store encodes them (characters S3 advises against, `%` included, become `%XX`), and
+//! decoded when listed.
+//!
+//! S3 has no transactions: each object is written atomically (a reader sees the old or the new
+//! text), a batch is many requests run concurrently. Create-only writes (the candle cache) are
+//! conditional (`If-None-Match: *`), so a cached candle is never replaced. A PUT resolves once
+//! the server acknowledged it: the service's durability, not a local sync. Issue order per id
+//! is kept within the process by the core; between processes the last write wins.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::{Path, PathPart};
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig,
+};
+use serde_json::{json, Value};
+
+use super::credentials::redact_url;
+use super::servers::{install_crypto_provider, Counters, Registry, Shared};
+use super::{
+    entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
+    Store, WriteMode,
+};
+use crate::error::{PersistError, Result, ServerFailure};
+use crate::exec::spawn;
+use crate::json::is_valid_json;
+
+const URL_ENV: &str = "BACKTEST_KIT_RS_S3_URL";
+const DEFAULT_REGION: &str = "us-east-1";
+const DEFAULT_TIMEOUT_MS: u64 = 5000;
+/// Requests one store keeps in flight for a batch.
+const CONCURRENCY: usize = 32;
+const SUFFIX: &str = ".json";
+/// S3's limit on an object key, in bytes.
+const MAX_KEY_BYTES: usize = 1024;
+
+pub static KIND: Kind = Kind {
+    name: "s3",
+    open: |entity_name, base_dir, options| {
+        let config = resolve(options)?;
+        if config.bucket.is_empty() {
+            return Err(PersistError::InvalidConfig {
+                detail: format!(
+                    "s3: no bucket: give url (s3://bucket/prefix), bucket, or {URL_ENV}"
+                ),
+            });
+        }
+        Ok(Arc::new(S3Store::new(config, base_dir, entity_name)?))
+    },
+    describe: |options| {
+        let config = resolve(options)?;
+        Ok(json!({
+            "bucket": Some(&config.bucket).filter(|b| !b.is_empty()),
+            "prefix": config.prefix,
+            "region": config.region,
+            "endpoint": config.endpoint,
+            "pathStyle": config.path_style,
+            "credentials": match (&config.access_key_id, config.from_env) {
+                (None, _) => "default chain",
+                (Some(_), true) => "environment",
+                (Some(_), false) => "options",
+            },
+            "connectTimeoutMs": config.connect_timeout.as_millis() as u64,
+            "commandTimeoutMs": config.command_timeout.as_millis() as u64,
+        }))
+    },
+    stats: |options| {
+        let config = resolve(options)?;
+        Ok(registry().server(&config).counters.snapshot())
+    },
+    close: |options| {
+        let config = resolve(options)?;
+        let scopes = format!("s3\n{}\n", config.identity());
+        Ok(Box::pin(async move {
+            order::settled(&scopes).await;
+            registry().server(&config).client.close();
+            Ok(())
+        }))
+    },
+};
+
+/// Where the objects are and how to reach them. `Debug` shows no credentials.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct S3Config {
+    bucket: String,
+    /// Path parts under the bucket, joined by `/`; may be empty.
+    prefix: String,
+    region: String,
+    /// `http(s)://host:port` of an S3-compatible server; `None` for AWS.
+    endpoint: Option<String>,
+    path_style: bool,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
+    /// The credentials came from AWS_* variables (for `describe`).
+    from_env: bool,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+impl S3Config {
+    /// Names the objects for issue order and `close` (the credentials are not part of it).
+    fn identity(&self) -> String {
+        format!(
+            "{}\n{}\n{}",
+            self.endpoint.as_deref().unwrap_or("aws"),
+            self.bucket,
+            self.prefix
+        )
+    }
+
+    /// For messages: `s3://bucket/prefix` and the endpoint.
+    fn shown(&self) -> String {
+        let mut shown = format!("s3://{}/{}", self.bucket, self.prefix);
+        if let Some(endpoint) = &self.endpoint {
+            shown.push_str(&format!(" at {}", redact_url(endpoint)));
+        }
+        shown
+    }
+
+    /// Text that may hold a credential, with them removed.
+    fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in [
+            &self.secret_access_key,
+            &self.session_token,
+            &self.access_key_id,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        {
+            text = text.replace(secret.as_str(), "***");
+        }
+        text
+    }
+}
+
+fn resolve(options: &Value) -> Result<S3Config> {
+    let mut options = Options::new("s3", options)?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let url = options.string("url")?.or_else(|| env(URL_ENV));
+    let mut from_url = match &url {
+        Some(url) => parse_url(url).map_err(|detail| options.invalid(detail))?,
+        None => UrlParts::default(),
+    };
+    // No bucket yet is allowed here (the environment may name it by the time a store is made);
+    // `open` refuses it.
+    let bucket = options
+        .string("bucket")?
+        .or(from_url.bucket.take())
+        .unwrap_or_default();
+    // The rules S3 gives for bucket names (path-style servers accept the same).
+    let bucket_ok = bucket.is_empty()
+        || (3..=63).contains(&bucket.len())
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && !bucket.starts_with(['-', '.'])
+            && !bucket.ends_with(['-', '.']);
+    if !bucket_ok {
+        return Err(options.invalid(format!(
+            "bucket must be 3 to 63 lowercase letters, digits, - or ., got {bucket:?}"
+        )));
+    }
+    let prefix = options
+        .string("prefix")?
+        .or(from_url.prefix.take())
+        .unwrap_or_default();
+    if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains('\0') {
+        return Err(options.invalid(format!(
+            "prefix must not hold . or .. parts or NUL, got {prefix:?}"
+        )));
+    }
+    let prefix = prefix
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("/");
+    let region = options
+        .string("region")?
+        .or(from_url.region.take())
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+    let endpoint = options
+        .string("endpoint")?
+        .or(from_url.endpoint.take())
+        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| env("AWS_ENDPOINT_URL"));
+    if let Some(endpoint) = &endpoint {
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(options.invalid(format!(
+                "endpoint must be an http:// or https:// URL, got {}",
+                redact_url(endpoint)
+            )));
+        }
+    }
+    let path_style = options
+        .boolean("pathStyle")?
+        .or(from_url.path_style)
+        .unwrap_or(true);
+    let given_key = options.secret("accessKeyId")?;
+    let given_secret = options.secret("secretAccessKey")?;
+    let given_token = options.secret("sessionToken")?;
+    let connect_timeout = options.milliseconds("connectTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+    let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+    let (access_key_id, secret_access_key, session_token, from_env) =
+        match (given_key, given_secret) {
+            (Some(key), Some(secret)) => (Some(key), Some(secret), given_token, false),
+            (None, None) if given_token.is_none() => (
+                env("AWS_ACCESS_KEY_ID"),
+                env("AWS_SECRET_ACCESS_KEY"),
+                env("AWS_SESSION_TOKEN"),
+                true,
+            ),
+            _ => {
+                return Err(options.invalid(
+                    "accessKeyId and secretAccessKey go together (sessionToken with them)",
+                ))
+            }
+        };
+    if access_key_id.is_some() != secret_access_key.is_some() {
+        return Err(
+            options.invalid("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together")
+        );
+    }
+    options.finish()?;
+    Ok(S3Config {
+        bucket,
+        prefix,
+        region,
+        endpoint,
+        path_style,
+        access_key_id,
+        secret_access_key,
+        session_token,
+        from_env,
+        connect_timeout,
+        command_timeout,
+    })
+}
+
+#[derive(Default, Debug, PartialEq)]
+struct UrlParts {
+    bucket: Option<String>,
+    prefix: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    path_style: Option<bool>,
+}
+
+/// `s3://bucket/prefix?region=…&endpoint=…&pathStyle=true|false`.
+fn parse_url(url: &str) -> std::result::Result<UrlParts, String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("url must be an s3:// URL, got {}", redact_url(url)))?;
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+    let mut parts = UrlParts {
+        bucket: Some(bucket.to_owned()).filter(|b| !b.is_empty()),
+        prefix: Some(prefix.to_owned()).filter(|p| !p.is_empty()),
+        ..UrlParts::default()
+    };
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value);
+        match name {
+            "region" => parts.region = Some(value),
+            "endpoint" => parts.endpoint = Some(value),
+            "pathStyle" => {
+                parts.path_style = Some(match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(format!(
+                            "url: pathStyle must be true or false, got {other:?}"
+                        ))
+                    }
+                })
+            }
+            other => {
+                return Err(format!(
+                    "url: unknown parameter {other:?} (region, endpoint, pathStyle)"
+                ))
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// `%XX` decoded; anything else kept as it is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub struct S3Store {
+    config: Arc<S3Config>,
+    /// The entity's "directory": prefix, namespace and entity parts.
+    dir: Path,
+    namespace: Arc<str>,
+    entity: Arc<str>,
+    scope: Arc<str>,
+    server: Arc<Server>,
+}
+
+impl S3Store {
+    fn new(config: S3Config, base_dir: &str, entity_name: &str) -> Result<Self> {
+        let entity_parts = entity_segments(entity_name)?;
+        let namespace = namespace_of(base_dir);
+        // An absolute baseDir keeps its parts; a leading `/` has no place in an object key.
+        let namespace_parts = namespace
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect::<Vec<_>>();
+        let dir: Path = config
+            .prefix
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .chain(namespace_parts)
+            .chain(entity_parts)
+            .map(PathPart::from)
+            .collect();
+        let scope = format!(
+            "s3\n{}\n{}",
+            config.identity(),
+            serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default()
+        );
+        Ok(S3Store {
+            server: registry().server(&config),
+            config: Arc::new(config),
+            dir,
+            namespace: namespace.into(),
+            entity: entity_name.into(),
+            scope: scope.into(),
+        })
+    }
+
+    fn object(&self, id: &str) -> Path {
+        self.dir
+            .clone()
+            .join(PathPart::from(format!("{id}{SUFFIX}")))
+    }
+
+    /// The id an object directly under the entity's directory names, if it is a document.
+    fn id_of(&self, location: &Path) -> Option<String> {
+        let name = location.filename()?;
+        let id = percent_decode(name.strip_suffix(SUFFIX)?);
+        // Only names we would have written (a stray `a%2Fb.json` names no valid id).
+        (super::validate_id(&id).is_ok() && self.object(&id) == *location).then_some(id)
+    }
+
+    fn location(&self, id: &str) -> String {
+        format!(
+            "{} namespace={} entity={} id={id} (object {})",
+            self.config.shown(),
+            self.namespace,
+            self.entity,
+            self.object(id)
+        )
+    }
+
+    async fn client(&self) -> Result<Arc<AmazonS3>> {
+        let config = &self.config;
+        let link = self
+            .server
+            .client
+            .get(|_| true, async { connect(config) })
+            .await?;
+        Ok(link.conn)
+    }
+
+    /// `operation` within the timeouts, its error mapped.
+    async fn bounded<T>(
+        &self,
+        operation: impl Future<Output = object_store::Result<T>>,
+    ) -> Result<T> {
+        let limit = self.config.connect_timeout + self.config.command_timeout;
+        match tokio::time::timeout(limit, operation).await {
+            Ok(outcome) => outcome.map_err(|e| failure(&self.config, &e)),
+            Err(_) => Err(server_error(
+                &self.config,
+                format!("no reply within {} ms", limit.as_millis()),
+                ServerFailure::Unavailable,
+            )),
+        }
+    }
+
+    /// The stored bytes of `id`, `None` when there is no object.
+    async fn get(&self, client: &AmazonS3, id: &str) -> Result<Option<Vec<u8>>> {
+        let location = self.object(id);
+        let outcome = self
+            .bounded(async {
+                match client.get(&location).await {
+                    Ok(found) => found.bytes().await.map(|b| Some(b.to_vec())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    /// `work` for each item, `CONCURRENCY` at a time, results in the items' order.
+    async fn each<T, R, F>(&self, items: Vec<T>, work: impl Fn(T) -> F) -> Result<Vec<R>>
+    where
+        F: Future<Output = Result<R>>,
+    {
+        let mut results: Vec<(usize, R)> = stream::iter(items.into_iter().enumerate())
+            .map(|(index, item)| {
+                let job = work(item);
+                async move { job.await.map(|r| (index, r)) }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_>>()?;
+        results.sort_by_key(|(index, _)| *index);
+        Ok(results.into_iter().map(|(_, r)| r).collect())
+    }
+
+    async fn list(&self, client: &AmazonS3) -> Result<Vec<String>> {
+        let listed = self
+            .bounded(client.list_with_delimiter(Some(&self.dir)))
+            .await?;
+        Ok(listed
+            .objects
+            .iter()
+            .filter_map(|meta| self.id_of(&meta.location))
+            .collect())
+    }
+
+    async fn run(&self, request: Request) -> Result<Response> {
+        let client = self.client().await?;
+        let client = &*client;
+        match request {
+            Request::Init { validate } => self.init(client, validate).await.map(Response::Init),
+            Request::Read {
+                ids,
+                stop_at_missing,
+                heal,
+            } => {
+                let found = self.each(ids.clone(), |id| async move { self.get(client, &id).await });
+                let mut docs = Vec::with_capacity(ids.len());
+                for (id, bytes) in ids.iter().zip(found.await?) {
+                    let Some(bytes) = bytes else {
+                        docs.push(Doc::Missing);
+                        if stop_at_missing {
+                            break;
+                        }
+                        continue;
+                    };
+                    let text = match String::from_utf8(bytes) {
+                        Ok(text) if is_valid_json(text.as_bytes()) => {
+                            docs.push(Doc::Text(text));
+                            continue;
+                        }
+                        Ok(text) => text.into_bytes(),
+                        Err(e) => e.into_bytes(),
+                    };
+                    if heal {
+                        let moved = self.move_aside(client, id).await?;
+                        docs.push(Doc::Corrupt {
+                            id: id.clone(),
+                            detail: format!(
+                                "{} is not JSON; moved aside to {}",
+                                self.location(id),
+                                moved.unwrap_or_default()
+                            ),
+                        });
+                    } else {
+                        docs.push(Doc::Text(String::from_utf8_lossy(&text).into_owned()));
+                    }
+                }
+                Ok(Response::Docs(docs))
+            }
+            Request::Has { ids } => {
+                let flags = self.each(ids, |id| async move {
+                    let location = self.object(&id);
+                    self.bounded(async {
+                        match client.head(&location).await {
+                            Ok(_) => Ok(true),
+                            Err(object_store::Error::NotFound { .. }) => Ok(false),
+                            Err(e) => Err(e),
+                        }
+                    })
+                    .await
+                });
+                Ok(Response::Flags(flags.await?))
+            }
+            Request::Write { docs, mode, .. } => {
+                // One PUT per id: the last text given for it.
+                let mut last: HashMap<String, usize> = HashMap::with_capacity(docs.len());
+                for (index, (id, _)) in docs.iter().enumerate() {
+                    last.insert(id.clone(), index);
+                }
+                let pending: Vec<(String, String)> = docs
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(index, (id, _))| last.get(id) == Some(index))
+                    .map(|(_, doc)| doc)
+                    .collect();
+                let written = self.each(pending, |(id, text)| async move {
+                    self.put(client, &id, text, mode).await
+                });
+                let written = written.await?.into_iter().filter(|w| *w).count();
+                Ok(Response::Written(written))
+            }
+            Request::Remove { id } => {
+                let location = self.object(&id);
+                // S3 deletes succeed whether or not the object exists: look first.
+                let exists = self
+                    .bounded(async {
+                        match client.head(&location).await {
+                            Ok(_) => Ok(true),
+                            Err(object_store::Error::NotFound { .. }) => Ok(false),
+                            Err(e) => Err(e),
+                        }
+                    })
+                    .await?;
+                if !exists {
+                    return Err(PersistError::NotFound);
+                }
+                self.bounded(client.delete(&location)).await?;
+                self.server.counters.count(1);
+                Ok(Response::Done)
+            }
+            Request::RemoveAll => {
+                let ids = self.list(client).await?;
+                let removed = ids.len() as u64;
+                self.each(ids, |id| async move {
+                    self.bounded(client.delete(&self.object(&id))).await
+                })
+                .await?;
+                self.server.counters.count(removed);
+                Ok(Response::Done)
+            }
+            Request::Keys => self.list(client).await.map(Response::Keys),
+            Request::Scan => {
+                let ids = self.list(client).await?;
+                let texts = self
+                    .each(ids.clone(), |id| async move { self.get(client, &id).await })
+                    .await?;
+                Ok(Response::Entries(
+                    ids.into_iter()
+                        .zip(texts)
+                        .filter_map(|(id, bytes)| Some((id, String::from_utf8(bytes?).ok()?)))
+                        .collect(),
+                ))
+            }
+        }
+    }
+
+    /// Write one document as `mode` says; true when it was written.
+    async fn put(
+        &self,
+        client: &AmazonS3,
+        id: &str,
+        text: String,
+        mode: WriteMode,
+    ) -> Result<bool> {
+        if mode == WriteMode::ReplaceChanged
+            && self.get(client, id).await?.as_deref() == Some(text.as_bytes())
+        {
+            return Ok(false);
+        }
+        let put_mode = match mode {
+            WriteMode::InsertOnly => PutMode::Create,
+            _ => PutMode::Overwrite,
+        };
+        let location = self.object(id);
+        if location.as_ref().len() > MAX_KEY_BYTES {
+            return Err(PersistError::InvalidId {
+                id: id.to_owned(),
+                reason: "its object key (prefix, namespace, entity and id) would be longer than \
+                         the 1024 bytes S3 allows",
+            });
+        }
+        let options = PutOptions {
+            mode: put_mode,
+            ..PutOptions::default()
+        };
+        let payload = PutPayload::from(text.into_bytes());
+        let written = self
+            .bounded(async {
+                match client.put_opts(&location, payload, options).await {
+                    Ok(_) => Ok(true),
+                    // Create-only and the object exists: kept as it is.
+                    Err(
+                        object_store::Error::AlreadyExists { .. }
+                        | object_store::Error::Precondition { .. },
+                    ) if mode == WriteMode::InsertOnly => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .map_err(|e| uncertain(&e))?;
+        if written {
+            self.server.counters.count(1);
+        }
+        Ok(written)
+    }
+
+    /// Check the bucket answers, and with `validate` move aside every document that is not JSON.
+    async fn init(&self, client: &AmazonS3, validate: bool) -> Result<InitReport> {
+        let mut report = InitReport::default();
+        if !validate {
+            // One ListObjectsV2 page: reachable, credentials accepted, bucket there.
+            let mut first = client.list(Some(&self.dir));
+            if let Some(Err(e)) = self.bounded(async { Ok(first.next().await) }).await? {
+                return Err(failure(&self.config, &e));
+            }
+            return Ok(report);
+        }
+        for id in self.list(client).await? {
+            let Some(bytes) = self.get(client, &id).await? else {
+                continue;
+            };
+            if std::str::from_utf8(&bytes).is_ok() && is_valid_json(&bytes) {
+                continue;
+            }
+            let location = self.location(&id);
+            match self.move_aside(client, &id).await {
+                Ok(None) => {} // rewritten meanwhile
+                Ok(Some(moved)) => report
+                    .removed_invalid
+                    .push(format!("{location} (moved aside to {moved})")),
+                Err(e) => report.failed_removals.push(format!("{location}: {e}")),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Copy a document that is not JSON to `{id}.json.corrupt-{ms}` beside it (a name no listing
+    /// takes for a document), then delete it if it still has the ETag copied; returns the copy's
+    /// key, or `None` when it changed meanwhile (the copy is then removed). S3 has no
+    /// conditional delete: a write landing between the check and the delete is the one race.
+    async fn move_aside(&self, client: &AmazonS3, id: &str) -> Result<Option<String>> {
+        let location = self.object(id);
+        let before = self.bounded(client.head(&location)).await?;
+        let moved_at = std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let aside = self
+            .dir
+            .clone()
+            .join(PathPart::from(format!("{id}{SUFFIX}.corrupt-{moved_at}")));
+        self.bounded(client.copy(&location, &aside)).await?;
+        let now = self.bounded(client.head(&location)).await?;
+        if now.e_tag != before.e_tag {
+            self.bounded(client.delete(&aside)).await?;
+            return Ok(None);
+        }
+        self.bounded(client.delete(&location)).await?;
+        Ok(Some(aside.to_string()))
+    }
+}
+
+impl Store for S3Store {
+    fn scope(&self) -> &Arc<str> {
+        &self.scope
+    }
+
+    fn submit(self: Arc<Self>, request: Request, reply: Reply) {
+        spawn(async move { reply(self.run(request).await) })
+    }
+}
+
+/// The S3 client for the configuration (no I/O: it connects per request, pooled).
+fn connect(config: &S3Config) -> Result<Arc<AmazonS3>> {
+    install_crypto_provider();
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(&config.bucket)
+        .with_region(&config.region)
+        .with_virtual_hosted_style_request(!config.path_style)
+        .with_client_options(
+            ClientOptions::new()
+                .with_connect_timeout(config.connect_timeout)
+                .with_timeout(config.command_timeout)
+                .with_allow_http(
+                    config
+                        .endpoint
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("http://")),
+                ),
+        )
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: config.command_timeout,
+        });
+    if let Some(endpoint) = &config.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    if let (Some(key), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
+        builder = builder
+            .with_access_key_id(key)
+            .with_secret_access_key(secret);
+        if let Some(token) = &config.session_token {
+            builder = builder.with_token(token);
+        }
+    }
+    builder
+        .build()
+        .map(Arc::new)
+        .map_err(|e| PersistError::InvalidConfig {
+            detail: format!("s3: {}: {}", config.shown(), config.scrub(&e.to_string())),
+        })
+}
+
+/// A request failed while a write was in flight: it may or may not have been applied.
+fn uncertain(error: &PersistError) -> PersistError {
+    match error {
+        PersistError::Server {
+            service,
+            url,
+            detail,
+            kind: ServerFailure::Unavailable,
+        } => PersistError::Server {
+            service,
+            url: url.clone(),
+            detail: format!("{detail} (the write may or may not have been applied)"),
+            kind: ServerFailure::Unavailable,
+        },
+        other => other.duplicate(),
+    }
+}
+
+fn server_error(config: &S3Config, detail: String, kind: ServerFailure) -> PersistError {
+    PersistError::Server {
+        service: "s3",
+        url: config.shown(),
+        detail: config.scrub(&detail),
+        kind,
+    }
+}
+
+fn failure(config: &S3Config, err: &object_store::Error) -> PersistError {
+    use object_store::client::{HttpError, HttpErrorKind};
+    use object_store::Error as E;
+    let mut detail = err.to_string();
+    let mut no_answer = false;
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        if let Some(http) = inner.downcast_ref::<HttpError>() {
+            no_answer |= matches!(
+                http.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Interrupted
+            );
+        }
+        let text = inner.to_string();
+        if !detail.contains(&text) {
+            detail.push_str(&format!(": {text}"));
+        }
+        cause = inner.source();
+    }
+    let kind = match err {
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => ServerFailure::Auth,
+        // No answer (refused, reset, timed out), or the server says it cannot serve now.
+        _ if no_answer
+            || detail.contains("status code: 5")
+            || detail.contains("SlowDown")
+            || detail.contains("ServiceUnavailable") =>
+        {
+            ServerFailure::Unavailable
+        }
+        _ => ServerFailure::Other,
+    };
+    server_error(config, detail, kind)
+}
+
+/// Everything shared by the stores of one configuration.
+#[derive(Default)]
+struct Server {
+    client: Shared<Arc<AmazonS3>>,
+    counters: Counters,
+}
+
+fn registry() -> &'static Registry<S3Config, Server> {
+    static REGISTRY: Registry<S3Config, Server> = Registry::new();
+    &REGISTRY
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::rt;
+
+    #[test]
+    fn urls_name_bucket_prefix_and_endpoint() {
+        assert_eq!(
+            parse_url("s3://bk/live/a?region=eu-west-1&endpoint=http%3A%2F%2F127.0.0.1%3A9000&pathStyle=false"),
+            Ok(UrlParts {
+                bucket: Some("bk".into()),
+                prefix: Some("live/a".into()),
+                region: Some("eu-west-1".into()),
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                path_style: Some(false),
+            })
+        );
+        assert!(parse_url("https://bk/x").is_err());
+        assert!(parse_url("s3://bk?regio=x").is_err());
+        assert!(parse_url("s3://bk?pathStyle=yes").is_err());
+    }
+
+    #[test]
+    fn options_are_checked_and_credentials_never_shown() {
+        let refused = |options: Value| resolve(&options).expect_err("refused");
+        assert_eq!(
+            (KIND.open)("e", "d", &json!({})).err().map(|e| e.code()),
+            Some("PERSIST_INVALID_CONFIG")
+        );
+        for options in [
+            json!({ "bucket": "Upper" }),
+            json!({ "bucket": "ab" }),
+            json!({ "bucket": "bk", "prefix": "a/../b" }),
+            json!({ "bucket": "bk", "endpoint": "ftp://h" }),
+            json!({ "bucket": "bk", "accessKeyId": "AK" }),
+            json!({ "bucket": "bk", "pathStyle": "yes" }),
+            json!({ "bucket": "bk", "buckets": "x" }),
+        ] {
+            assert_eq!(refused(options).code(), "PERSIST_INVALID_CONFIG");
+        }
+        let config = resolve(&json!({
+            "url": "s3://bkt/p/?endpoint=http://127.0.0.1:1",
+            "accessKeyId": "AKIDEXAMPLE",
+            "secretAccessKey": "hunter22secret",
+        }))
+        .expect("valid");
+        assert_eq!(config.prefix, "p");
+        assert!(!format!("{config:?}").contains("hunter22"));
+        assert_eq!(config.scrub("x hunter22secret y"), "x *** y");
+    }
+
+    #[test]
+    fn objects_follow_the_file_layout_and_name_their_id() {
+        let config = resolve(&json!({ "bucket": "bkt", "prefix": "p" })).expect("valid");
+        let store = S3Store::new(config.clone(), "./dump/data/signal/", "BTC_s1").expect("ok");
+        assert_eq!(
+            store.object("x").to_string(),
+            "p/dump/data/signal/BTC_s1/x.json"
+        );
+        for id in ["a#b%c", "é ü", "x.json", ".hidden", "1"] {
+            assert_eq!(store.id_of(&store.object(id)).as_deref(), Some(id), "{id}");
+        }
+        let deep = S3Store::new(config.clone(), &"d/".repeat(600), "e").expect("ok");
+        let put = rt().block_on(async {
+            let client = deep.client().await.expect("client");
+            deep.put(&client, &"x".repeat(200), "1".into(), WriteMode::Replace)
+                .await
+        });
+        assert_eq!(put.err().map(|e| e.code()), Some("PERSIST_INVALID_ID"));
+        let live = S3Store::new(config, "./dump/data/signal/", "").expect("ok");
+        assert_eq!(live.object("x").to_string(), "p/dump/data/signal/x.json");
+        assert_eq!(live.id_of(&store.object("x")), None);
+    }
+}
