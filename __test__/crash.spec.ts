@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 import pg from "pg";
 
-import { createPostgresPersist, createRedisPersist, createSqlitePersist, RustFilePersist } from "../index.js";
+import { createMongoPersist, createPostgresPersist, createRedisPersist, createS3Persist, createSqlitePersist, RustFilePersist } from "../index.js";
 import { makeTempDir, removeDir, sleep, sqliteAll, startWriter } from "./helpers";
+import { mongoClient, s3Dump, s3Env, s3Options } from "./stores";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { isPayload, payload } = require("./fixtures/backends.cjs");
 
@@ -91,6 +92,44 @@ const subjects: Record<string, () => Subject> = {
         } finally {
           await client.end();
         }
+      },
+      close: () => Persist.close(),
+    };
+  },
+  mongodb: () => {
+    const url = inject("mongoUrl");
+    const collection = "crash_test";
+    const Persist = createMongoPersist({ url, collection });
+    return {
+      open: () => new Persist("crash-ent", path.join(root, "file")),
+      env: { BACKTEST_KIT_RS_MONGO_URL: url, BKRS_STORE_NAME: collection },
+      async inspect() {
+        // One document, whole, and nothing moved aside.
+        const client = await mongoClient(url);
+        try {
+          const db = client.db("backtest_kit");
+          const docs = await db.collection<{ _id: string; v: string }>(collection).find({}).toArray();
+          expect(docs).toHaveLength(1);
+          expect(isPayload(JSON.parse(docs[0].v))).toBe(true);
+          expect(await db.collection(`${collection}_quarantine`).countDocuments()).toBe(0);
+        } finally {
+          await client.close();
+        }
+      },
+      close: () => Persist.close(),
+    };
+  },
+  s3: () => {
+    const prefix = `crash-${process.pid}`;
+    const Persist = createS3Persist(s3Options(prefix));
+    return {
+      open: () => new Persist("crash-ent", path.join(root, "file")),
+      env: { ...s3Env(), BKRS_STORE_NAME: prefix },
+      async inspect() {
+        // One object, whole, and nothing moved aside.
+        const objects = Object.values(await s3Dump(prefix));
+        expect(objects).toHaveLength(1);
+        expect(isPayload(JSON.parse(objects[0]))).toBe(true);
       },
       close: () => Persist.close(),
     };

@@ -9,6 +9,7 @@ import pg from "pg";
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 
 import { makeTempDir, removeDir, runBacktest, runLiveDemo, sqliteAll } from "./helpers";
+import { mongoClient, mongoKey, s3Client, s3Env, s3Get } from "./stores";
 
 let dir: string;
 
@@ -23,13 +24,15 @@ const redisEnv = () => ({
   ...process.env,
   BACKTEST_KIT_RS_REDIS_URL: `${inject("redisUrl")}/2`,
   BACKTEST_KIT_RS_POSTGRES_URL: inject("postgresUrl"),
+  BACKTEST_KIT_RS_MONGO_URL: inject("mongoUrl"),
+  ...s3Env(),
 });
 const signalEntity = "BTCUSDT_demo-breakout_demo-exchange";
 
 const demo = (backend: string, restoreBackend = backend) => runLiveDemo(dir, backend, restoreBackend, redisEnv());
 
 describe("live mode: open a position, SIGKILL, restart", () => {
-  it.each(["file", "sqlite", "redis", "postgres"])("restores the same position and its risk slot with %s", async (backend) => {
+  it.each(["file", "sqlite", "redis", "postgres", "mongodb", "s3"])("restores the same position and its risk slot with %s", async (backend) => {
     const summary = await demo(backend);
     expect(summary.ok, summary.reason).toBe(true);
     const opened = summary.open.events.find((e: any) => e.event === "opened").signal;
@@ -63,6 +66,16 @@ describe("live mode: open a position, SIGKILL, restart", () => {
       ]);
       await client.end();
       stored = JSON.parse(rows[0].value);
+    } else if (backend === "mongodb") {
+      const client = await mongoClient();
+      const found = await client
+        .db("backtest_kit")
+        .collection<{ _id: string; v: string }>(`demo_${summary.runId.replace(/-/g, "")}`)
+        .findOne({ _id: mongoKey("dump/data/signal", signalEntity, "BTCUSDT") });
+      await client.close();
+      stored = JSON.parse(found!.v);
+    } else if (backend === "s3") {
+      stored = JSON.parse((await s3Get(s3Client(), `demo-${summary.runId}/dump/data/signal/${signalEntity}/BTCUSDT.json`))!);
     } else {
       const redis = new Redis(`${inject("redisUrl")}/2`);
       stored = JSON.parse((await redis.hget(`demo-${summary.runId}:["dump/data/signal","${signalEntity}"]`, "BTCUSDT"))!);
@@ -102,7 +115,7 @@ describe("backtest mode", () => {
   it("gives identical closed trades with the default storage and every backend, cold, warm and warm from another process", async () => {
     const results: Record<string, any[]> = {};
     const nextProcess: Record<string, any> = {};
-    for (const backend of ["default", "file", "sqlite", "redis", "postgres"]) {
+    for (const backend of ["default", "file", "sqlite", "redis", "postgres", "mongodb", "s3"]) {
       results[backend] = await backtest(backend, path.join(dir, backend), 2);
       nextProcess[backend] = (await backtest(backend, path.join(dir, backend), 1))[0];
     }
@@ -123,7 +136,7 @@ describe("backtest mode", () => {
     expect(fs.readdirSync(candleDir("file")).sort()).toEqual(fs.readdirSync(candleDir("default")).sort());
   });
 
-  it.each(["sqlite", "redis", "postgres"])("routes the optional domains through %s when the framework enables them", async (backend) => {
+  it.each(["sqlite", "redis", "postgres", "mongodb", "s3"])("routes the optional domains through %s when the framework enables them", async (backend) => {
     const lines = await backtest(backend, dir, 1, true);
     const { seen, errors } = lines[lines.length - 1];
     expect(errors).toEqual([]);

@@ -12,8 +12,9 @@ import Redis from "ioredis";
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, inject, it, vi } from "vitest";
 
-import { createPostgresPersist, createRedisPersist, createSqlitePersist, RustFilePersist, useDefaultPersist, usePersist } from "../index.js";
+import { createMongoPersist, createPostgresPersist, createRedisPersist, createS3Persist, createSqlitePersist, RustFilePersist, useDefaultPersist, usePersist } from "../index.js";
 import { makeTempDir, removeDir, sqliteAll, sqliteExec, treeSnapshot } from "./helpers";
+import { mongoClient, mongoKey, s3Client, s3Get, s3Options, s3Put, s3RemoveAll } from "./stores";
 
 // vitest runs index.js inline, but index.js loads kit.js with Node's own require, and kit.js reaches
 // the logger through Node's copy of index.js. An ESM import of either would give other copies (a
@@ -23,7 +24,7 @@ const { candleCacheSize } = require("../kit.js") as { candleCacheSize(): number 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { setLogger } = require("../index.js") as { setLogger(logger: { warn(message: string): void }): void };
 
-type BackendName = "file" | "sqlite" | "redis" | "postgres";
+type BackendName = "file" | "sqlite" | "redis" | "postgres" | "mongodb" | "s3";
 
 // ---------------------------------------------------------------------------------------------
 // Backends, and a way to see and tamper with what they stored without going through our classes.
@@ -98,6 +99,41 @@ function makeHarness(name: BackendName, cwd: string): Harness {
         await Backend.close();
         await sql(`DROP TABLE IF EXISTS ${table}, ${table}_quarantine, ${table}_meta`, []);
         await client?.end();
+      },
+    };
+  }
+  if (name === "mongodb") {
+    const collection = `fast_${randomUUID().replace(/-/g, "")}`;
+    const Backend = createMongoPersist({ url: inject("mongoUrl"), collection });
+    const client = mongoClient();
+    const documents = async () => (await client).db("backtest_kit").collection<{ _id: string; v: string }>(collection);
+    const key = (baseDir: string, entity: string, id: string | number) => mongoKey(namespaceOf(baseDir), entity, id);
+    return {
+      name,
+      Backend,
+      stored: async (baseDir, entity, id) => (await (await documents()).findOne({ _id: key(baseDir, entity, id) }))?.v ?? null,
+      tamper: async (baseDir, entity, id, text) => void (await (await documents()).updateOne({ _id: key(baseDir, entity, id) }, { $set: { v: text } })),
+      close: async () => {
+        await Backend.close();
+        await (await documents()).drop().catch(() => undefined);
+        await (await client).close();
+      },
+    };
+  }
+  if (name === "s3") {
+    const prefix = `fast-${randomUUID()}`;
+    const Backend = createS3Persist(s3Options(prefix));
+    const client = s3Client();
+    // README "S3": `{prefix}/{namespace}/{entityName}/{id}.json`.
+    const key = (baseDir: string, entity: string, id: string | number) => `${prefix}/${namespaceOf(baseDir)}/${entity}/${id}.json`;
+    return {
+      name,
+      Backend,
+      stored: async (baseDir, entity, id) => s3Get(client, key(baseDir, entity, id)),
+      tamper: async (baseDir, entity, id, text) => s3Put(client, key(baseDir, entity, id), text),
+      close: async () => {
+        await Backend.close();
+        await s3RemoveAll(client, prefix);
       },
     };
   }
@@ -216,7 +252,7 @@ const logEntries = (count: number) =>
 
 // ---------------------------------------------------------------------------------------------
 
-const BACKENDS: BackendName[] = ["file", "sqlite", "redis", "postgres"];
+const BACKENDS: BackendName[] = ["file", "sqlite", "redis", "postgres", "mongodb", "s3"];
 
 describe.each(BACKENDS)("%s backend through usePersist", (name) => {
   let env: Env;

@@ -167,3 +167,24 @@ export async function runBacktest(backend: string, workdir: string, runs: number
   const { stdout } = await runChild(process.execPath, args, { env, timeout: 120_000, maxBuffer: 1 << 24 });
   return stdout.trim().split("\n").map((line) => JSON.parse(line));
 }
+
+/**
+ * Run `body` with environment variables set (a value) or removed (undefined), then put them back.
+ * The variables are changed in place: replacing `process.env` would hide later changes from the
+ * native side, which reads the real environment.
+ */
+export function withEnv<T>(vars: Record<string, string | undefined>, body: () => T): T {
+  const saved = Object.fromEntries(Object.keys(vars).map((name) => [name, process.env[name]]));
+  const apply = (values: Record<string, string | undefined>) => {
+    for (const [name, value] of Object.entries(values)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+  apply(vars);
+  try {
+    return body();
+  } finally {
+    apply(saved);
+  }
+}

@@ -9,7 +9,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 import { createPostgresPersist, setLogger } from "../index.js";
-import { collect, makeTempDir, optionsError, removeDir, sleep, startWriter } from "./helpers";
+import { collect, makeTempDir, optionsError, removeDir, startWriter, withEnv } from "./helpers";
+import { outageUnderLoad } from "./outage";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startPostgres } = require("../dev/postgres-server.cjs");
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -192,16 +193,12 @@ describe("options and credentials", () => {
       commandTimeoutMs: 5000,
       tls: { ca: false },
     });
-    const saved = { ...process.env };
-    try {
-      delete process.env.BACKTEST_KIT_RS_POSTGRES_URL;
-      process.env.DATABASE_URL = "postgres://a:hunter2@from-database-url/db";
+    withEnv({ BACKTEST_KIT_RS_POSTGRES_URL: undefined, DATABASE_URL: "postgres://a:hunter2@from-database-url/db" }, () => {
       expect((createPostgresPersist().options as any).url).toBe("postgres://***@from-database-url/db");
-      process.env.BACKTEST_KIT_RS_POSTGRES_URL = "postgres://from-our-variable/db";
-      expect((createPostgresPersist().options as any).url).toBe("postgres://from-our-variable/db");
-    } finally {
-      process.env = saved;
-    }
+      withEnv({ BACKTEST_KIT_RS_POSTGRES_URL: "postgres://from-our-variable/db" }, () => {
+        expect((createPostgresPersist().options as any).url).toBe("postgres://from-our-variable/db");
+      });
+    });
   });
 
   it("refuses a database whose encoding is not UTF8", async () => {
@@ -275,52 +272,10 @@ describe("outage", () => {
   it("a server stopped under load: PERSIST_UNAVAILABLE within the timeouts, nothing unhandled; the same instances work once it is back", { timeout: 120_000 }, async () => {
     const server: PostgresServer = await startPostgres();
     const Persist = createPostgresPersist({ url: server.url, connectTimeoutMs: 1000, commandTimeoutMs: 1000 });
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on("unhandledRejection", onUnhandled);
     try {
-      const stores = Array.from({ length: 8 }, (_, i) => new Persist(`e${i}`, "ns"));
-      await Promise.all(stores.map((store) => store.waitForInit(true)));
-      let running = true;
-      const acked = new Map<string, number>();
-      const codes = new Set<string>();
-      // Eight writers, each rewriting its own id, counting what was acknowledged.
-      const writers = stores.map(async (store, i) => {
-        for (let seq = 0; running; seq++) {
-          try {
-            await store.writeValue("k", { seq });
-            acked.set(`e${i}`, seq);
-          } catch (e: any) {
-            codes.add(e.code);
-            await sleep(20);
-          }
-        }
-      });
-      await sleep(300);
-      await server.stop("immediate"); // a crash: the server recovers from its WAL on start
-      const started = Date.now();
-      const err: any = await stores[0].readValue("k").catch((e) => e);
-      expect(err?.code, err?.message).toBe("PERSIST_UNAVAILABLE");
-      expect(Date.now() - started).toBeLessThan(2500);
-      await sleep(500);
-      await server.start();
-      const before = new Map(acked);
-      const deadline = Date.now() + 15_000;
-      while (stores.some((_, i) => (acked.get(`e${i}`) ?? -1) <= (before.get(`e${i}`) ?? -1))) {
-        if (Date.now() > deadline) throw new Error(`writes did not resume: ${[...codes]}`);
-        await sleep(50);
-      }
-      running = false;
-      await Promise.all(writers);
-      expect([...codes].filter((code) => code !== "PERSIST_UNAVAILABLE")).toEqual([]);
-      // Every write acknowledged before the crash survived it (synchronous_commit: on).
-      for (const [entity, seq] of before) {
-        const value: any = await new Persist(entity, "ns").readValue("k");
-        expect(value.seq, entity).toBeGreaterThanOrEqual(seq);
-      }
-      expect(unhandled).toEqual([]);
+      // A crash: the server recovers from its WAL on start (synchronous_commit: on).
+      await outageUnderLoad(Persist, { stop: () => server.stop("immediate"), start: () => server.start() }, 2500);
     } finally {
-      process.off("unhandledRejection", onUnhandled);
       await Persist.close();
       await server.destroy();
     }

@@ -59,7 +59,7 @@ function child(args) {
     sqlite: () => persist.RustSqlitePersist, // ./dump/backtest-kit.sqlite
     redis: () => persist.createRedisPersist({ prefix: `demo-${args.runId}`, commandTimeoutMs: 3000 }),
     postgres: () => persist.createPostgresPersist({ table: `demo_${args.runId.replace(/-/g, "")}`, commandTimeoutMs: 3000 }),
-    mongodb: () => persist.createMongoPersist({ collection: `demo_${args.runId}`, commandTimeoutMs: 3000 }),
+    mongodb: () => persist.createMongoPersist({ collection: `demo_${args.runId.replace(/-/g, "")}`, commandTimeoutMs: 3000 }),
     s3: () => persist.createS3Persist({ prefix: `demo-${args.runId}`, commandTimeoutMs: 3000 }),
   }[args.backend]();
   if (Backend) persist.usePersist(kit, Backend);

@@ -798,6 +798,10 @@ fn failure(config: &S3Config, err: &object_store::Error) -> PersistError {
     }
     let kind = match err {
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => ServerFailure::Auth,
+        // A listing's refusal comes as a generic error with the status in its text.
+        _ if detail.contains("status code: 403") || detail.contains("status code: 401") => {
+            ServerFailure::Auth
+        }
         // No answer (refused, reset, timed out), or the server says it cannot serve now.
         _ if no_answer
             || detail.contains("status code: 5")
