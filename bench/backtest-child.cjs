@@ -1,7 +1,7 @@
 "use strict";
 // One measured end-to-end backtest, in its own process (see bench/backtest.cjs):
 //   node bench/backtest-child.cjs <backend> <workdir> [minutes]
-// backend: floor | default | file | sqlite | redis | cluster | postgres (redis reads BKRS_BENCH_REDIS_URL,
+// backend: floor | default | file | sqlite | redis | cluster | postgres | mongodb | s3 (redis reads BKRS_BENCH_REDIS_URL,
 // cluster BKRS_BENCH_REDIS_CLUSTER; the key prefix is derived from the workdir, so a second run
 // on the same workdir is warm).
 // Times only the Backtest.run loop and prints one JSON line:
@@ -13,7 +13,7 @@ const path = require("node:path");
 const [backend, workdirArg, minutesArg] = process.argv.slice(2);
 const MINUTES = Number(minutesArg ?? 1440);
 if (!backend || !workdirArg || !(MINUTES >= 1)) {
-  console.error("usage: node bench/backtest-child.cjs <floor|default|file|sqlite|redis|cluster|postgres> <workdir> [minutes]");
+  console.error("usage: node bench/backtest-child.cjs <floor|default|file|sqlite|redis|cluster|postgres|mongodb|s3> <workdir> [minutes]");
   process.exit(2);
 }
 const workdir = path.resolve(workdirArg);
@@ -23,7 +23,7 @@ fs.mkdirSync(workdir, { recursive: true });
 process.chdir(workdir);
 
 const kit = require("backtest-kit");
-const { RustFilePersist, RustSqlitePersist, createPostgresPersist, createRedisPersist, usePersist } = require("../index.js");
+const { RustFilePersist, RustSqlitePersist, createMongoPersist, createPostgresPersist, createRedisPersist, createS3Persist, usePersist } = require("../index.js");
 
 // Persistence setup per subject; returns the class to close at the end (if any).
 function configurePersistence() {
@@ -61,6 +61,20 @@ function configurePersistence() {
       const Postgres = createPostgresPersist({ url, table });
       usePersist(kit, Postgres);
       return Postgres;
+    }
+    case "mongodb": {
+      const url = process.env.BKRS_BENCH_MONGO_URL;
+      if (!url) throw new Error("mongodb subject needs BKRS_BENCH_MONGO_URL");
+      const Mongo = createMongoPersist({ url, collection: `bt_${path.basename(workdir).replace(/[^A-Za-z0-9_]/g, "_")}` });
+      usePersist(kit, Mongo);
+      return Mongo;
+    }
+    case "s3": {
+      const s3 = process.env.BKRS_BENCH_S3;
+      if (!s3) throw new Error("s3 subject needs BKRS_BENCH_S3");
+      const S3 = createS3Persist({ ...JSON.parse(s3), prefix: `bt-${path.basename(workdir)}` });
+      usePersist(kit, S3);
+      return S3;
     }
     default:
       throw new Error(`unknown backend ${backend}`);

@@ -18,7 +18,7 @@ const { promisify } = require("node:util");
 const execFile = promisify(require("node:child_process").execFile);
 
 const CHILD = path.join(__dirname, "backtest-child.cjs");
-const SUBJECTS = ["floor", "default", "file", "sqlite", "redis", "cluster", "postgres"];
+const SUBJECTS = ["floor", "default", "file", "sqlite", "redis", "cluster", "postgres", "mongodb", "s3"];
 const LABEL = {
   floor: "floor (no persistence)",
   default: "default (PersistBase)",
@@ -27,6 +27,8 @@ const LABEL = {
   redis: "redis (createRedisPersist)",
   cluster: "redis cluster (createRedisPersist, 3+3 nodes)",
   postgres: "postgres (createPostgresPersist)",
+  mongodb: "mongodb (createMongoPersist, nx-27017)",
+  s3: "s3 (createS3Persist, s3s-fs)",
 };
 const FULL_MINUTES = 1440;
 const QUICK_MINUTES = 120;
@@ -46,12 +48,14 @@ const median = (xs) => {
 };
 
 /** One measured backtest in a fresh process; resolves to the child's JSON line. */
-async function runChild(subject, workdir, minutes, redisUrl, clusterNodes, postgresUrl) {
+async function runChild(subject, workdir, minutes, { redisUrl, clusterNodes, postgresUrl, mongoUrl, s3 }) {
   const env = {
     ...process.env,
     BKRS_BENCH_REDIS_URL: redisUrl ?? "",
     BKRS_BENCH_REDIS_CLUSTER: (clusterNodes ?? []).join(","),
     BKRS_BENCH_POSTGRES_URL: postgresUrl ?? "",
+    BKRS_BENCH_MONGO_URL: mongoUrl ?? "",
+    BKRS_BENCH_S3: s3 ? JSON.stringify(s3) : "",
   };
   // Measure the backends' defaults, whatever the caller's shell configures.
   for (const name of Object.keys(env)) if (name.startsWith("BACKTEST_KIT_RS_")) delete env[name];
@@ -78,9 +82,11 @@ async function runChild(subject, workdir, minutes, redisUrl, clusterNodes, postg
  * per rep so no subject always goes first). Each rep of a subject is a cold run on a new workdir
  * (and Redis prefix) followed by a warm run on the same one. Redis is skipped without `redisUrl`.
  */
-async function runBacktestBench({ redisUrl, clusterNodes, postgresUrl, reps = Number(process.env.BENCH_REPS ?? 3), quick = process.env.BENCH_QUICK === "1" } = {}) {
+async function runBacktestBench({ reps = Number(process.env.BENCH_REPS ?? 3), quick = process.env.BENCH_QUICK === "1", ...servers } = {}) {
+  const { redisUrl, clusterNodes, postgresUrl, mongoUrl, s3 } = servers;
   const minutes = quick ? QUICK_MINUTES : FULL_MINUTES;
-  const subjects = SUBJECTS.filter((s) => (s !== "redis" || redisUrl) && (s !== "cluster" || clusterNodes) && (s !== "postgres" || postgresUrl));
+  const available = { redis: redisUrl, cluster: clusterNodes, postgres: postgresUrl, mongodb: mongoUrl, s3 };
+  const subjects = SUBJECTS.filter((s) => !(s in available) || available[s]);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-backtest-"));
   const started = Date.now();
   const runs = [];
@@ -92,7 +98,7 @@ async function runBacktestBench({ redisUrl, clusterNodes, postgresUrl, reps = Nu
         const workdir = path.join(root, `${subject}-${rep}-${randomUUID().slice(0, 8)}`);
         fs.mkdirSync(workdir);
         for (const phase of ["cold", "warm"]) {
-          const result = await runChild(subject, workdir, minutes, redisUrl, clusterNodes, postgresUrl);
+          const result = await runChild(subject, workdir, minutes, servers);
           runs.push({ subject, rep, phase, ...result });
           process.stderr.write(
             `backtest rep ${rep}/${reps} ${subject} ${phase}: ${result.msPerMinute.toFixed(3)} ms/min, ` +
@@ -219,14 +225,21 @@ async function main() {
   const redis = await startRedisServer();
   const cluster = process.env.BENCH_CLUSTER === "0" ? null : await startRedisCluster();
   const { startPostgres } = require("../dev/postgres-server.cjs");
-  const postgres = process.env.BENCH_POSTGRES === "0" ? null : await startPostgres();
+  const { startMongo } = require("../dev/mongo-server.cjs");
+  const { startS3 } = require("../dev/s3-server.cjs");
+  const [postgres, mongo, s3server] = await Promise.all([
+    process.env.BENCH_POSTGRES === "0" ? null : startPostgres(),
+    process.env.BENCH_MONGO === "0" ? null : startMongo(),
+    process.env.BENCH_S3 === "0" ? null : startS3(),
+  ]);
   let results;
   try {
-    results = await runBacktestBench({ redisUrl: redis.url, clusterNodes: cluster?.nodes, postgresUrl: postgres?.url });
+    const s3 = s3server && { endpoint: s3server.endpoint, bucket: s3server.bucket("bench"), accessKeyId: s3server.accessKeyId, secretAccessKey: s3server.secretAccessKey };
+    results = await runBacktestBench({ redisUrl: redis.url, clusterNodes: cluster?.nodes, postgresUrl: postgres?.url, mongoUrl: mongo?.url, s3 });
   } finally {
     await redis.stop();
     await cluster?.stop();
-    await postgres?.destroy();
+    await Promise.all([postgres?.destroy(), mongo?.destroy(), s3server?.destroy()]);
   }
   console.log(formatBacktestTable(results));
   const outDir = path.join(__dirname, "results");

@@ -1,10 +1,13 @@
 "use strict";
 // The JavaScript adapters a user would otherwise write: straightforward IPersistBase classes
-// over better-sqlite3, ioredis and node-postgres, at the same durability and layout as ours.
+// over better-sqlite3, ioredis, node-postgres, the mongodb driver and the MinIO S3 client, at the
+// same durability and layout as ours.
 const path = require("node:path");
 const Database = require("better-sqlite3");
 const Redis = require("ioredis");
 const pg = require("pg");
+const { MongoClient } = require("mongodb");
+const Minio = require("minio");
 
 const keyOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" }).compare;
 const namespaceOf = (baseDir) => path.posix.normalize(baseDir.replace(/\\/g, "/")).replace(/^\.\/|\/$/g, "");
@@ -198,4 +201,128 @@ function createPgPersist({ url, table }) {
   };
 }
 
-module.exports = { createBetterSqlitePersist, createIoredisPersist, createPgPersist };
+/**
+ * The mongodb driver: our layout (one collection, `_id` = JSON [namespace, entity, id], `v` = the
+ * JSON text), one `replaceOne` upsert per write with `j: true` (as our durable writes), one
+ * `findOne` per read, `keys()` a range query on `_id`.
+ */
+function createMongoDriverPersist({ url, collection }) {
+  let client = null;
+  const documents = () => (client ??= new MongoClient(url)).db("backtest_kit").collection(collection);
+  return class MongoDriverPersist {
+    // Upserts name `_id` in the replacement as well: nx-27017 gives an upserted replacement
+    // without one a new ObjectId.
+    constructor(entityName, baseDir) {
+      this.entityName = entityName;
+      const pair = JSON.stringify([namespaceOf(baseDir), entityName]);
+      this.prefix = `${pair.slice(0, -1)},`;
+    }
+    static async close() {
+      const closing = client;
+      client = null;
+      await closing?.close();
+    }
+    static async bulkLoad(entityName, baseDir, entries) {
+      const store = new MongoDriverPersist(entityName, baseDir);
+      await documents().bulkWrite(
+        entries.map(([id, value]) => ({ replaceOne: { filter: { _id: store.key(id) }, replacement: { _id: store.key(id), v: JSON.stringify(value) }, upsert: true } })),
+      );
+    }
+    key(id) {
+      return `${this.prefix}${JSON.stringify(String(id))}]`;
+    }
+    async waitForInit() {
+      if (this.ready) return;
+      for await (const doc of documents().find(this.range())) {
+        try {
+          JSON.parse(doc.v);
+        } catch {
+          await documents().deleteOne({ _id: doc._id });
+        }
+      }
+      this.ready = true;
+    }
+    range() {
+      return { _id: { $gte: this.prefix, $lt: `${this.prefix.slice(0, -1)}-` } };
+    }
+    async readValue(id) {
+      const doc = await documents().findOne({ _id: this.key(id) });
+      if (!doc) throw new Error(`Entity ${this.entityName}:${id} not found`);
+      return JSON.parse(doc.v);
+    }
+    async hasValue(id) {
+      return (await documents().countDocuments({ _id: this.key(id) }, { limit: 1 })) > 0;
+    }
+    async writeValue(id, value) {
+      const key = this.key(id);
+      await documents().replaceOne({ _id: key }, { _id: key, v: JSON.stringify(value) }, { upsert: true, writeConcern: { journal: true } });
+    }
+    async *keys() {
+      const ids = await documents().find(this.range()).project({ _id: 1 }).toArray();
+      yield* ids.map((doc) => JSON.parse(doc._id)[2]).sort(keyOrder);
+    }
+  };
+}
+
+/**
+ * The MinIO client (the S3 client of backtest-kit's author's adapter): our layout
+ * (`{prefix}/{namespace}/{entityName}/{id}.json`), one PUT per write, one GET per read, `keys()` a
+ * ListObjectsV2 of the entity's "directory".
+ */
+function createMinioPersist({ endpoint, bucket, prefix, accessKeyId, secretAccessKey }) {
+  const url = new URL(endpoint);
+  const client = new Minio.Client({
+    endPoint: url.hostname,
+    port: Number(url.port),
+    useSSL: url.protocol === "https:",
+    accessKey: accessKeyId,
+    secretKey: secretAccessKey,
+    pathStyle: true,
+    region: "us-east-1",
+  });
+  const text = async (stream) => {
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    return Buffer.concat(chunks).toString("utf8");
+  };
+  return class MinioPersist {
+    constructor(entityName, baseDir) {
+      this.entityName = entityName;
+      this.dir = [prefix, namespaceOf(baseDir), entityName].filter(Boolean).join("/");
+    }
+    static async close() {}
+    key(id) {
+      return `${this.dir}/${id}.json`;
+    }
+    async waitForInit() {}
+    async readValue(id) {
+      try {
+        return JSON.parse(await text(await client.getObject(bucket, this.key(id))));
+      } catch (e) {
+        if (e?.code === "NoSuchKey") throw new Error(`Entity ${this.entityName}:${id} not found`);
+        throw e;
+      }
+    }
+    async hasValue(id) {
+      try {
+        await client.statObject(bucket, this.key(id));
+        return true;
+      } catch (e) {
+        if (e?.code === "NotFound" || e?.code === "NoSuchKey") return false;
+        throw e;
+      }
+    }
+    async writeValue(id, value) {
+      await client.putObject(bucket, this.key(id), Buffer.from(JSON.stringify(value)));
+    }
+    async *keys() {
+      const ids = [];
+      for await (const item of client.listObjectsV2(bucket, `${this.dir}/`, false)) {
+        if (item.name?.endsWith(".json")) ids.push(item.name.slice(this.dir.length + 1, -5));
+      }
+      yield* ids.sort(keyOrder);
+    }
+  };
+}
+
+module.exports = { createMongoDriverPersist, createMinioPersist, createBetterSqlitePersist, createIoredisPersist, createPgPersist };

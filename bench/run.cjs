@@ -10,14 +10,16 @@ const { promisify } = require("node:util");
 const execFile = promisify(require("node:child_process").execFile);
 const { PersistBase } = require("backtest-kit");
 
-const { createPostgresPersist, createRedisPersist, createSqlitePersist, RustFilePersist } = require("..");
+const { createMongoPersist, createPostgresPersist, createRedisPersist, createS3Persist, createSqlitePersist, RustFilePersist } = require("..");
 const { startRedisServer } = require("../dev/redis-server.cjs");
 const { signalRow } = require("../dev/signal-row.cjs");
-const { createBetterSqlitePersist, createIoredisPersist, createPgPersist } = require("./peers.cjs");
+const { createBetterSqlitePersist, createIoredisPersist, createMinioPersist, createMongoDriverPersist, createPgPersist } = require("./peers.cjs");
 const { runBacktestBench, formatBacktestTable } = require("./backtest.cjs");
 const { runStartupBench, formatStartupTable } = require("./startup.cjs");
 const { startRedisCluster } = require("../dev/redis-cluster.cjs");
 const { startPostgres } = require("../dev/postgres-server.cjs");
+const { startMongo } = require("../dev/mongo-server.cjs");
+const { startS3 } = require("../dev/s3-server.cjs");
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const QUICK = process.env.BENCH_QUICK === "1"; // smaller sizes, for checking the harness itself
@@ -79,7 +81,7 @@ async function preload(Ctor, entityName, baseDir, entries) {
 // ---------------------------------------------------------------------------------------------
 // Subjects: each `open(root)` gives { Ctor, close(), preloadWith? } in a fresh namespace.
 
-function subjects(redisUrl, clusterNodes, postgresUrl) {
+function subjects({ redisUrl, clusterNodes, postgresUrl, mongoUrl, s3 } = {}) {
   const sqlite = (synchronous) => (root) => {
     const Ctor = createSqlitePersist({ path: path.join(root, "rust.sqlite"), synchronous });
     return { Ctor, close: () => Ctor.close() };
@@ -129,6 +131,52 @@ function subjects(redisUrl, clusterNodes, postgresUrl) {
             postgres: true,
             open: () => {
               const Ctor = createPgPersist({ url: postgresUrl, table: `bench_${randomUUID().replace(/-/g, "")}` });
+              return { Ctor, close: () => Ctor.close() };
+            },
+          },
+        ]
+      : []),
+    // A private MongoDB-wire server (nx-27017): ours against the mongodb driver.
+    ...(mongoUrl !== undefined
+      ? [
+          {
+            name: "RustMongoPersist",
+            peer: "mongodb driver",
+            ours: true,
+            external: true,
+            open: () => {
+              const Ctor = createMongoPersist({ url: mongoUrl, collection: `bench_${randomUUID().replace(/-/g, "")}` });
+              return { Ctor, close: () => Ctor.close() };
+            },
+          },
+          {
+            name: "mongodb driver",
+            external: true,
+            open: () => {
+              const Ctor = createMongoDriverPersist({ url: mongoUrl, collection: `bench_${randomUUID().replace(/-/g, "")}` });
+              return { Ctor, close: () => Ctor.close() };
+            },
+          },
+        ]
+      : []),
+    // A private S3 server (s3s-fs): ours against the MinIO client.
+    ...(s3 !== undefined
+      ? [
+          {
+            name: "RustS3Persist",
+            peer: "minio",
+            ours: true,
+            external: true,
+            open: () => {
+              const Ctor = createS3Persist({ ...s3, prefix: `bench-${randomUUID()}` });
+              return { Ctor, close: () => Ctor.close() };
+            },
+          },
+          {
+            name: "minio",
+            external: true,
+            open: () => {
+              const Ctor = createMinioPersist({ ...s3, prefix: `bench-${randomUUID()}` });
               return { Ctor, close: () => Ctor.close() };
             },
           },
@@ -445,6 +493,8 @@ const TARGETS = {
   RustRedisPersist: { W1: 1, W2: 1.2, W3p: 1.2 },
   "RustRedisPersist cluster": {},
   RustPostgresPersist: { W1: 1, W2: 3, W3s: 1, W3p: 1 },
+  RustMongoPersist: { W1: 1, W2: 1, W3s: 1, W3p: 1 },
+  RustS3Persist: { W1: 1, W2: 1, W3s: 1, W3p: 1 },
   // Against our own cluster runs without replicas: the price of WAIT (no target).
   "RustRedisPersist cluster replicas:1": {},
 };
@@ -460,9 +510,18 @@ async function main() {
   const redis = await startRedisServer();
   // A Redis Cluster for the cluster subjects (BENCH_CLUSTER=0 leaves them out).
   const cluster = process.env.BENCH_CLUSTER === "0" ? null : await startRedisCluster();
-  // A private PostgreSQL for the PostgreSQL subjects (BENCH_POSTGRES=0 leaves them out).
-  const postgres = process.env.BENCH_POSTGRES === "0" ? null : await startPostgres();
-  const all = subjects(redis.url, cluster?.nodes, postgres?.url);
+  // Private PostgreSQL, MongoDB-wire and S3 servers (BENCH_POSTGRES=0, BENCH_MONGO=0, BENCH_S3=0
+  // leave their subjects out), started side by side.
+  const [postgres, mongo, s3server] = await Promise.all([
+    process.env.BENCH_POSTGRES === "0" ? null : startPostgres(),
+    process.env.BENCH_MONGO === "0" ? null : startMongo(),
+    process.env.BENCH_S3 === "0" ? null : startS3(),
+  ]);
+  const s3 = s3server
+    ? { endpoint: s3server.endpoint, bucket: s3server.bucket("bench"), accessKeyId: s3server.accessKeyId, secretAccessKey: s3server.secretAccessKey }
+    : undefined;
+  const servers = { redisUrl: redis.url, clusterNodes: cluster?.nodes, postgresUrl: postgres?.url, mongoUrl: mongo?.url, s3 };
+  const all = subjects(servers);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-bench-"));
   const runStarted = Date.now();
   const raw = {};
@@ -472,7 +531,7 @@ async function main() {
     // bench/backtest.cjs), which would be charged to the cold file backend.
     const backtest =
       !only || only.includes("BT")
-        ? await runBacktestBench({ redisUrl: redis.url, clusterNodes: cluster?.nodes, postgresUrl: postgres?.url, reps: REPS, quick: QUICK })
+        ? await runBacktestBench({ ...servers, reps: REPS, quick: QUICK })
         : null;
     for (const workload of workloads.filter((w) => !only || only.includes(w.id))) {
       const reps = workload.id === "W7" ? Math.min(REPS, 2) : REPS;
@@ -491,7 +550,7 @@ async function main() {
     }
     const memory = {};
     if (!only || only.includes("W8")) {
-      for (const subject of all.filter((s) => s.ours && !s.cluster && !s.postgres)) {
+      for (const subject of all.filter((s) => s.ours && !s.cluster && !s.postgres && !s.external)) {
         const dir = fs.mkdtempSync(path.join(root, "mem-"));
         // A fresh process each: memory the earlier workloads left behind would blur the growth.
         // V8's young generation grows to its working size (12 -> 37 MiB committed, measured)
@@ -511,7 +570,7 @@ async function main() {
   } finally {
     await redis.stop();
     await cluster?.stop();
-    await postgres?.destroy();
+    await Promise.all([postgres?.destroy(), mongo?.destroy(), s3server?.destroy()]);
     fs.rmSync(root, { recursive: true, force: true });
   }
 }
@@ -522,7 +581,7 @@ function report(raw, memory, notifications, startup, backtest, seconds) {
   for (const workload of workloads) {
     if (!raw[workload.id]) continue;
     for (const [subject, targets] of Object.entries(TARGETS)) {
-      const peer = subjects("", [], "").find((s) => s.name === subject)?.peer;
+      const peer = subjects({ redisUrl: "", clusterNodes: [], postgresUrl: "", mongoUrl: "", s3: {} }).find((s) => s.name === subject)?.peer;
       const ours = med(workload.id, subject);
       const theirs = med(workload.id, peer);
       if (ours === undefined || theirs === undefined) continue;
@@ -600,7 +659,7 @@ const entry =
     ? async () => {
         // Child mode for W8: node bench/run.cjs --w8 <subject> <redisUrl> <dir>
         const [name, redisUrl, dir] = process.argv.slice(w8 + 1);
-        const subject = subjects(redisUrl).find((s) => s.name === name);
+        const subject = subjects({ redisUrl }).find((s) => s.name === name);
         process.stdout.write(JSON.stringify(await memoryWorkload(subject, dir)));
       }
     : main;
