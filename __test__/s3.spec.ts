@@ -6,7 +6,9 @@ import { randomUUID } from "node:crypto";
 import * as kit from "backtest-kit";
 import { describe, expect, inject, it } from "vitest";
 
-import { createS3Persist, setLogger, usePersist, useDefaultPersist } from "../index.js";
+import IORedis from "ioredis";
+
+import { createRedisPersist, createS3Persist, setLogger, usePersist, useDefaultPersist } from "../index.js";
 import { collect, optionsError, withEnv } from "./helpers";
 import { outageUnderLoad } from "./outage";
 import { s3Client, s3Dump, s3Options, s3Put, s3RemoveAll } from "./stores";
@@ -206,6 +208,38 @@ describe("outage", () => {
     } finally {
       await Persist.close();
       await server.destroy();
+    }
+  });
+});
+
+describe("the guide's hybrid pattern", () => {
+  it("usePersist(kit, { default: Redis, partial: S3 }): partial levels land in S3, the live signal in Redis", async () => {
+    const redisPrefix = `hybrid-${randomUUID()}`;
+    const Redis = createRedisPersist({ url: inject("redisUrl"), prefix: redisPrefix });
+    const inspector = new IORedis(inject("redisUrl"));
+    const { prefix, Persist, done } = fresh();
+    usePersist(kit, { default: Redis, partial: Persist });
+    try {
+      const when = new Date("2026-01-05T00:00:00Z");
+      const signal: any = { id: "sig-1", position: "long", priceOpen: 100, priceTakeProfit: 110, priceStopLoss: 95, minuteEstimatedTime: 60, symbol: "BTCUSDT" };
+      const levels: any = { "sig-1": { profitLevels: [10, 20], lossLevels: [] } };
+      await kit.PersistSignalAdapter.writeSignalData(signal, "BTCUSDT", "s1", "ex1");
+      await kit.PersistPartialAdapter.writePartialData(levels, "BTCUSDT", "s1", "sig-1", "ex1", when);
+      expect(await kit.PersistPartialAdapter.readPartialData("BTCUSDT", "s1", "sig-1", "ex1", when)).toEqual(levels);
+      expect(await kit.PersistSignalAdapter.readSignalData("BTCUSDT", "s1", "ex1")).toMatchObject(signal);
+      const objects = Object.keys(await s3Dump(prefix));
+      expect(objects.length).toBeGreaterThan(0);
+      expect(objects.every((key) => key.startsWith(`${prefix}/dump/data/partial/`)), objects.join()).toBe(true);
+      const hashes = await inspector.keys(`${redisPrefix}:*`);
+      expect(hashes.some((key) => key.includes('"dump/data/signal"')), hashes.join()).toBe(true);
+      expect(hashes.some((key) => key.includes("partial")), hashes.join()).toBe(false);
+    } finally {
+      useDefaultPersist(kit);
+      await Redis.close();
+      const hashes = await inspector.keys(`${redisPrefix}:*`);
+      if (hashes.length) await inspector.del(...hashes);
+      inspector.disconnect();
+      await done();
     }
   });
 });

@@ -238,6 +238,18 @@ impl MongoStore {
         doc! { "_id": { "$gte": &self.key_prefix, "$lt": upper } }
     }
 
+    /// The documents of `ids`: an equality for one (the common point read, which servers answer
+    /// faster than a one-element `$in`), `$in` for more.
+    fn ids_filter(&self, ids: &[impl AsRef<str>]) -> Document {
+        match ids {
+            [id] => doc! { "_id": self.key(id.as_ref()) },
+            _ => {
+                let keys: Vec<String> = ids.iter().map(|id| self.key(id.as_ref())).collect();
+                doc! { "_id": { "$in": keys } }
+            }
+        }
+    }
+
     fn location(&self, id: &str) -> String {
         format!(
             "{} namespace={} entity={} id={id}",
@@ -309,8 +321,7 @@ impl MongoStore {
                 let mut found: HashMap<String, Stored> = if ids.is_empty() {
                     HashMap::new()
                 } else {
-                    let keys: Vec<String> = ids.iter().map(|id| self.key(id)).collect();
-                    self.find(doc! { "_id": { "$in": keys } }, false)
+                    self.find(self.ids_filter(&ids), false)
                         .await?
                         .into_iter()
                         .collect()
@@ -349,8 +360,7 @@ impl MongoStore {
                 let present: std::collections::HashSet<String> = if ids.is_empty() {
                     Default::default()
                 } else {
-                    let keys: Vec<String> = ids.iter().map(|id| self.key(id)).collect();
-                    self.find(doc! { "_id": { "$in": keys } }, true)
+                    self.find(self.ids_filter(&ids), true)
                         .await?
                         .into_iter()
                         .map(|(id, _)| id)
@@ -442,9 +452,9 @@ impl MongoStore {
         if mode == WriteMode::ReplaceChanged {
             // Servers differ in whether an identical replacement counts as modified: compare
             // here, so that unchanged documents are neither sent nor counted.
-            let keys: Vec<String> = pending.iter().map(|(id, _)| self.key(id)).collect();
+            let ids: Vec<&str> = pending.iter().map(|(id, _)| id.as_str()).collect();
             let stored: HashMap<String, Stored> = self
-                .find(doc! { "_id": { "$in": keys } }, false)
+                .find(self.ids_filter(&ids), false)
                 .await?
                 .into_iter()
                 .collect();
