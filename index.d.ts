@@ -15,7 +15,26 @@ export type PersistErrorCode =
   | "PERSIST_AUTH"
   | "PERSIST_NOT_REPLICATED"
   | "PERSIST_INVALID_CONFIG"
+  | "PERSIST_DECRYPT"
   | "PERSIST_IO";
+
+/**
+ * Encryption at rest, for every backend (XChaCha20-Poly1305, each document bound to its
+ * namespace, entity and id). Keys are 32 random bytes, base64 (`openssl rand -base64 32`); the
+ * first encrypts, every one decrypts. Default: env `BACKTEST_KIT_RS_KEY` (comma-separated keys),
+ * else off. `false` turns it off whatever the environment says.
+ */
+export type EncryptionOption =
+  | false
+  | {
+      key?: string;
+      keys?: string[];
+      /** A file with one base64 key per line (`#` comments allowed), the first encrypting. */
+      keyFile?: string;
+    };
+
+/** `encryption` as the classes' `options` show it: the key ids, never the keys. */
+export type EncryptionDescription = false | { keyIds: string[] };
 
 export declare class PersistError extends Error {
   readonly code: PersistErrorCode;
@@ -86,12 +105,22 @@ interface BackendStatics<Options> {
 export declare class RustFilePersist<Entity = any> extends NativePersist<Entity> {
   /** `baseDir` defaults to `path.join(process.cwd(), "logs/data")`, as for PersistBase. */
   constructor(entityName: string, baseDir?: string);
-  static readonly options: {};
+  static readonly options: { encryption: EncryptionDescription };
   static stats(): StoreStats;
   static close(): Promise<void>;
 }
 
+export interface FileOptions {
+  /** See {@link EncryptionOption}. Encrypted files are no longer readable by backtest-kit's own PersistBase. */
+  encryption?: EncryptionOption;
+}
+
+/** A RustFilePersist class with options (encryption). */
+export declare function createFilePersist(options?: FileOptions): typeof RustFilePersist;
+
 export interface SqliteOptions {
+  /** See {@link EncryptionOption}. */
+  encryption?: EncryptionOption;
   /** Database file; default `BACKTEST_KIT_RS_SQLITE_PATH`, else `./dump/backtest-kit.sqlite` (resolved against the cwd). */
   path?: string;
   /** `"FULL"` (default, or `BACKTEST_KIT_RS_SQLITE_SYNCHRONOUS`): a resolved write survives power loss. `"NORMAL"`: survives a process crash. */
@@ -108,7 +137,7 @@ export interface SqliteOptions {
 export declare class RustSqlitePersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
   /** The database instances made now would use. */
-  static readonly options: { path: string; synchronous: "FULL" | "NORMAL"; syncReads: boolean };
+  static readonly options: { path: string; synchronous: "FULL" | "NORMAL"; syncReads: boolean; encryption: EncryptionDescription };
   /** The same as `options`. */
   static readonly database: { path: string; synchronous: "FULL" | "NORMAL"; syncReads: boolean };
   /** `commits` are transactions: far fewer than writes under concurrency (group commit). */
@@ -121,6 +150,8 @@ export declare class RustSqlitePersist<Entity = any> extends NativePersist<Entit
 export declare function createSqlitePersist(options?: SqliteOptions): typeof RustSqlitePersist;
 
 export interface RedisOptions {
+  /** See {@link EncryptionOption}. */
+  encryption?: EncryptionOption;
   /** `redis://` or `rediss://`, with optional `user:password@` and `/db`. Default: env
    * `BACKTEST_KIT_RS_REDIS_URL`, then `REDIS_URL`, then `redis://127.0.0.1:6379`. */
   url?: string;
@@ -162,6 +193,7 @@ export interface RedisSentinelOptions {
 export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
   static readonly options: {
+    encryption: EncryptionDescription;
     url: string;
     cluster?: string[];
     sentinel?: { nodes: string[]; masterName: string; credentials: boolean; db: number };
@@ -182,6 +214,8 @@ export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity
 export declare function createRedisPersist(options?: RedisOptions): typeof RustRedisPersist;
 
 export interface PostgresOptions {
+  /** See {@link EncryptionOption}. */
+  encryption?: EncryptionOption;
   /** `postgres://user:password@host:port/db?sslmode=…` (`disable`, `prefer` (default), `require`,
    * `verify-ca`, `verify-full`). Default: env `BACKTEST_KIT_RS_POSTGRES_URL`, then `DATABASE_URL`,
    * then `postgres://postgres@127.0.0.1:5432/postgres`. */
@@ -202,6 +236,7 @@ export interface PostgresOptions {
 export declare class RustPostgresPersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
   static readonly options: {
+    encryption: EncryptionDescription;
     url: string;
     schema: string;
     table: string;
@@ -220,6 +255,8 @@ export declare class RustPostgresPersist<Entity = any> extends NativePersist<Ent
 export declare function createPostgresPersist(options?: PostgresOptions): typeof RustPostgresPersist;
 
 export interface MongoOptions {
+  /** See {@link EncryptionOption}. */
+  encryption?: EncryptionOption;
   /** `mongodb://user:password@host:port/db?…` or `mongodb+srv://…`; TLS (`tls=true&tlsCAFile=…`),
    * write concern (`w=majority`, `journal=true`) and pool settings go in its parameters. Default:
    * env `BACKTEST_KIT_RS_MONGO_URL`, then `MONGODB_URI`, then `mongodb://127.0.0.1:27017`. */
@@ -238,6 +275,7 @@ export interface MongoOptions {
 export declare class RustMongoPersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
   static readonly options: {
+    encryption: EncryptionDescription;
     url: string;
     database: string;
     collection: string;
@@ -254,6 +292,8 @@ export declare class RustMongoPersist<Entity = any> extends NativePersist<Entity
 export declare function createMongoPersist(options?: MongoOptions): typeof RustMongoPersist;
 
 export interface S3Options {
+  /** See {@link EncryptionOption}. */
+  encryption?: EncryptionOption;
   /** `s3://bucket/prefix?region=…&endpoint=…&pathStyle=true|false`; default env `BACKTEST_KIT_RS_S3_URL`.
    * The options below override its parts. */
   url?: string;
@@ -282,6 +322,7 @@ export interface S3Options {
 export declare class RustS3Persist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
   static readonly options: {
+    encryption: EncryptionDescription;
     /** null until a URL, option or BACKTEST_KIT_RS_S3_URL names one (making an instance then fails). */
     bucket: string | null;
     prefix: string;

@@ -5,7 +5,7 @@
 
 const path = require("node:path");
 const util = require("node:util");
-const { CompletionQueue, NativeStore, backendStats, closeBackend, describeBackend } = loadBinding();
+const { CompletionQueue, NativeStore, backendStats, closeBackend, describeBackend, listEntities } = loadBinding();
 
 /** The generated loader finds a local build or the platform package; say plainly when neither exists. */
 function loadBinding() {
@@ -498,8 +498,14 @@ function defineBackend(kind, className, options) {
   return Backend;
 }
 
+/**
+ * A RustFilePersist class with options; the file backend has one, `encryption` (which every
+ * backend takes): `createFilePersist({ encryption: { key } })`.
+ */
+const createFilePersist = (options = {}) => defineBackend("file", "RustFilePersist", options);
+
 /** Atomic, durable JSON files in backtest-kit's own layout: `{baseDir}/{entityName}/{id}.json`. */
-const RustFilePersist = defineBackend("file", "RustFilePersist", {});
+const RustFilePersist = createFilePersist();
 
 /**
  * A RustSqlitePersist class bound to explicit options, for example one database per domain:
@@ -558,6 +564,7 @@ const createS3Persist = (options = {}) => defineBackend("s3", "RustS3Persist", o
 const RustS3Persist = createS3Persist();
 
 module.exports.RustFilePersist = RustFilePersist;
+module.exports.createFilePersist = createFilePersist;
 module.exports.RustMongoPersist = RustMongoPersist;
 module.exports.createMongoPersist = createMongoPersist;
 module.exports.RustS3Persist = RustS3Persist;
@@ -572,6 +579,19 @@ module.exports.PersistError = PersistError;
 module.exports.setLogger = setLogger;
 module.exports.setMaxBytesInFlight = setMaxBytesInFlight;
 module.exports.inFlight = inFlight;
+
+/**
+ * For the `backtest-kit-rs` command (not public API): a class of any backend with options, and
+ * every (namespace, entity) a store holds as `[namespaces, entities]`.
+ */
+module.exports[Symbol.for("backtest-kit-rs.tools")] = {
+  defineBackend,
+  BATCH,
+  entities: (kind, options, root) => {
+    const json = optionsJson(options);
+    return request((id) => listEntities(queue, id, kind, json, root));
+  },
+};
 
 const kit = require("./kit.js");
 // What kit.js's fast domain instances share with the classes (not public API).

@@ -54,7 +54,7 @@ module.exports = async function check(lib, label) {
     console.log(`packed ${tarballs.map((t) => path.basename(t)).join(", ")}`);
     check("the main tarball holds only the runtime files", () => {
       const listed = run("tar", ["-tzf", mainTarball]).trim().split("\n").sort();
-      const expected = ["CHANGELOG.md", "LICENSE", "README.md", "binding.d.ts", "binding.js", "index.d.ts", "index.js", "kit.js", "package.json"].map((f) => `package/${f}`);
+      const expected = ["CHANGELOG.md", "LICENSE", "README.md", "bin/backtest-kit-rs.cjs", "binding.d.ts", "binding.js", "index.d.ts", "index.js", "kit.js", "package.json"].map((f) => `package/${f}`);
       if (JSON.stringify(listed) !== JSON.stringify(expected)) throw new Error(`tarball lists ${listed.join(", ")}`);
     });
     if (platformTarballs.length === 0) throw new Error("no native binary was packed: build first (npm run build)");
@@ -78,6 +78,23 @@ module.exports = async function check(lib, label) {
     });
     check("require() loads it and round-trips on every backend", () => run(process.execPath, ["cjs.cjs"], { cwd: app, env }));
     check("import loads it and round-trips on every backend", () => run(process.execPath, ["esm.mjs"], { cwd: app, env }));
+
+    check("the backtest-kit-rs command runs from the installed package: an encrypted store migrated and verified", () => {
+      const help = run("npx", ["--no-install", "backtest-kit-rs", "--help"], { cwd: app, env });
+      if (!/Usage:/.test(help)) throw new Error(`--help printed: ${help}`);
+      const key = require("node:crypto").randomBytes(32).toString("base64");
+      const keyed = { ...env, BACKTEST_KIT_RS_KEY: key };
+      run(
+        process.execPath,
+        ["-e", `const lib = require("backtest-kit-rs"); new lib.RustSqlitePersist("BTCUSDT_s1_ex1", "./dump/data/signal/").writeValue("BTCUSDT", { secret: "INSTALL-MARKER" }).then(() => lib.RustSqlitePersist.close())`],
+        { cwd: app, env: keyed },
+      );
+      if (fs.readFileSync(path.join(app, "dump/backtest-kit.sqlite")).includes("INSTALL-MARKER")) throw new Error("plaintext in the database");
+      const migrated = run("npx", ["--no-install", "backtest-kit-rs", "migrate", "--from", "sqlite:./dump/backtest-kit.sqlite", "--to", "file:./copy/dump"], { cwd: app, env: keyed });
+      if (!/migrated and verified: 1 documents/.test(migrated)) throw new Error(`migrate printed: ${migrated}`);
+      const verified = run("npx", ["--no-install", "backtest-kit-rs", "verify", "file:./copy/dump"], { cwd: app, env: keyed });
+      if (!/1 documents checked, 0 invalid/.test(verified)) throw new Error(`verify printed: ${verified}`);
+    });
 
     const bare = path.join(work, "bare");
     fs.mkdirSync(bare);

@@ -20,7 +20,11 @@ const npmPack = (dir) =>
 
 function stage(files, from, manifest) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-pack-"));
-  for (const file of files) fs.copyFileSync(path.join(from, file), path.join(dir, path.basename(file)));
+  // Relative paths are kept (bin/backtest-kit-rs.cjs requires ../index.js).
+  for (const file of files) {
+    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    fs.copyFileSync(path.join(from, file), path.join(dir, file));
+  }
   fs.writeFileSync(path.join(dir, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   return dir;
 }

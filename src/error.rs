@@ -73,6 +73,11 @@ pub enum PersistError {
         kind: ServerFailure,
     },
 
+    /// An encrypted document that cannot be decrypted with the configured keys (missing or wrong
+    /// key, tampered, or moved from another id). Never treated as corruption.
+    #[error("cannot decrypt the document of id {id:?}: {detail}")]
+    Decrypt { id: String, detail: String },
+
     /// Options that cannot work, such as a malformed Redis URL.
     #[error("invalid configuration: {detail}")]
     InvalidConfig { detail: String },
@@ -104,6 +109,7 @@ impl PersistError {
                 ServerFailure::Other => "PERSIST_IO",
             },
             PersistError::InvalidConfig { .. } => "PERSIST_INVALID_CONFIG",
+            PersistError::Decrypt { .. } => "PERSIST_DECRYPT",
             PersistError::Io { .. } | PersistError::Task(_) | PersistError::Closed { .. } => {
                 "PERSIST_IO"
             }
@@ -184,6 +190,10 @@ impl PersistError {
                 kind: *kind,
             },
             PersistError::InvalidConfig { detail } => PersistError::InvalidConfig {
+                detail: detail.clone(),
+            },
+            PersistError::Decrypt { id, detail } => PersistError::Decrypt {
+                id: id.clone(),
                 detail: detail.clone(),
             },
             PersistError::Task(detail) => PersistError::Task(detail.clone()),

@@ -241,8 +241,8 @@ impl NativeStore {
         options_json: String,
         queue: &CompletionQueue,
     ) -> napi::Result<Self, PersistCode> {
-        let store = store::kind(&kind)
-            .and_then(|kind| (kind.open)(&entity_name, &base_dir, &options(&options_json)?))
+        let store = options(&options_json)
+            .and_then(|options| store::open(&kind, &entity_name, &base_dir, &options))
             .map_err(|e| coded(e, Op::Init, &entity_name))?;
         Ok(NativeStore {
             store,
@@ -349,8 +349,8 @@ impl NativeStore {
 /// The options of backend `kind` as resolved now (JSON), for users to inspect.
 #[napi]
 pub fn describe_backend(kind: String, options_json: String) -> napi::Result<String, PersistCode> {
-    store::kind(&kind)
-        .and_then(|kind| (kind.describe)(&options(&options_json)?))
+    options(&options_json)
+        .and_then(|options| store::describe(&kind, &options))
         .map(|value| value.to_string())
         .map_err(config_error)
 }
@@ -364,8 +364,8 @@ pub struct NativeStats {
 /// Counters of the storage these options name.
 #[napi]
 pub fn backend_stats(kind: String, options_json: String) -> napi::Result<NativeStats, PersistCode> {
-    store::kind(&kind)
-        .and_then(|kind| (kind.stats)(&options(&options_json)?))
+    options(&options_json)
+        .and_then(|options| store::stats(&kind, &options))
         .map(|s| NativeStats {
             writes: s.writes as f64,
             commits: s.commits as f64,
@@ -381,13 +381,34 @@ pub fn close_backend(
     kind: String,
     options_json: String,
 ) -> napi::Result<(), PersistCode> {
-    let closing = store::kind(&kind)
-        .and_then(|kind| (kind.close)(&options(&options_json)?))
+    let closing = options(&options_json)
+        .and_then(|options| store::close(&kind, &options))
         .map_err(config_error)?;
     let pending = Pending::new(Arc::clone(&queue.inner), request);
     crate::exec::spawn(async move {
         let result = closing.await.map(|()| Response::Done);
         pending.settle(settle(result, Op::Init, Arc::from(""), None));
+    });
+    Ok(())
+}
+
+/// Every (namespace, entity) the store holds documents of, as `[namespaces, entities]`, settling
+/// `request` (for the command-line tool; `root` is the file backend's `./dump` directory).
+#[napi]
+pub fn list_entities(
+    queue: &CompletionQueue,
+    request: u32,
+    kind: String,
+    options_json: String,
+    root: String,
+) -> napi::Result<(), PersistCode> {
+    let options = options(&options_json).map_err(config_error)?;
+    let pending = Pending::new(Arc::clone(&queue.inner), request);
+    crate::exec::spawn(async move {
+        let result = store::entities(&kind, &options, &root)
+            .await
+            .map(Response::Entries);
+        pending.settle(settle(result, Op::Keys, Arc::from(""), None));
     });
     Ok(())
 }

@@ -97,6 +97,12 @@ pub static KIND: Kind = Kind {
             commits: COMMITS.load(Ordering::Relaxed),
         })
     },
+    entities: |_options, root| {
+        let root = PathBuf::from(root);
+        Ok(Box::pin(async move {
+            crate::exec::blocking(move || entities_under(&root)).await
+        }))
+    },
     close: |options| {
         Options::new("file", options)?.finish()?;
         Ok(Box::pin(async { Ok(()) }))
@@ -565,6 +571,43 @@ fn sync_dir(dir: &Path) -> Result<()> {
         let _ = dir;
         Ok::<(), PersistError>(())
     }
+}
+
+/// Every directory under `root` (backtest-kit's `./dump`) holding a document, split into
+/// (namespace, entity) by backtest-kit's layout, paths starting with `root`'s own name.
+fn entities_under(root: &Path) -> Result<Vec<(String, String)>> {
+    let name = root
+        .canonicalize()
+        .map_err(|e| PersistError::io("list", root, e))?
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut found = Vec::new();
+    let mut pending = vec![(root.to_path_buf(), vec![name])];
+    while let Some((dir, segments)) = pending.pop() {
+        let entries = fs::read_dir(&dir).map_err(|e| PersistError::io("list", &dir, e))?;
+        let mut holds_documents = false;
+        for entry in entries {
+            let entry = entry.map_err(|e| PersistError::io("list", &dir, e))?;
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            // Symbolic links are not followed: a link to a directory is not part of the tree.
+            let kind = entry
+                .file_type()
+                .map_err(|e| PersistError::io("list", &dir, e))?;
+            if kind.is_dir() {
+                let mut below = segments.clone();
+                below.push(file_name);
+                pending.push((entry.path(), below));
+            } else if let Some(id) = file_name.strip_suffix(".json") {
+                holds_documents |= super::validate_id(id).is_ok();
+            }
+        }
+        if holds_documents {
+            let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
+            found.push(super::layout::split(&parts));
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -16,12 +16,14 @@ use crate::error::{PersistError, Result};
 
 mod credentials;
 pub mod file;
+pub mod layout;
 pub mod mongo;
 mod options;
 mod order;
 pub mod postgres;
 pub mod redis;
 pub mod s3;
+pub mod sealed;
 mod servers;
 pub mod sqlite;
 
@@ -203,6 +205,12 @@ pub fn in_place(store: &Arc<dyn Store>, request: &Request) -> Option<Result<Resp
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// (namespace, entity): one entity of a store, as tools list them.
+pub type EntityRef = (String, String);
+
+/// The entities of a store, once listed.
+pub type Listing = BoxFuture<Result<Vec<EntityRef>>>;
+
 /// A backend as the registry knows it. Options arrive as JSON; each backend resolves its
 /// defaults (environment, working directory) and refuses names it does not know.
 pub struct Kind {
@@ -215,6 +223,9 @@ pub struct Kind {
     pub stats: fn(&Value) -> Result<StoreStats>,
     /// Finish queued work and release the shared resource (database, connection).
     pub close: fn(&Value) -> Result<BoxFuture<Result<()>>>,
+    /// Every (namespace, entity) holding documents, for tools (the hot path never lists). `root`:
+    /// the directory of backtest-kit's layout (`./dump`), for the file backend.
+    pub entities: fn(&Value, &str) -> Result<Listing>,
 }
 
 /// Every backend; adding one is a module and a line here.
@@ -226,6 +237,69 @@ pub static KINDS: &[&Kind] = &[
     &mongo::KIND,
     &s3::KIND,
 ];
+
+/// The backend's own options and the `encryption` option (which every backend takes, and none
+/// parses: it wraps the store, see `sealed`).
+fn split_encryption(options: &Value) -> (Value, Option<Value>) {
+    match options {
+        Value::Object(map) if map.contains_key("encryption") => {
+            let mut rest = map.clone();
+            let encryption = rest.remove("encryption");
+            (Value::Object(rest), encryption)
+        }
+        other => (other.clone(), None),
+    }
+}
+
+/// A store of backend `kind` for (entityName, baseDir), encrypted when the options or the
+/// environment ask for it; no I/O.
+pub fn open(
+    kind_name: &str,
+    entity: &str,
+    base_dir: &str,
+    options: &Value,
+) -> Result<Arc<dyn Store>> {
+    let (backend_options, encryption) = split_encryption(options);
+    let keyring = sealed::keyring(encryption.as_ref())?;
+    let store = (kind(kind_name)?.open)(entity, base_dir, &backend_options)?;
+    Ok(match keyring {
+        Some(keyring) => Arc::new(sealed::Sealed::new(store, keyring, base_dir, entity)),
+        None => store,
+    })
+}
+
+/// The options as resolved now (credentials redacted; for encryption, the key ids only).
+pub fn describe(kind_name: &str, options: &Value) -> Result<Value> {
+    let (backend_options, encryption) = split_encryption(options);
+    let keyring = sealed::keyring(encryption.as_ref())?;
+    let mut described = (kind(kind_name)?.describe)(&backend_options)?;
+    if let Value::Object(map) = &mut described {
+        map.insert("encryption".into(), sealed::describe(&keyring));
+    }
+    Ok(described)
+}
+
+/// Counters of the storage the options name.
+pub fn stats(kind_name: &str, options: &Value) -> Result<StoreStats> {
+    (kind(kind_name)?.stats)(&split_encryption(options).0)
+}
+
+/// Every (namespace, entity) the store holds documents of, sorted (see `Kind::entities`).
+pub async fn entities(
+    kind_name: &str,
+    options: &Value,
+    root: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut pairs = (kind(kind_name)?.entities)(&split_encryption(options).0, root)?.await?;
+    pairs.sort();
+    pairs.dedup();
+    Ok(pairs)
+}
+
+/// Finish queued work and release the shared resource the options name.
+pub fn close(kind_name: &str, options: &Value) -> Result<BoxFuture<Result<()>>> {
+    (kind(kind_name)?.close)(&split_encryption(options).0)
+}
 
 pub fn kind(name: &str) -> Result<&'static Kind> {
     KINDS

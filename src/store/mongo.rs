@@ -62,6 +62,11 @@ pub static KIND: Kind = Kind {
         let config = resolve(options)?;
         Ok(registry().server(&config).counters.snapshot())
     },
+    entities: |options, _root| {
+        let config = resolve(options)?;
+        let probe = MongoStore::new(config, "", "")?;
+        Ok(Box::pin(async move { probe.entities().await }))
+    },
     close: |options| {
         let config = resolve(options)?;
         let scopes = format!("mongodb\n{}\n", config.identity());
@@ -306,6 +311,30 @@ impl MongoStore {
                 }
             }
             Ok(found)
+        })
+        .await
+    }
+
+    /// Every (namespace, entity) with a document in the collection: all `_id`s, for tools only.
+    async fn entities(&self) -> Result<Vec<(String, String)>> {
+        let collection = self.collection("").await?;
+        self.bounded(async {
+            let mut cursor = collection
+                .find(doc! {})
+                .projection(doc! { "_id": 1 })
+                .await?;
+            let mut found = std::collections::BTreeSet::new();
+            while cursor.advance().await? {
+                let Ok(key) = cursor.current().get_str("_id") else {
+                    continue;
+                };
+                if let Ok((namespace, entity, _)) =
+                    serde_json::from_str::<(String, String, String)>(key)
+                {
+                    found.insert((namespace, entity));
+                }
+            }
+            Ok(found.into_iter().collect())
         })
         .await
     }

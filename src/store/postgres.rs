@@ -75,6 +75,17 @@ pub static KIND: Kind = Kind {
         let config = resolve(options)?;
         Ok(registry().server(&config).counters.snapshot())
     },
+    entities: |options, _root| {
+        let config = resolve(options)?;
+        let probe = PostgresStore::new(config, "", "")?;
+        Ok(Box::pin(async move {
+            let rows = probe.query(|s| &s.entities, &[]).await?;
+            Ok(rows
+                .into_iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect())
+        }))
+    },
     close: |options| {
         let config = resolve(options)?;
         let scopes = format!("postgres\n{}\n", config.identity());
@@ -781,6 +792,7 @@ struct Statements {
     remove: Statement,
     remove_all: Statement,
     move_aside: Statement,
+    entities: Statement,
 }
 
 impl Statements {
@@ -816,13 +828,14 @@ impl Statements {
                  INSERT INTO {quarantine} (namespace, entity, id, value, moved_at_ms) \
                  SELECT namespace, entity, id, value, $5 FROM moved RETURNING id"
             ),
+            format!("SELECT DISTINCT namespace, entity FROM {table}"),
         ];
         // Pipelined: one round trip for all of them.
         let prepared =
             futures_util::future::try_join_all(texts.iter().map(|text| client.prepare(text)))
                 .await?;
-        let [read, has, keys, scan, upsert, upsert_changed, insert_only, remove, remove_all, move_aside] =
-            <[Statement; 10]>::try_from(prepared).unwrap_or_else(|_| unreachable!("ten texts"));
+        let [read, has, keys, scan, upsert, upsert_changed, insert_only, remove, remove_all, move_aside, entities] =
+            <[Statement; 11]>::try_from(prepared).unwrap_or_else(|_| unreachable!("eleven texts"));
         Ok(Statements {
             read,
             has,
@@ -834,6 +847,7 @@ impl Statements {
             remove,
             remove_all,
             move_aside,
+            entities,
         })
     }
 }

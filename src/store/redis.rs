@@ -106,6 +106,20 @@ pub static KIND: Kind = Kind {
         let (config, _) = resolve(options)?;
         Ok(registry().server(&config).counters.snapshot())
     },
+    entities: |options, _root| {
+        let (config, settings) = resolve(options)?;
+        if !config.cluster.is_empty() {
+            return Err(PersistError::InvalidConfig {
+                detail: "redis: listing the entities of a Redis Cluster is not supported (SCAN \
+                         covers one node)"
+                    .into(),
+            });
+        }
+        let prefix = settings.prefix.clone();
+        // A store of no entity: its connection is the configuration's shared one.
+        let probe = RedisStore::new(config, &settings, "", "")?;
+        Ok(Box::pin(async move { probe.entities(&prefix).await }))
+    },
     close: |options| {
         let (config, _) = resolve(options)?;
         // Writes issued before close() and still waiting in issue order would reconnect.
@@ -456,6 +470,43 @@ impl RedisStore {
     /// The Redis key of this entity's hash.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// Every (namespace, entity) with a hash under `prefix`: a SCAN of the keyspace, for tools
+    /// only (the stores never list keys).
+    async fn entities(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let escaped: String = prefix
+            .chars()
+            .flat_map(|c| match c {
+                '*' | '?' | '[' | ']' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let pattern = format!("{escaped}:[[]*");
+        let head = format!("{prefix}:");
+        let mut found = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = self
+                .query(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(SCAN_COUNT)
+                        .to_owned(),
+                )
+                .await?;
+            found.extend(keys.into_iter().filter_map(|key| {
+                let key = String::from_utf8(key).ok()?;
+                serde_json::from_str::<(String, String)>(key.strip_prefix(&head)?).ok()
+            }));
+            if next == 0 {
+                return Ok(found);
+            }
+            cursor = next;
+        }
     }
 
     /// This configuration's shared connection (see `Shared::get`).

@@ -76,6 +76,16 @@ pub static KIND: Kind = Kind {
         let config = resolve(options)?;
         Ok(registry().server(&config).counters.snapshot())
     },
+    entities: |options, _root| {
+        let config = resolve(options)?;
+        if config.bucket.is_empty() {
+            return Err(PersistError::InvalidConfig {
+                detail: "s3: no bucket".into(),
+            });
+        }
+        let probe = S3Store::new(config, "", "")?;
+        Ok(Box::pin(async move { probe.entities().await }))
+    },
     close: |options| {
         let config = resolve(options)?;
         let scopes = format!("s3\n{}\n", config.identity());
@@ -466,6 +476,37 @@ impl S3Store {
             .iter()
             .filter_map(|meta| self.id_of(&meta.location))
             .collect())
+    }
+
+    /// Every (namespace, entity) with a document under the prefix, split by backtest-kit's layout:
+    /// a listing of the whole prefix, for tools only.
+    async fn entities(&self) -> Result<Vec<(String, String)>> {
+        let client = self.client().await?;
+        let mut listing = client.list(Some(&self.dir));
+        let mut found = std::collections::BTreeSet::new();
+        let depth = self.dir.parts().count();
+        loop {
+            let next = self.bounded(async { Ok(listing.next().await) }).await?;
+            let Some(meta) = next else { break };
+            let meta = meta.map_err(|e| failure(&self.config, &e))?;
+            let parts: Vec<String> = meta
+                .location
+                .parts()
+                .skip(depth)
+                .map(|part| percent_decode(part.as_ref()))
+                .collect();
+            let Some((file, dir)) = parts.split_last() else {
+                continue;
+            };
+            let is_document = file
+                .strip_suffix(SUFFIX)
+                .is_some_and(|id| super::validate_id(id).is_ok());
+            if is_document {
+                let dir: Vec<&str> = dir.iter().map(String::as_str).collect();
+                found.insert(super::layout::split(&dir));
+            }
+        }
+        Ok(found.into_iter().collect())
     }
 
     async fn run(&self, request: Request) -> Result<Response> {

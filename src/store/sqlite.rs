@@ -76,6 +76,28 @@ pub static KIND: Kind = Kind {
             .map(|db| db.stats())
             .unwrap_or_default())
     },
+    entities: |options, _root| {
+        let config = Resolved::from(options)?.config;
+        Ok(Box::pin(async move {
+            crate::exec::blocking(move || {
+                // Read-only, and never created: listing changes nothing.
+                let conn = Connection::open_with_flags(
+                    &config.path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .map_err(|e| PersistError::database(&config.path, e))?;
+                let mut statement = conn
+                    .prepare("SELECT DISTINCT namespace, entity FROM entities")
+                    .map_err(|e| PersistError::database(&config.path, e))?;
+                let rows = statement
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(|e| PersistError::database(&config.path, e))?;
+                Ok(rows)
+            })
+            .await
+        }))
+    },
     close: |options| {
         let config = Resolved::from(options)?.config;
         Ok(Box::pin(async move { SqliteStore::close(&config).await }))
