@@ -3,12 +3,11 @@
 // (PyPI), a MongoDB wire-protocol server written in Python over SQLite. No MongoDB server installs
 // from the registries this project reaches; .ci/run makes the venv (.venv-mongo) it runs from.
 const fs = require("node:fs");
-const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 
 const { freePort } = require("./redis-server.cjs");
-const { binary, launch, stopProcess, sleep } = require("./processes.cjs");
+const { binary, service } = require("./processes.cjs");
 
 const VENV_BINARY = path.join(__dirname, "..", ".venv-mongo", "bin", "nx-27017");
 
@@ -21,23 +20,6 @@ function nxBinary() {
     throw new Error(
       "nx-27017 not found: python3 -m venv .venv-mongo && .venv-mongo/bin/pip install nx-27017==0.8.1 (.ci/run does)",
     );
-  }
-}
-
-/** Resolves once something accepts connections on `port`, or rejects after `ms`. */
-async function waitForPort(port, ms, node) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const open = await new Promise((resolve) => {
-      const socket = net.connect(port, "127.0.0.1");
-      socket.once("connect", () => (socket.destroy(), resolve(true)));
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    if (node?.exited || Date.now() > deadline) {
-      throw new Error(`nx-27017 did not start on ${port} (${node?.exited ?? "timeout"}):\n${node?.log ?? ""}`);
-    }
-    await sleep(50);
   }
 }
 
@@ -57,26 +39,17 @@ async function startMongo({ persistent = false } = {}) {
     "--log-file", path.join(dir, "nx.log"),
     "--pid-file", path.join(dir, "nx.pid"),
   ];
-  let node = null;
-  const start = async () => {
-    node = launch(file, args);
-    await waitForPort(port, 20_000, node);
-  };
-  const stop = async (signal = "SIGTERM") => {
-    if (node) await stopProcess(node, signal);
-  };
-  await start();
+  const server = service(file, args, port);
+  await server.start();
   return {
+    ...server,
     port,
     url: `mongodb://127.0.0.1:${port}/?directConnection=true`,
-    start,
-    stop,
     destroy: async () => {
-      await stop("SIGKILL");
+      await server.stop("SIGKILL");
       fs.rmSync(dir, { recursive: true, force: true });
     },
-    log: () => node?.log ?? "",
   };
 }
 
-module.exports = { startMongo, waitForPort };
+module.exports = { startMongo };

@@ -3,6 +3,7 @@
 // a binary, starting a process whose output is kept and drained, log tails for error messages,
 // and stopping it.
 const { execFileSync, spawn } = require("node:child_process");
+const path = require("node:path");
 
 const LOG_LIMIT = 64 * 1024;
 const STOP_GRACE_MS = 5_000;
@@ -63,4 +64,40 @@ function killAll(nodes) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-module.exports = { binary, launch, logTails, stopProcess, killAll, sleep };
+/** Resolves once something accepts connections on `port`, or rejects after `ms` or if `node` exits. */
+async function waitForPort(port, ms, node) {
+  const net = require("node:net");
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      socket.once("connect", () => (socket.destroy(), resolve(true)));
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    if (node?.exited || Date.now() > deadline) {
+      throw new Error(`${path.basename(node?.proc.spawnfile ?? "server")} did not start on ${port} (${node?.exited ?? "timeout"}):\n${node?.log ?? ""}`);
+    }
+    await sleep(50);
+  }
+}
+
+/**
+ * A server process `file args` that listens on `port`: { start(), stop(signal), log() }; start()
+ * (again after a stop) resolves once the port accepts connections.
+ */
+function service(file, args, port) {
+  let node = null;
+  return {
+    start: async () => {
+      node = launch(file, args);
+      await waitForPort(port, 20_000, node);
+    },
+    stop: async (signal = "SIGTERM") => {
+      if (node) await stopProcess(node, signal);
+    },
+    log: () => node?.log ?? "",
+  };
+}
+
+module.exports = { binary, launch, logTails, stopProcess, killAll, sleep, waitForPort, service };

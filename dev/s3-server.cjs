@@ -7,8 +7,7 @@ const os = require("node:os");
 const path = require("node:path");
 
 const { freePort } = require("./redis-server.cjs");
-const { waitForPort } = require("./mongo-server.cjs");
-const { launch, stopProcess } = require("./processes.cjs");
+const { service } = require("./processes.cjs");
 
 function s3sBinary() {
   const candidates = [process.env.BKRS_S3S_FS, path.join(os.homedir(), ".cargo", "bin", "s3s-fs")];
@@ -32,16 +31,10 @@ async function startS3() {
   const accessKeyId = "bkrs-test-access";
   const secretAccessKey = `bkrs-test-secret-${process.pid}`;
   const args = ["--host", "127.0.0.1", "--port", String(port), "--access-key", accessKeyId, "--secret-key", secretAccessKey, root];
-  let node = null;
-  const start = async () => {
-    node = launch(file, args);
-    await waitForPort(port, 20_000, node);
-  };
-  const stop = async (signal = "SIGTERM") => {
-    if (node) await stopProcess(node, signal);
-  };
-  await start();
+  const server = service(file, args, port);
+  await server.start();
   return {
+    ...server,
     port,
     endpoint: `http://127.0.0.1:${port}`,
     accessKeyId,
@@ -51,13 +44,10 @@ async function startS3() {
       fs.mkdirSync(path.join(root, name), { recursive: true });
       return name;
     },
-    start,
-    stop,
     destroy: async () => {
-      await stop("SIGKILL");
+      await server.stop("SIGKILL");
       fs.rmSync(root, { recursive: true, force: true });
     },
-    log: () => node?.log ?? "",
   };
 }
 

@@ -200,6 +200,25 @@ impl PersistError {
         }
     }
 
+    /// The same error for a write whose server connection failed while it was in flight: it
+    /// may or may not have been `outcome` ("committed", "applied"), and the message says so.
+    pub fn uncertain(&self, outcome: &str) -> PersistError {
+        match self {
+            PersistError::Server {
+                service,
+                url,
+                detail,
+                kind: kind @ ServerFailure::Unavailable,
+            } => PersistError::Server {
+                service,
+                url: url.clone(),
+                detail: format!("{detail} (the write may or may not have been {outcome})"),
+                kind: *kind,
+            },
+            other => other.duplicate(),
+        }
+    }
+
     pub fn database(path: impl Into<PathBuf>, source: rusqlite::Error) -> Self {
         PersistError::Database {
             path: path.into(),

@@ -65,7 +65,7 @@ fn replace_word(text: &str, word: &str) -> String {
 }
 
 /// `%XX` escapes decoded (as a URL parser would before using the password); invalid ones kept.
-fn percent_decode(text: &str) -> String {
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

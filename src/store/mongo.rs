@@ -534,7 +534,7 @@ impl MongoStore {
             let reply = self
                 .bounded(database.run_command(command))
                 .await
-                .map_err(|e| uncertain(&e))?;
+                .map_err(|e| e.uncertain("applied"))?;
             let count = self.applied(&reply, mode, batch.len())?;
             self.server.counters.count(count as u64);
             written += count;
@@ -714,24 +714,6 @@ async fn connect(config: &MongoConfig) -> Result<Client> {
     // An outage fails an operation after this long instead of the driver's 30 s.
     options.server_selection_timeout = Some(config.connect_timeout);
     Client::with_options(options).map_err(|e| failure(config, &e))
-}
-
-/// A connection failed while a write was in flight: it may or may not have been applied.
-fn uncertain(error: &PersistError) -> PersistError {
-    match error {
-        PersistError::Server {
-            service,
-            url,
-            detail,
-            kind: ServerFailure::Unavailable,
-        } => PersistError::Server {
-            service,
-            url: url.clone(),
-            detail: format!("{detail} (the write may or may not have been applied)"),
-            kind: ServerFailure::Unavailable,
-        },
-        other => other.duplicate(),
-    }
 }
 
 fn server_error(config: &MongoConfig, detail: String, kind: ServerFailure) -> PersistError {

@@ -631,7 +631,7 @@ async fn commit_group(
             // The transaction may be open or committing: the connection is abandoned (the
             // server rolls back what did not commit), and the outcome is unknown.
             for (_, reply) in group {
-                let _ = reply.send(Err(uncertain(&timed_out)));
+                let _ = reply.send(Err(timed_out.uncertain("committed")));
             }
             return false;
         }
@@ -651,7 +651,7 @@ async fn commit_group(
         let error = results
             .into_iter()
             .find_map(Result::err)
-            .map(|e| uncertain(&failure(config, &e)))
+            .map(|e| failure(config, &e).uncertain("committed"))
             .unwrap_or_else(|| PersistError::Task("the connection closed".into()));
         for (_, reply) in group {
             let _ = reply.send(Err(error.duplicate()));
@@ -672,7 +672,7 @@ async fn run_alone(config: &PostgresConfig, server: &Server, conn: &PgConn, (job
     let steps = futures_util::future::try_join_all(statements(conn, &jobs));
     let outcome = within(config, config.command_timeout, steps)
         .await
-        .map_err(|timed_out| uncertain(&timed_out))
+        .map_err(|timed_out| timed_out.uncertain("committed"))
         .and_then(|r| r.map_err(|e| failure(config, &e)))
         .map(|results| results.into_iter().flatten().map(|(_, count)| count).sum());
     if let Ok(written) = &outcome {
@@ -760,24 +760,6 @@ async fn upsert(
         }
     }
     Ok(counts.into_iter().collect())
-}
-
-/// A connection failed while a write was committing: it may or may not have been applied.
-fn uncertain(error: &PersistError) -> PersistError {
-    match error {
-        PersistError::Server {
-            service,
-            url,
-            detail,
-            kind,
-        } => PersistError::Server {
-            service,
-            url: url.clone(),
-            detail: format!("{detail} (the write may or may not have been committed)"),
-            kind: *kind,
-        },
-        other => other.duplicate(),
-    }
 }
 
 /// Statements prepared once per connection.

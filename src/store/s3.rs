@@ -23,7 +23,7 @@ use object_store::{
 };
 use serde_json::{json, Value};
 
-use super::credentials::redact_url;
+use super::credentials::{percent_decode, redact_url};
 use super::servers::{install_crypto_provider, Counters, Registry, Shared};
 use super::{
     entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
@@ -315,30 +315,6 @@ fn parse_url(url: &str) -> std::result::Result<UrlParts, String> {
         }
     }
     Ok(parts)
-}
-
-/// `%XX` decoded; anything else kept as it is.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub struct S3Store {
@@ -673,7 +649,7 @@ impl S3Store {
                 }
             })
             .await
-            .map_err(|e| uncertain(&e))?;
+            .map_err(|e| e.uncertain("applied"))?;
         if written {
             self.server.counters.count(1);
         }
@@ -786,24 +762,6 @@ fn connect(config: &S3Config) -> Result<Arc<AmazonS3>> {
         .map_err(|e| PersistError::InvalidConfig {
             detail: format!("s3: {}: {}", config.shown(), config.scrub(&e.to_string())),
         })
-}
-
-/// A request failed while a write was in flight: it may or may not have been applied.
-fn uncertain(error: &PersistError) -> PersistError {
-    match error {
-        PersistError::Server {
-            service,
-            url,
-            detail,
-            kind: ServerFailure::Unavailable,
-        } => PersistError::Server {
-            service,
-            url: url.clone(),
-            detail: format!("{detail} (the write may or may not have been applied)"),
-            kind: ServerFailure::Unavailable,
-        },
-        other => other.duplicate(),
-    }
 }
 
 fn server_error(config: &S3Config, detail: String, kind: ServerFailure) -> PersistError {
