@@ -136,6 +136,7 @@ describe("options and credentials", () => {
       collection: "bot_a",
       connectTimeoutMs: 5000,
       commandTimeoutMs: 5000,
+      encryption: false,
     });
     withEnv({ BACKTEST_KIT_RS_MONGO_URL: undefined, MONGODB_URI: "mongodb://a:hunter2@from-mongodb-uri/db" }, () => {
       expect((createMongoPersist().options as any).url).toBe("mongodb://***@from-mongodb-uri/db");

@@ -192,6 +192,7 @@ describe("options and credentials", () => {
       connectTimeoutMs: 5000,
       commandTimeoutMs: 5000,
       tls: { ca: false },
+      encryption: false,
     });
     withEnv({ BACKTEST_KIT_RS_POSTGRES_URL: undefined, DATABASE_URL: "postgres://a:hunter2@from-database-url/db" }, () => {
       expect((createPostgresPersist().options as any).url).toBe("postgres://***@from-database-url/db");

@@ -161,6 +161,7 @@ describe("options and credentials", () => {
         credentials: "environment",
         connectTimeoutMs: 5000,
         commandTimeoutMs: 5000,
+        encryption: false,
       });
       expect(JSON.stringify(described)).not.toMatch(/hunter2|AKIAEXAMPLE/);
       expect(createS3Persist({ prefix: "other", accessKeyId: "a", secretAccessKey: "b" }).options).toMatchObject({ prefix: "other", credentials: "options" });
