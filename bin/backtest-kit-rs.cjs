@@ -273,7 +273,18 @@ async function verify(store, flags) {
       } catch {
         // A chunk that fails as a whole (one undecryptable document): find which, one by one.
         read = [];
-        for (const id of slice) read.push(await persist[BATCH].read([id], false).then((r) => r[0], (e) => e));
+        for (const id of slice) {
+          read.push(
+            await persist[BATCH].read([id], false).then(
+              (r) => r[0],
+              (e) => {
+                // A document's own problem is reported; the store failing (down, refused) is not verify's to judge.
+                if (e?.code === "PERSIST_DECRYPT" || e?.code === "PERSIST_CORRUPT") return e;
+                throw e;
+              },
+            ),
+          );
+        }
       }
       read.forEach((doc, j) => {
         checked++;
