@@ -278,13 +278,19 @@ describe("encryption through the command", () => {
     const Old = createSqlitePersist({ path: db, encryption: { key: k1 } });
     await new Old("e", "./dump/data/signal/").writeValue("BTCUSDT", { marker: "ROTATE-ME" });
     await Old.close();
+    // Written before encryption was turned on: rekey encrypts it too.
+    const Plain = createSqlitePersist({ path: db, encryption: false });
+    await new Plain("e", "./dump/data/signal/").writeValue("ETHUSDT", { marker: "PLAIN-BEFORE" });
+    await Plain.close();
     const keys = path.join(root, "keys.txt");
     fs.writeFileSync(keys, `# new key first, then the old ones\n${k2}\n${k1}\n`);
     const result = await cli(["rekey", `sqlite:${db}`, "--key-file", keys]);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/re-encrypted 1 documents/);
+    expect(result.stdout).toMatch(/re-encrypted 2 documents/);
     const New = createSqlitePersist({ path: db, encryption: { key: k2 } });
     expect(await new New("e", "./dump/data/signal/").readValue("BTCUSDT")).toEqual({ marker: "ROTATE-ME" });
+    expect(await new New("e", "./dump/data/signal/").readValue("ETHUSDT")).toEqual({ marker: "PLAIN-BEFORE" });
+    expect(JSON.stringify(sqliteAll(db, "SELECT CAST(value AS TEXT) AS v FROM entities"))).not.toMatch(/ROTATE-ME|PLAIN-BEFORE/);
     await New.close();
     const OldOnly = createSqlitePersist({ path: db, encryption: { key: k1 } });
     await expect(new OldOnly("e", "./dump/data/signal/").readValue("BTCUSDT")).rejects.toMatchObject({ code: "PERSIST_DECRYPT" });
