@@ -221,8 +221,11 @@ describe("configuration and fast paths", () => {
       await new Env("e", "./ns/").writeValue("x", { hidden: "ENV-MARKER" });
     });
     expect(sqliteAll(db, "SELECT CAST(value AS TEXT) AS v FROM entities")[0].v).not.toContain("ENV-MARKER");
+    // Without a key an encrypted document is refused, not handed over as if its envelope were the value.
     const Plain = createSqlitePersist({ path: db, encryption: false });
-    expect(JSON.parse(await new Plain("e", "./ns/").readValue("x").then(JSON.stringify))).toMatchObject({ $bkrs: "xc20p1" });
+    await expect(new Plain("e", "./ns/").readValue("x")).rejects.toMatchObject({ code: "PERSIST_DECRYPT", message: expect.stringMatching(/no key is configured/) });
+    await new Plain("e", "./ns/").writeValue("plain", { ok: 1 });
+    expect(await new Plain("e", "./ns/").readValue("plain")).toEqual({ ok: 1 });
     for (const bad of [{ key: "c2hvcnQ=" }, { kee: KEY }, "yes", { keyFile: path.join(root, "missing") }]) {
       expect(() => createSqlitePersist({ path: db, encryption: bad } as any).options).toThrow(expect.objectContaining({ code: "PERSIST_INVALID_CONFIG" }));
     }

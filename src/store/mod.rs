@@ -264,7 +264,7 @@ pub fn open(
     let store = (kind(kind_name)?.open)(entity, base_dir, &backend_options)?;
     Ok(match keyring {
         Some(keyring) => Arc::new(sealed::Sealed::new(store, keyring, base_dir, entity)),
-        None => store,
+        None => Arc::new(sealed::Guarded::new(store)),
     })
 }
 

@@ -26,6 +26,9 @@ use crate::error::{PersistError, Result};
 pub const KEY_ENV: &str = "BACKTEST_KIT_RS_KEY";
 /// The envelope's marker and format version.
 const FORMAT: &str = "xc20p1";
+/// How every envelope's text begins (`$bkrs` sorts, and is inserted, first): a document whose
+/// JSON text starts so is taken for an encrypted one, so `$bkrs` as a first key is reserved.
+const ENVELOPE_HEAD: &str = "{\"$bkrs\":";
 
 /// The keys a store may use; never shown (`Debug` names only their ids).
 #[derive(Clone)]
@@ -424,6 +427,74 @@ impl Store for Sealed {
     }
 }
 
+/// A store without a key. Documents pass through, except an encrypted one: it is refused with
+/// `PERSIST_DECRYPT` rather than handed to the bot as if its envelope were the value (a bot
+/// started without its key must not run on garbage).
+pub struct Guarded {
+    inner: Arc<dyn Store>,
+}
+
+impl Guarded {
+    pub fn new(inner: Arc<dyn Store>) -> Guarded {
+        Guarded { inner }
+    }
+}
+
+fn refuse_envelopes(response: Response, ids: &[String]) -> Result<Response> {
+    let no_key = |id: &str| PersistError::Decrypt {
+        id: id.to_owned(),
+        detail: "the document is encrypted and no key is configured (BACKTEST_KIT_RS_KEY or the \
+                 encryption option)"
+            .into(),
+    };
+    match &response {
+        Response::Docs(docs) => {
+            for (doc, id) in docs.iter().zip(ids) {
+                if matches!(doc, Doc::Text(text) if text.starts_with(ENVELOPE_HEAD)) {
+                    return Err(no_key(id));
+                }
+            }
+        }
+        Response::Entries(entries) => {
+            if let Some((id, _)) = entries.iter().find(|(_, t)| t.starts_with(ENVELOPE_HEAD)) {
+                return Err(no_key(id));
+            }
+        }
+        _ => {}
+    }
+    Ok(response)
+}
+
+impl Store for Guarded {
+    fn scope(&self) -> &Arc<str> {
+        self.inner.scope()
+    }
+
+    fn submit(self: Arc<Self>, request: Request, reply: Reply) {
+        let ids = match &request {
+            Request::Read { ids, .. } => ids.clone(),
+            Request::Scan => Vec::new(),
+            _ => return Arc::clone(&self.inner).submit(request, reply),
+        };
+        Arc::clone(&self.inner).submit(
+            request,
+            Box::new(move |outcome| {
+                reply(outcome.and_then(|response| refuse_envelopes(response, &ids)))
+            }),
+        );
+    }
+
+    fn in_place(&self, request: &Request) -> Option<Result<Response>> {
+        let outcome = self.inner.in_place(request)?;
+        Some(match request {
+            Request::Read { ids, .. } => {
+                outcome.and_then(|response| refuse_envelopes(response, ids))
+            }
+            _ => outcome,
+        })
+    }
+}
+
 /// The map of key ids → nothing, for `describe` (which keys, never the keys).
 pub fn describe(keyring: &Option<Keyring>) -> Value {
     match keyring {
@@ -467,6 +538,7 @@ mod tests {
         assert_ne!(both.ids()[0], a.ids()[0]);
         // Plaintext is refused unless asked for.
         assert!(a.open(b"x", "{\"x\":1}").is_err());
+        assert!(sealed.starts_with(ENVELOPE_HEAD), "{sealed}");
     }
 
     #[test]
