@@ -30,7 +30,15 @@ export async function setup(project: TestProject): Promise<void> {
     project.provide("s3", { endpoint: "", bucket: "", accessKeyId: "", secretAccessKey: "", root: "" });
     return;
   }
-  const [redis, postgres, mongo, s3] = await Promise.all([startRedisServer(), startPostgres(), startMongo(), startS3()]);
+  // BKRS_TEST_MONGO_URL: a real MongoDB (the release workflow's service container) instead of
+  // nx-27017 for the shared suites; each test uses collections of its own.
+  const realMongo = process.env.BKRS_TEST_MONGO_URL;
+  const [redis, postgres, mongo, s3] = await Promise.all([
+    startRedisServer(),
+    startPostgres(),
+    realMongo ? { url: realMongo, destroy: async () => undefined } : startMongo(),
+    startS3(),
+  ]);
   server = redis;
   others = [postgres, mongo, s3];
   project.provide("redisUrl", redis.url);
