@@ -311,6 +311,25 @@ pub fn kind(name: &str) -> Result<&'static Kind> {
         })
 }
 
+/// `docs` with one entry per id, the last text given for it (a backend that sends a batch as
+/// one statement or as concurrent requests must not write an id twice).
+pub fn last_per_id(docs: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut last: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(docs.len());
+    for (index, (id, _)) in docs.iter().enumerate() {
+        last.insert(id, index);
+    }
+    let keep: Vec<bool> = docs
+        .iter()
+        .enumerate()
+        .map(|(index, (id, _))| last.get(id.as_str()) == Some(&index))
+        .collect();
+    docs.into_iter()
+        .zip(keep)
+        .filter_map(|(doc, keep)| keep.then_some(doc))
+        .collect()
+}
+
 /// Reject ids that could name something other than one document of this entity.
 pub fn validate_id(id: &str) -> Result<()> {
     let reason = if id.is_empty() {
@@ -591,6 +610,16 @@ mod tests {
         ] {
             assert!(windows_reason(ok).is_none(), "{ok:?}");
         }
+    }
+
+    #[test]
+    fn a_batch_keeps_the_last_text_of_each_id() {
+        let doc = |id: &str, text: &str| (id.to_owned(), text.to_owned());
+        assert_eq!(
+            last_per_id(vec![doc("a", "1"), doc("b", "2"), doc("a", "3")]),
+            vec![doc("b", "2"), doc("a", "3")]
+        );
+        assert_eq!(last_per_id(Vec::new()), Vec::new());
     }
 
     #[test]

@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 use super::credentials::{redact_url, scrub_secrets};
 use super::servers::{install_crypto_provider, Counters, Registry, Shared};
 use super::{
-    entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
-    Store, WriteMode,
+    entity_segments, last_per_id, namespace_of, order, Doc, InitReport, Kind, Options, Reply,
+    Request, Response, Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::spawn;
@@ -465,16 +465,8 @@ impl MongoStore {
         durable: bool,
     ) -> Result<usize> {
         // One update per id: the last text given for it.
-        let mut last: HashMap<&str, usize> = HashMap::with_capacity(docs.len());
-        for (index, (id, _)) in docs.iter().enumerate() {
-            last.insert(id, index);
-        }
-        let mut pending: Vec<&(String, String)> = docs
-            .iter()
-            .enumerate()
-            .filter(|(index, (id, _))| last.get(id.as_str()) == Some(index))
-            .map(|(_, doc)| doc)
-            .collect();
+        let docs = last_per_id(docs);
+        let mut pending: Vec<&(String, String)> = docs.iter().collect();
         if pending.is_empty() {
             return Ok(0);
         }

@@ -34,8 +34,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::credentials::{redact_url, scrub_secrets};
 use super::servers::{install_crypto_provider, Counters, Link, Registry, Shared};
 use super::{
-    entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
-    Store, WriteMode,
+    entity_segments, last_per_id, namespace_of, order, Doc, InitReport, Kind, Options, Reply,
+    Request, Response, Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::{lock, spawn};
@@ -441,16 +441,8 @@ impl PostgresStore {
                     return Ok(Response::Written(0));
                 }
                 // One row per id: the last text given for it (ON CONFLICT may touch a row once).
-                let mut last: HashMap<String, usize> = HashMap::with_capacity(docs.len());
-                for (index, (id, _)) in docs.iter().enumerate() {
-                    last.insert(id.clone(), index);
-                }
-                let (ids, texts): (Vec<String>, Vec<String>) = docs
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(index, (id, _))| last.get(id) == Some(index))
-                    .map(|(_, doc)| doc)
-                    .unzip();
+                let (ids, texts): (Vec<String>, Vec<String>) =
+                    last_per_id(docs).into_iter().unzip();
                 let written = self
                     .write(self.job(JobKind::Upsert { ids, texts, mode }))
                     .await?;

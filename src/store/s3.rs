@@ -9,7 +9,6 @@
 //! the server acknowledged it: the service's durability, not a local sync. Issue order per id
 //! is kept within the process by the core; between processes the last write wins.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +25,8 @@ use serde_json::{json, Value};
 use super::credentials::{percent_decode, redact_url};
 use super::servers::{install_crypto_provider, Counters, Registry, Shared};
 use super::{
-    entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
-    Store, WriteMode,
+    entity_segments, last_per_id, namespace_of, order, Doc, InitReport, Kind, Options, Reply,
+    Request, Response, Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::spawn;
@@ -545,17 +544,7 @@ impl S3Store {
             }
             Request::Write { docs, mode, .. } => {
                 // One PUT per id: the last text given for it.
-                let mut last: HashMap<String, usize> = HashMap::with_capacity(docs.len());
-                for (index, (id, _)) in docs.iter().enumerate() {
-                    last.insert(id.clone(), index);
-                }
-                let pending: Vec<(String, String)> = docs
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(index, (id, _))| last.get(id) == Some(index))
-                    .map(|(_, doc)| doc)
-                    .collect();
-                let written = self.each(pending, |(id, text)| async move {
+                let written = self.each(last_per_id(docs), |(id, text)| async move {
                     self.put(client, &id, text, mode).await
                 });
                 let written = written.await?.into_iter().filter(|w| *w).count();
