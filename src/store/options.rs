@@ -92,6 +92,22 @@ impl Options {
         }
     }
 
+    /// A non-empty array of strings whose values never appear in an error (keys).
+    pub fn secrets(&mut self, name: &str) -> Result<Option<Vec<String>>> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s),
+                    _ => Err(self.invalid(format!("{name} must hold strings"))),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(_) => Err(self.invalid(format!("{name} must be a non-empty array of strings"))),
+        }
+    }
+
     /// A whole number in `0..=max`.
     pub fn count(&mut self, name: &str, max: u64) -> Result<Option<u64>> {
         match self.take(name) {

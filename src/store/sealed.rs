@@ -9,7 +9,8 @@
 //! wrong key, tampered) is `PERSIST_DECRYPT`: never treated as corruption, so init never moves it
 //! aside. Several keys can be known at once; the first encrypts, every one decrypts (rotation).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -18,8 +19,9 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{namespace_of, Doc, Reply, Request, Response, Store, WriteMode};
+use super::{namespace_of, Doc, Options, Reply, Request, Response, Store, WriteMode};
 use crate::error::{PersistError, Result};
+use crate::exec::lock;
 
 /// The environment variable that turns encryption on for every store of the process: one or
 /// more base64 keys of 32 bytes, comma-separated, the first one encrypting.
@@ -152,80 +154,74 @@ fn key_id(key: &[u8]) -> String {
 
 /// The keyring for a store: `option` (`encryption` of the options: `false`, or an object with
 /// `key`, `keys`, `keyFile`) if given, else the environment; `None` when encryption is off.
+///
+/// One keyring per configuration, kept for the process: a store is made per entity instance, and
+/// its construction does no I/O, so a key file is read when the class is defined, not each time.
 pub fn keyring(option: Option<&Value>) -> Result<Option<Keyring>> {
-    let invalid = |detail: &str| PersistError::InvalidConfig {
-        detail: format!("encryption: {detail}"),
-    };
+    static MADE: OnceLock<Mutex<HashMap<String, Option<Keyring>>>> = OnceLock::new();
+    let env = std::env::var(KEY_ENV)
+        .ok()
+        .filter(|value| !value.trim().is_empty());
+    let config = format!(
+        "{}\n{}",
+        option.map(Value::to_string).unwrap_or_default(),
+        env.as_deref().unwrap_or_default()
+    );
+    let made = MADE.get_or_init(Default::default);
+    if let Some(ring) = lock(made).get(&config) {
+        return Ok(ring.clone());
+    }
+    let ring = make_keyring(option, env)?;
+    lock(made).insert(config, ring.clone());
+    Ok(ring)
+}
+
+fn make_keyring(option: Option<&Value>, env: Option<String>) -> Result<Option<Keyring>> {
     match option {
-        None | Some(Value::Null) => match std::env::var(KEY_ENV) {
-            Ok(value) if !value.trim().is_empty() => {
+        None | Some(Value::Null) => match env {
+            Some(value) => {
                 let keys: Vec<String> = value.split(',').map(str::to_owned).collect();
                 Keyring::parse(&keys, KEY_ENV, false).map(Some)
             }
-            _ => Ok(None),
+            None => Ok(None),
         },
         Some(Value::Bool(false)) => Ok(None),
-        Some(Value::Object(map)) => {
-            let mut keys: Vec<String> = Vec::new();
+        Some(value @ Value::Object(_)) => {
+            let mut options = Options::new("encryption", value)?;
+            let key = options.secret("key")?;
+            let more = options.secrets("keys")?;
+            let key_file = options.string("keyFile")?;
+            let accept_plaintext = options.boolean("acceptPlaintext")?.unwrap_or(false);
             let mut sources = Vec::new();
-            for name in map.keys() {
-                if !["key", "keys", "keyFile", "acceptPlaintext"].contains(&name.as_str()) {
-                    return Err(invalid(&format!(
-                        "unknown option {name:?} (key, keys, keyFile)"
-                    )));
-                }
+            let mut keys: Vec<String> = Vec::new();
+            if let Some(key) = key {
+                keys.push(key);
+                sources.push("encryption.key");
             }
-            match map.get("key") {
-                Some(Value::String(key)) => {
-                    keys.push(key.clone());
-                    sources.push("encryption.key");
-                }
-                Some(_) => return Err(invalid("key must be a base64 string")),
-                None => {}
+            if let Some(more) = more {
+                keys.extend(more);
+                sources.push("encryption.keys");
             }
-            match map.get("keys") {
-                Some(Value::Array(items)) => {
-                    for item in items {
-                        match item {
-                            Value::String(key) => keys.push(key.clone()),
-                            _ => return Err(invalid("keys must be base64 strings")),
-                        }
-                    }
-                    sources.push("encryption.keys");
-                }
-                Some(_) => return Err(invalid("keys must be an array of base64 strings")),
-                None => {}
+            if let Some(path) = key_file {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| options.invalid(format!("keyFile {path}: {}", e.kind())))?;
+                keys.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                        .map(str::to_owned),
+                );
+                sources.push("encryption.keyFile");
             }
-            match map.get("keyFile") {
-                Some(Value::String(path)) => {
-                    let text = std::fs::read_to_string(path)
-                        .map_err(|e| invalid(&format!("keyFile {path}: {}", e.kind())))?;
-                    keys.extend(
-                        text.lines()
-                            .map(str::trim)
-                            .filter(|line| !line.is_empty() && !line.starts_with('#'))
-                            .map(str::to_owned),
-                    );
-                    sources.push("encryption.keyFile");
-                }
-                Some(_) => return Err(invalid("keyFile must be a path")),
-                None => {}
-            }
-            let accept_plaintext = match map.get("acceptPlaintext") {
-                None | Some(Value::Bool(false)) => false,
-                Some(Value::Bool(true)) => true,
-                Some(_) => return Err(invalid("acceptPlaintext must be a boolean")),
-            };
             if sources.is_empty() {
-                return Err(invalid(
-                    "give key, keys or keyFile (or false to turn it off)",
-                ));
+                return Err(options.invalid("give key, keys or keyFile (or false to turn it off)"));
             }
+            options.finish()?;
             Keyring::parse(&keys, &sources.join(" + "), accept_plaintext).map(Some)
         }
-        Some(_) => Err(invalid(
-            "must be false or an object { key | keys | keyFile }",
-        )),
+        Some(_) => Err(PersistError::InvalidConfig {
+            detail: "encryption: must be false or an object { key | keys | keyFile }".into(),
+        }),
     }
 }
 
