@@ -132,17 +132,36 @@ function instance(store, { namespace, entity }) {
 
 const CHUNK = 500;
 
-/** Yields [ids, texts] of an entity, CHUNK documents at a time (texts as stored, decrypted). */
-async function* chunksOf(persist) {
+/**
+ * Yields [ids, docs] of an entity, CHUNK documents at a time, docs as a batch read gives them
+ * (text, null, or a failure record). With `perId`, a chunk that fails as a whole is read again one
+ * document at a time, and a document's own failure (PERSIST_DECRYPT, PERSIST_CORRUPT) stands in
+ * its place; the store failing (down, refused) still throws.
+ */
+async function* chunksOf(persist, perId = false) {
   const ids = [];
   for await (const id of persist.keys()) ids.push(id);
   for (let i = 0; i < ids.length; i += CHUNK) {
     const slice = ids.slice(i, i + CHUNK);
-    const read = await persist[BATCH].read(slice, false);
-    const texts = read.map((doc) => (typeof doc === "string" ? doc : null));
-    yield [slice, texts, read];
+    try {
+      yield [slice, await persist[BATCH].read(slice, false)];
+    } catch (err) {
+      if (!perId) throw err;
+      const docs = [];
+      for (const id of slice) {
+        const own = (e) => {
+          if (e?.code === "PERSIST_DECRYPT" || e?.code === "PERSIST_CORRUPT") return e;
+          throw e;
+        };
+        docs.push(await persist[BATCH].read([id], false).then((r) => r[0], own));
+      }
+      yield [slice, docs];
+    }
   }
 }
+
+/** The texts of a chunk's docs; null where there is none. */
+const textsOf = (docs) => docs.map((doc) => (typeof doc === "string" ? doc : null));
 
 // ---------------------------------------------------------------------------------------------
 // Progress: a bar with rate and ETA on a terminal, plain lines otherwise.
@@ -191,7 +210,8 @@ async function inspect(store, flags) {
     let count = 0;
     let bytes = 0;
     const documents = [];
-    for await (const [ids, texts] of chunksOf(persist)) {
+    for await (const [ids, docs] of chunksOf(persist)) {
+      const texts = textsOf(docs);
       count += ids.length;
       texts.forEach((text, i) => {
         bytes += text ? Buffer.byteLength(text) : 0;
@@ -257,44 +277,18 @@ function liveState(ref, documents) {
 }
 
 async function verify(store, flags) {
-  // Without a key, an encrypted document reads as its envelope: report it, it cannot be checked.
-  const keyless = !store.Class.options.encryption;
   const problems = [];
   let checked = 0;
   for (const ref of await entitiesOf(store, null)) {
-    const persist = instance(store, ref);
-    const ids = [];
-    for await (const id of persist.keys()) ids.push(id);
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      const slice = ids.slice(i, i + CHUNK);
-      let read;
-      try {
-        read = await persist[BATCH].read(slice, false);
-      } catch {
-        // A chunk that fails as a whole (one undecryptable document): find which, one by one.
-        read = [];
-        for (const id of slice) {
-          read.push(
-            await persist[BATCH].read([id], false).then(
-              (r) => r[0],
-              (e) => {
-                // A document's own problem is reported; the store failing (down, refused) is not verify's to judge.
-                if (e?.code === "PERSIST_DECRYPT" || e?.code === "PERSIST_CORRUPT") return e;
-                throw e;
-              },
-            ),
-          );
-        }
-      }
+    // A chunk failing as a whole (one undecryptable document; without a key, any encrypted one) is
+    // read one by one to name the documents.
+    for await (const [slice, read] of chunksOf(instance(store, ref), true)) {
       read.forEach((doc, j) => {
         checked++;
         const where = { domain: ref.domain, namespace: ref.namespace, entity: ref.entity, id: slice[j] };
-        if (doc instanceof Error) problems.push({ ...where, code: doc.code, problem: doc.message });
-        else if (doc && typeof doc === "object") problems.push({ ...where, code: doc.code, problem: doc.message });
-        else if (typeof doc === "string" && safeParse(doc) === undefined && doc !== "null") problems.push({ ...where, code: "PERSIST_CORRUPT", problem: "not JSON" });
-        else if (keyless && typeof doc === "string" && safeParse(doc)?.$bkrs) {
-          problems.push({ ...where, code: "PERSIST_DECRYPT", problem: "encrypted, and no key was given (BACKTEST_KIT_RS_KEY or --key-file)" });
-        }
+        // A failure: an Error from a one-by-one read, or a batch read's failure record.
+        if (doc && typeof doc === "object") problems.push({ ...where, code: doc.code, problem: doc.message });
+        else if (typeof doc === "string" && safeParse(doc) === undefined) problems.push({ ...where, code: "PERSIST_CORRUPT", problem: "not JSON" });
       });
     }
   }
@@ -350,12 +344,12 @@ async function migrate(from, to, flags) {
   const mismatches = [];
   for (const ref of list) {
     const ids = keysOf.get(ref);
-    const target = instance(to, ref);
+    const [source, target] = [instance(from, ref), instance(to, ref)];
     const targetIds = new Set();
     for await (const id of target.keys()) targetIds.add(id);
     for (let i = 0; i < ids.length; i += CHUNK) {
       const slice = ids.slice(i, i + CHUNK);
-      const [a, b] = await Promise.all([instance(from, ref)[BATCH].read(slice, false), target[BATCH].read(slice, false)]);
+      const [a, b] = await Promise.all([source[BATCH].read(slice, false), target[BATCH].read(slice, false)]);
       slice.forEach((id, j) => {
         if (a[j] !== b[j]) mismatches.push(`${ref.namespace} ${ref.entity} ${id}`);
       });
@@ -380,11 +374,12 @@ async function exportStore(store, flags) {
   let count = 0;
   let skipped = 0;
   for (const ref of await entitiesOf(store, domains)) {
-    for await (const [ids, texts] of chunksOf(instance(store, ref))) {
+    for await (const [ids, docs] of chunksOf(instance(store, ref))) {
+      const texts = textsOf(docs);
       for (let i = 0; i < ids.length; i++) {
         if (texts[i] === null) continue;
         // A document that is not JSON cannot be imported anywhere: `verify` names it.
-        if (safeParse(texts[i]) === undefined && texts[i] !== "null") {
+        if (safeParse(texts[i]) === undefined) {
           skipped++;
           continue;
         }
@@ -440,7 +435,8 @@ async function rekey(store) {
   let total = 0;
   for (const ref of await entitiesOf(store, null)) {
     const persist = instance(store, ref);
-    for await (const [ids, texts] of chunksOf(persist)) {
+    for await (const [ids, docs] of chunksOf(persist)) {
+      const texts = textsOf(docs);
       const present = ids.map((id, i) => [id, texts[i]]).filter(([, t]) => t !== null);
       // "replace": every document is sealed again with the first key.
       if (present.length) await persist[BATCH].write(present.map(([id]) => id), present.map(([, t]) => t), "replace");
