@@ -567,12 +567,10 @@ impl MongoStore {
         })
     }
 
-    /// Check the server answers, and with `validate` move aside every document of the entity
-    /// whose value is not a JSON string.
+    /// Connect (the first store of a configuration checks the server answers), and with
+    /// `validate` move aside every document of the entity whose value is not a JSON string.
     async fn init(&self, validate: bool) -> Result<InitReport> {
-        let database = self.database().await?;
-        self.bounded(database.run_command(doc! { "ping": 1 }))
-            .await?;
+        self.database().await?;
         let mut report = InitReport::default();
         if !validate {
             return Ok(report);
@@ -683,8 +681,9 @@ impl Store for MongoStore {
     }
 }
 
-/// A client for the configuration. The driver connects lazily and keeps reconnecting by
-/// itself, so the client is made once (parsing a `mongodb+srv://` URL resolves DNS) and kept.
+/// A client for the configuration, once a `ping` shows the server answers. The driver keeps
+/// reconnecting by itself, so the client is made once (parsing a `mongodb+srv://` URL resolves
+/// DNS) and kept: later stores of the configuration start without a round trip.
 async fn connect(config: &MongoConfig) -> Result<Client> {
     install_crypto_provider();
     let parse = ClientOptions::parse(&config.url);
@@ -705,7 +704,25 @@ async fn connect(config: &MongoConfig) -> Result<Client> {
     options.connect_timeout = Some(config.connect_timeout);
     // An outage fails an operation after this long instead of the driver's 30 s.
     options.server_selection_timeout = Some(config.connect_timeout);
-    Client::with_options(options).map_err(|e| failure(config, &e))
+    let client = Client::with_options(options).map_err(|e| failure(config, &e))?;
+    let admin = client.database("admin");
+    let ping = admin.run_command(doc! { "ping": 1 });
+    match tokio::time::timeout(
+        config.connect_timeout + config.command_timeout,
+        ping.into_future(),
+    )
+    .await
+    {
+        Ok(outcome) => outcome.map_err(|e| failure(config, &e))?,
+        Err(_) => {
+            return Err(server_error(
+                config,
+                "no reply to ping within the timeouts".into(),
+                ServerFailure::Unavailable,
+            ))
+        }
+    };
+    Ok(client)
 }
 
 fn server_error(config: &MongoConfig, detail: String, kind: ServerFailure) -> PersistError {
