@@ -7,7 +7,7 @@ import Redis from "ioredis";
 import pg from "pg";
 import { inject } from "vitest";
 
-import { createMongoPersist, createPostgresPersist, createRedisPersist, createS3Persist, createSqlitePersist, RustFilePersist } from "../index.js";
+import { createFilePersist, createMongoPersist, createPostgresPersist, createRedisPersist, createS3Persist, createSqlitePersist, RustFilePersist } from "../index.js";
 import { persistConformance, type PersistCtor } from "./conformance";
 import { makeTempDir, removeDir, sqliteAll, treeSnapshot } from "./helpers";
 import { mongoClient, s3Client, s3Dump, s3Options, s3RemoveAll } from "./stores";
@@ -33,6 +33,16 @@ persistConformance("backtest-kit PersistBase (reference)", fileBackend(PersistBa
 });
 
 persistConformance("RustFilePersist", fileBackend(RustFilePersist, "file"), {
+  strictIds: true,
+  errorCodes: true,
+  extras: true,
+  issueOrder: true,
+});
+
+// Encryption at rest wraps any backend; the wrapped store keeps the whole contract (the raw
+// documents are envelopes, so the snapshots below show ciphertext).
+const KEY = Buffer.alloc(32, 3).toString("base64");
+persistConformance("RustFilePersist, encrypted", fileBackend(createFilePersist({ encryption: { key: KEY } }), "file-enc"), {
   strictIds: true,
   errorCodes: true,
   extras: true,
