@@ -33,12 +33,12 @@ export async function setup(project: TestProject): Promise<void> {
   // BKRS_TEST_MONGO_URL: a real MongoDB (the release workflow's service container) instead of
   // nx-27017 for the shared suites; each test uses collections of its own.
   const realMongo = process.env.BKRS_TEST_MONGO_URL;
-  const [redis, postgres, mongo, s3] = await Promise.all([
-    startRedisServer(),
+  const [redis, postgres, mongo, s3] = await startAll([
+    startRedisServer().then((redis) => Object.assign(redis, { destroy: () => redis.stop() })),
     startPostgres(),
     realMongo ? { url: realMongo, destroy: async () => undefined } : startMongo(),
     startS3(),
-  ]);
+  ] as const);
   server = redis;
   others = [postgres, mongo, s3];
   project.provide("redisUrl", redis.url);
@@ -51,6 +51,22 @@ export async function setup(project: TestProject): Promise<void> {
     secretAccessKey: s3.secretAccessKey,
     root: s3.root,
   });
+}
+
+/**
+ * Every server started, or — if any cannot start — the ones that did stopped (their processes would
+ * keep vitest from exiting) and the run failed at once with every reason, before a test is collected.
+ */
+async function startAll<T extends readonly (Destroyable | Promise<Destroyable>)[]>(
+  starts: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results = await Promise.allSettled(starts);
+  const reasons = results.flatMap((result) => (result.status === "rejected" ? [String(result.reason?.message ?? result.reason)] : []));
+  if (reasons.length) {
+    await Promise.all(results.map((result) => (result.status === "fulfilled" ? result.value.destroy() : undefined)));
+    throw new Error(`a test server could not start:\n${reasons.join("\n")}`);
+  }
+  return results.map((result) => (result as PromiseFulfilledResult<Destroyable>).value) as never;
 }
 
 export async function teardown(): Promise<void> {

@@ -1,27 +1,15 @@
 "use strict";
 // Private MongoDB-wire servers on free loopback ports, for the tests and the benchmark: nx-27017
 // (PyPI), a MongoDB wire-protocol server written in Python over SQLite. No MongoDB server installs
-// from the registries this project reaches; .ci/run makes the venv (.venv-mongo) it runs from.
+// from the registries this project reaches; dev/test-deps.cjs installs it into .test-deps/.
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 
 const { freePort } = require("./redis-server.cjs");
-const { binary, service } = require("./processes.cjs");
+const { service } = require("./processes.cjs");
+const { findBinary } = require("./test-deps.cjs");
 
-const VENV_BINARY = path.join(__dirname, "..", ".venv-mongo", "bin", "nx-27017");
-
-function nxBinary() {
-  if (process.env.BKRS_NX27017) return process.env.BKRS_NX27017;
-  if (fs.existsSync(VENV_BINARY)) return VENV_BINARY;
-  try {
-    return binary("nx-27017", "(none)");
-  } catch {
-    throw new Error(
-      "nx-27017 not found: python3 -m venv .venv-mongo && .venv-mongo/bin/pip install nx-27017==0.8.1 (.ci/run does)",
-    );
-  }
-}
 
 /**
  * Start nx-27017 on a free loopback port. `persistent`: data in a SQLite file that survives a
@@ -29,7 +17,7 @@ function nxBinary() {
  * start(), destroy() }; start() restarts on the same port with the same data.
  */
 async function startMongo({ persistent = false } = {}) {
-  const file = nxBinary();
+  const file = findBinary("nx-27017", "BKRS_NX27017");
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-mongo-"));
   const args = [

@@ -9,14 +9,12 @@ const os = require("node:os");
 const path = require("node:path");
 
 const { freePort, makeTlsFiles } = require("./redis-server.cjs");
+const { postgresBinDir } = require("./test-deps.cjs");
 
 function binDir() {
-  const root = "/usr/lib/postgresql";
-  const versions = fs.existsSync(root)
-    ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a))
-    : [];
-  if (versions.length === 0) throw new Error("PostgreSQL not found: install the Debian package postgresql (.ci/run does)");
-  return path.join(root, versions[0], "bin");
+  const dir = postgresBinDir();
+  if (!dir) throw new Error("PostgreSQL not found: run `node dev/test-deps.cjs` (npm test does), which installs every test dependency");
+  return dir;
 }
 
 /**

@@ -1,21 +1,11 @@
 "use strict";
-// Server processes for the tests and the benchmark (Redis Cluster and Sentinel set-ups): finding
-// a binary, starting a process whose output is kept and drained, log tails for error messages,
-// and stopping it.
-const { execFileSync, spawn } = require("node:child_process");
+// Server processes for the tests and the benchmark (Redis Cluster and Sentinel set-ups): starting
+// a process whose output is kept and drained, log tails for error messages, and stopping it.
+const { spawn } = require("node:child_process");
 const path = require("node:path");
 
 const LOG_LIMIT = 64 * 1024;
 const STOP_GRACE_MS = 5_000;
-
-/** The path of `name`, or an error naming the Debian package that provides it. */
-function binary(name, debianPackage) {
-  try {
-    return execFileSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" }).trim();
-  } catch {
-    throw new Error(`${name} not found: install the Debian package ${debianPackage} (.ci/run does)`);
-  }
-}
 
 /**
  * Start `file args`; returns { proc, log, exited }: `log` keeps the output's last 64 KiB, and
@@ -100,4 +90,4 @@ function service(file, args, port) {
   };
 }
 
-module.exports = { binary, launch, logTails, stopProcess, killAll, sleep, waitForPort, service };
+module.exports = { launch, logTails, stopProcess, killAll, sleep, waitForPort, service };

@@ -8,7 +8,8 @@ const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 
-const { binary, killAll, launch, logTails, sleep, stopProcess } = require("./processes.cjs");
+const { killAll, launch, logTails, sleep, stopProcess } = require("./processes.cjs");
+const { findBinary } = require("./test-deps.cjs");
 
 const NODE_COUNT = 6;
 const START_TIMEOUT_MS = 30_000;
@@ -66,8 +67,8 @@ function parseClusterNodes(text) {
  */
 async function startRedisCluster(extraArgs = [], password = undefined) {
   const auth = password ? ["--no-auth-warning", "-a", password] : [];
-  const serverBinary = binary("redis-server", "redis-server");
-  const cliBinary = binary("redis-cli", "redis-tools");
+  const serverBinary = findBinary("redis-server");
+  const cliBinary = findBinary("redis-cli");
   const deadline = Date.now() + START_TIMEOUT_MS;
   const ports = await freeClusterPorts(NODE_COUNT);
   const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-redis-cluster-"));

@@ -8,7 +8,8 @@ const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 
-const { binary, killAll, launch, logTails, sleep, stopProcess } = require("./processes.cjs");
+const { killAll, launch, logTails, sleep, stopProcess } = require("./processes.cjs");
+const { findBinary } = require("./test-deps.cjs");
 const { freePort } = require("./redis-server.cjs");
 
 const MASTER_NAME = "mymaster";
@@ -21,8 +22,8 @@ const START_TIMEOUT_MS = 30_000;
  * replica and the other two sentinels.
  */
 async function startRedisSentinel() {
-  const serverBinary = binary("redis-server", "redis-server");
-  const cliBinary = binary("redis-cli", "redis-tools");
+  const serverBinary = findBinary("redis-server");
+  const cliBinary = findBinary("redis-cli");
   const baseDir = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-redis-sentinel-"));
   const dataPorts = [await freePort(), await freePort()];
   const sentinelPorts = [await freePort(), await freePort(), await freePort()];

@@ -6,13 +6,8 @@ const net = require("node:net");
 const os = require("node:os");
 const path = require("node:path");
 
-function redisServerBinary() {
-  try {
-    return execFileSync("sh", ["-c", "command -v redis-server"], { encoding: "utf8" }).trim();
-  } catch {
-    throw new Error("redis-server not found: install the Debian package redis-server (.ci/run does)");
-  }
-}
+const { findBinary } = require("./test-deps.cjs");
+
 
 /** A port nothing listens on now (the kernel's choice for port 0). */
 function freePort() {
@@ -42,7 +37,7 @@ function makeTlsFiles(dir) {
  * persistence. Returns { port, url, stop(), start() }; start() restarts on the same port.
  */
 async function startRedisServer(extraArgs = [], tls) {
-  const binary = redisServerBinary();
+  const binary = findBinary("redis-server");
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-redis-"));
   const portArgs = tls

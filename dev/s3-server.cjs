@@ -1,23 +1,15 @@
 "use strict";
 // Private S3 servers on free loopback ports, for the tests and the benchmark: s3s-fs (crates.io),
 // an S3 server over a local directory that checks SigV4 signatures and supports ListObjectsV2
-// and conditional PUT. `cargo install s3s-fs@0.14.1 --features binary --locked` (.ci/run does).
+// and conditional PUT. dev/test-deps.cjs installs it into .test-deps/.
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 
 const { freePort } = require("./redis-server.cjs");
 const { service } = require("./processes.cjs");
+const { findBinary } = require("./test-deps.cjs");
 
-function s3sBinary() {
-  const candidates = [process.env.BKRS_S3S_FS, path.join(os.homedir(), ".cargo", "bin", "s3s-fs")];
-  for (const candidate of candidates) if (candidate && fs.existsSync(candidate)) return candidate;
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    const candidate = path.join(dir, "s3s-fs");
-    if (fs.existsSync(candidate)) return candidate;
-  }
-  throw new Error("s3s-fs not found: cargo install s3s-fs@0.14.1 --features binary --locked (.ci/run does)");
-}
 
 /**
  * Start s3s-fs on a free loopback port over a fresh directory, with one access key. Returns
@@ -25,7 +17,7 @@ function s3sBinary() {
  * destroy() }: bucket() creates a bucket (a directory); start() restarts with the same data.
  */
 async function startS3() {
-  const file = s3sBinary();
+  const file = findBinary("s3s-fs", "BKRS_S3S_FS");
   const port = await freePort();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-s3-"));
   const accessKeyId = "bkrs-test-access";
