@@ -117,8 +117,10 @@ function provision() {
     }
     console.log(`test dependencies: installing ${names.join(", ")} with apt-get (${missing.map((pkg) => pkg.why).join("; ")})`);
     const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
-    execFileSync("apt-get", ["install", "-y", "-qq", ...names], { stdio: "inherit", env });
+    // apt's progress goes nowhere; its errors still reach the terminal.
+    const quiet = { stdio: ["ignore", "ignore", "inherit"], env };
+    execFileSync("apt-get", ["update", "-qq"], quiet);
+    execFileSync("apt-get", ["install", "-y", "-qq", ...names], quiet);
   }
 
   const toInstall = LOCAL_TOOLS.filter((tool) => !isExecutable(path.join(tool.dir, "bin", tool.binary)));
