@@ -356,6 +356,25 @@ pub fn describe_backend(kind: String, options_json: String) -> napi::Result<Stri
 }
 
 #[napi(object, object_from_js = false)]
+pub struct NativeUrl {
+    /// The backend the URL's scheme names.
+    pub kind: String,
+    /// The options it stands for, as JSON.
+    pub options_json: String,
+}
+
+/// The backend and options a store URL stands for (`redis://…?prefix=a`, `sqlite:./db.sqlite`).
+#[napi]
+pub fn backend_for_url(url: String) -> napi::Result<NativeUrl, PersistCode> {
+    store::from_url(&url)
+        .map(|(kind, options)| NativeUrl {
+            kind: kind.to_owned(),
+            options_json: options.to_string(),
+        })
+        .map_err(config_error)
+}
+
+#[napi(object, object_from_js = false)]
 pub struct NativeStats {
     pub writes: f64,
     pub commits: f64,

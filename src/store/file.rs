@@ -80,8 +80,22 @@ const INLINE_IDS: usize = 16;
 /// Largest cache request run on the calling thread (a candle window is usually far smaller).
 const MAX_IN_PLACE_DOCS: usize = 128;
 
+/// `file:` alone: a file store's directories are the baseDirs backtest-kit gives each domain.
+fn options_from_url(url: &str) -> Result<serde_json::Value> {
+    match url {
+        "file:" | "file://" => Ok(serde_json::json!({})),
+        _ => Err(PersistError::InvalidConfig {
+            detail: format!(
+                "file: a file store writes where backtest-kit's baseDir says (./dump/data/…), so its URL is file: alone, got {url:?}"
+            ),
+        }),
+    }
+}
+
 pub static KIND: Kind = Kind {
     name: "file",
+    schemes: &["file"],
+    options_from_url,
     open: |entity_name, base_dir, options| {
         Options::new("file", options)?.finish()?;
         Ok(Arc::new(FileStore::new(base_dir, entity_name)?))

@@ -215,6 +215,12 @@ pub type Listing = BoxFuture<Result<Vec<EntityRef>>>;
 /// defaults (environment, working directory) and refuses names it does not know.
 pub struct Kind {
     pub name: &'static str,
+    /// The URL schemes naming this backend (`redis` for `redis://…`), one syntax for factories,
+    /// environment variables and the command.
+    pub schemes: &'static [&'static str],
+    /// The options a URL of one of `schemes` stands for; its parameters are checked when the
+    /// options are resolved, the same way whichever way the URL came.
+    pub options_from_url: fn(&str) -> Result<Value>,
     /// A store for (entityName, baseDir); no I/O.
     pub open: fn(&str, &str, &Value) -> Result<Arc<dyn Store>>,
     /// The options as resolved now, for users to inspect.
@@ -299,6 +305,38 @@ pub async fn entities(
 /// Finish queued work and release the shared resource the options name.
 pub fn close(kind_name: &str, options: &Value) -> Result<BoxFuture<Result<()>>> {
     (kind(kind_name)?.close)(&split_encryption(options).0)
+}
+
+/// A server URL stands for `{ url }`: the backend's own resolution reads its parameters.
+pub fn url_option(url: &str) -> Result<Value> {
+    Ok(serde_json::json!({ "url": url }))
+}
+
+/// The backend a URL names and the options it stands for: `redis://…/0?prefix=bot-a` is
+/// `("redis", { url })`, `sqlite:./state.sqlite` is `("sqlite", { path })`.
+pub fn from_url(url: &str) -> Result<(&'static str, Value)> {
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    let found = scheme
+        .as_deref()
+        .and_then(|scheme| KINDS.iter().find(|kind| kind.schemes.contains(&scheme)));
+    match found {
+        Some(kind) => Ok((kind.name, (kind.options_from_url)(url)?)),
+        None => Err(PersistError::InvalidConfig {
+            detail: format!(
+                "not a store URL{}: the schemes are {}",
+                scheme
+                    .map(|s| format!(" (scheme {s:?})"))
+                    .unwrap_or_default(),
+                KINDS
+                    .iter()
+                    .flat_map(|kind| kind.schemes.iter().map(|s| format!("{s}:")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
 }
 
 pub fn kind(name: &str) -> Result<&'static Kind> {

@@ -23,6 +23,7 @@ use mongodb::{Client, Collection, Database};
 use serde_json::{json, Value};
 
 use super::credentials::{redact_url, scrub_secrets};
+use super::options::take_url_params;
 use super::servers::{install_crypto_provider, Counters, Registry, Shared};
 use super::{
     entity_segments, last_per_id, namespace_of, order, Doc, InitReport, Kind, Options, Reply,
@@ -44,6 +45,8 @@ const MAX_COMMAND_BYTES: usize = 8 << 20;
 
 pub static KIND: Kind = Kind {
     name: "mongodb",
+    schemes: &["mongodb", "mongodb+srv"],
+    options_from_url: super::url_option,
     open: |entity_name, base_dir, options| {
         let config = resolve(options)?;
         Ok(Arc::new(MongoStore::new(config, base_dir, entity_name)?))
@@ -121,21 +124,22 @@ impl MongoConfig {
 
 fn resolve(options: &Value) -> Result<MongoConfig> {
     let mut options = Options::new("mongodb", options)?;
-    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-    let url = options
-        .string("url")?
-        .or_else(|| env(URL_ENV))
-        .or_else(|| env("MONGODB_URI"))
-        .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    let (url, origin) = match options.string_or_env("url", &[URL_ENV, "MONGODB_URI"])? {
+        Some(setting) => (setting.value, setting.origin),
+        None => (DEFAULT_URL.to_owned(), "the default".to_owned()),
+    };
+    // `?collection=` (and `?database=`, also the URL's path) are ours; the driver's stay.
+    let (url, url_params) = take_url_params(&url, &["collection", "database"])
+        .map_err(|detail| options.invalid(format!("{detail} (from {origin})")))?;
     if !(url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")) {
         return Err(options.invalid(format!(
-            "url must be a mongodb:// or mongodb+srv:// URL, got {}",
+            "url must be a mongodb:// or mongodb+srv:// URL, got {} (from {origin})",
             redact_url(&url)
         )));
     }
     let parsed = ConnectionString::parse(&url).map_err(|e| {
         options.invalid(format!(
-            "url {}: {}",
+            "url {} (from {origin}): {}",
             redact_url(&url),
             scrub_secrets(&error_message(&e), &url)
         ))
@@ -151,7 +155,7 @@ fn resolve(options: &Value) -> Result<MongoConfig> {
         ));
     }
     let database = options
-        .string("database")?
+        .string_or_url_param("database", &url_params)?
         .or(parsed.default_database.clone())
         .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
     // The server's rules for names; `$` would make a name an operator.
@@ -164,7 +168,7 @@ fn resolve(options: &Value) -> Result<MongoConfig> {
         )));
     }
     let collection = options
-        .string("collection")?
+        .string_or_url_param("collection", &url_params)?
         .unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
     if collection.is_empty()
         || collection.len() > 200

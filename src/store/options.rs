@@ -44,6 +44,26 @@ impl Options {
         }
     }
 
+    /// The option `name`, else the first non-empty variable of `envs`, with where it came from
+    /// ("the url option" or the variable's name), so an error can say which setting to fix.
+    pub fn string_or_env(&mut self, name: &str, envs: &[&'static str]) -> Result<Option<Setting>> {
+        if let Some(value) = self.string(name)? {
+            return Ok(Some(Setting {
+                value,
+                origin: format!("the {name} option"),
+            }));
+        }
+        Ok(envs.iter().find_map(|variable| {
+            std::env::var(variable)
+                .ok()
+                .filter(|value| !value.is_empty())
+                .map(|value| Setting {
+                    value,
+                    origin: format!("the environment variable {variable}"),
+                })
+        }))
+    }
+
     /// A string whose value never appears in an error (a password).
     pub fn secret(&mut self, name: &str) -> Result<Option<String>> {
         match self.take(name) {
@@ -160,8 +180,85 @@ impl Options {
             .map(|n| format!("{n:?}"))
             .collect::<Vec<_>>()
             .join(", ");
-        Err(invalid(self.backend, format!("unknown option {names}")))
+        let hints = unknown
+            .iter()
+            .filter_map(|name| suggestion(name).map(|hint| format!("; {name:?}: {hint}")))
+            .collect::<String>();
+        Err(invalid(
+            self.backend,
+            format!("unknown option {names}{hints}"),
+        ))
     }
+}
+
+/// A URL without its query parameters named in `ours` (this library's, such as `prefix`), and
+/// their percent-decoded values; every other parameter stays, in order, for the driver. A
+/// parameter of ours given twice is refused.
+pub fn take_url_params(
+    url: &str,
+    ours: &[&str],
+) -> std::result::Result<(String, Vec<(String, String)>), String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), Vec::new()));
+    };
+    let (mut kept, mut taken) = (Vec::new(), Vec::<(String, String)>::new());
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if ours.contains(&name) {
+            if taken.iter().any(|(seen, _)| seen == name) {
+                return Err(format!("url: parameter {name:?} is given twice"));
+            }
+            taken.push((name.to_owned(), super::credentials::percent_decode(value)));
+        } else {
+            kept.push(pair);
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, taken))
+}
+
+impl Options {
+    /// Option `name`, else the URL parameter of that name (from [`take_url_params`]); both
+    /// together are refused, as one would silently win.
+    pub fn string_or_url_param(
+        &mut self,
+        name: &str,
+        params: &[(String, String)],
+    ) -> Result<Option<String>> {
+        let from_url = params
+            .iter()
+            .find(|(param, _)| param == name)
+            .map(|(_, value)| value.clone());
+        match (self.string(name)?, from_url) {
+            (Some(_), Some(_)) => Err(self.invalid(format!(
+                "{name} is given both as an option and as the url's ?{name}= parameter: give one"
+            ))),
+            (option, param) => Ok(option.or(param)),
+        }
+    }
+}
+
+/// A setting's value and where it came from (an option or an environment variable).
+pub struct Setting {
+    pub value: String,
+    pub origin: String,
+}
+
+/// What to write instead of an option name other clients (ioredis, pg, keyv, mongodb) use.
+fn suggestion(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "host" | "hostname" | "port" | "password" | "username" | "user" | "db" => {
+            "did you mean url? host, port, credentials and database go into it (redis://user:pass@host:6379/0, postgres://user:pass@host/db)"
+        }
+        "connectionString" | "uri" | "connectionUrl" | "connection" => "did you mean url?",
+        "keyPrefix" | "namespace" => "did you mean prefix?",
+        "ssl" => "did you mean tls: { ca }? (or rediss:// / sslmode= in the url)",
+        _ => return None,
+    })
 }
 
 fn invalid(backend: &str, detail: String) -> PersistError {
@@ -185,6 +282,37 @@ mod tests {
         let err = opts.finish().expect_err("urll is unknown");
         assert_eq!(err.code(), "PERSIST_INVALID_CONFIG");
         assert!(err.to_string().contains("\"urll\""), "{err}");
+
+        let err = Options::new("redis", &json!({"keyPrefix": "a", "host": "h"}))
+            .expect("obj")
+            .finish()
+            .expect_err("keyv and ioredis names are unknown");
+        assert!(err.to_string().contains("did you mean prefix?"), "{err}");
+        assert!(err.to_string().contains("did you mean url?"), "{err}");
+    }
+
+    #[test]
+    fn our_url_parameters_are_taken_out_and_the_driver_keeps_its_own() {
+        let (url, taken) =
+            take_url_params("redis://h:1/0?prefix=bot%2Da&protocol=resp3", &["prefix"])
+                .expect("ok");
+        assert_eq!(url, "redis://h:1/0?protocol=resp3");
+        assert_eq!(taken, vec![("prefix".to_owned(), "bot-a".to_owned())]);
+        let (url, taken) =
+            take_url_params("postgres://h/db?table=t", &["table", "schema"]).expect("ok");
+        assert_eq!((url.as_str(), taken.len()), ("postgres://h/db", 1));
+        assert!(take_url_params("redis://h?prefix=a&prefix=b", &["prefix"]).is_err());
+
+        let params = vec![("prefix".to_owned(), "a".to_owned())];
+        let mut both = Options::new("redis", &json!({"prefix": "b"})).expect("obj");
+        assert!(both.string_or_url_param("prefix", &params).is_err());
+        let mut one = Options::new("redis", &json!({})).expect("obj");
+        assert_eq!(
+            one.string_or_url_param("prefix", &params)
+                .expect("ok")
+                .as_deref(),
+            Some("a")
+        );
 
         let mut opts = Options::new("sqlite", &json!({"syncReads": "yes"})).expect("obj");
         assert!(opts.boolean("syncReads").is_err());

@@ -32,6 +32,7 @@ use tokio_postgres::{Client, NoTls, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::credentials::{redact_url, scrub_secrets};
+use super::options::take_url_params;
 use super::servers::{install_crypto_provider, Counters, Link, Registry, Shared};
 use super::{
     entity_segments, last_per_id, namespace_of, order, Doc, InitReport, Kind, Options, Reply,
@@ -55,6 +56,8 @@ const MAX_TABLE_NAME: usize = 63 - "_quarantine".len();
 
 pub static KIND: Kind = Kind {
     name: "postgres",
+    schemes: &["postgres", "postgresql"],
+    options_from_url: super::url_option,
     open: |entity_name, base_dir, options| {
         let config = resolve(options)?;
         Ok(Arc::new(PostgresStore::new(config, base_dir, entity_name)?))
@@ -184,31 +187,33 @@ impl PostgresConfig {
 
 fn resolve(options: &Value) -> Result<PostgresConfig> {
     let mut options = Options::new("postgres", options)?;
-    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-    let url = options
-        .string("url")?
-        .or_else(|| env(URL_ENV))
-        .or_else(|| env("DATABASE_URL"))
-        .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    let (url, origin) = match options.string_or_env("url", &[URL_ENV, "DATABASE_URL"])? {
+        Some(setting) => (setting.value, setting.origin),
+        None => (DEFAULT_URL.to_owned(), "the default".to_owned()),
+    };
+    // `?table=` and `?schema=` are ours; libpq's own parameters stay for the driver.
+    let (url, url_params) = take_url_params(&url, &["table", "schema"])
+        .map_err(|detail| options.invalid(format!("{detail} (from {origin})")))?;
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(options.invalid(format!(
-            "url must be a postgres:// or postgresql:// URL, got {}",
+            "url must be a postgres:// or postgresql:// URL, got {} (from {origin})",
             redact_url(&url)
         )));
     }
-    let (connect, ssl) = split_sslmode(&url).map_err(|detail| options.invalid(detail))?;
+    let (connect, ssl) = split_sslmode(&url)
+        .map_err(|detail| options.invalid(format!("{detail} (from {origin})")))?;
     if let Err(e) = connect.parse::<tokio_postgres::Config>() {
         return Err(options.invalid(format!(
-            "url {}: {}",
+            "url {} (from {origin}): {}",
             redact_url(&url),
             scrub_secrets(&e.to_string(), &url)
         )));
     }
     let schema = options
-        .string("schema")?
+        .string_or_url_param("schema", &url_params)?
         .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
     let table = options
-        .string("table")?
+        .string_or_url_param("table", &url_params)?
         .unwrap_or_else(|| DEFAULT_TABLE.to_owned());
     for (name, value, max) in [("schema", &schema, 63), ("table", &table, MAX_TABLE_NAME)] {
         if !is_plain_identifier(value, max) {

@@ -24,6 +24,7 @@ use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType}
 use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError, TlsMode};
 use serde_json::{json, Value};
 
+use super::options::take_url_params;
 use super::{
     entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
     Store, WriteMode,
@@ -63,6 +64,8 @@ const DEFAULT_TIMEOUT_MS: u64 = 5000;
 
 pub static KIND: Kind = Kind {
     name: "redis",
+    schemes: &["redis", "rediss"],
+    options_from_url: super::url_option,
     open: |entity_name, base_dir, options| {
         let (config, settings) = resolve(options)?;
         Ok(Arc::new(RedisStore::new(
@@ -183,13 +186,32 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
     let first_node = cluster
         .first()
         .or_else(|| sentinel.as_ref().map(|s| &s.nodes[0]));
-    let url = match first_node {
-        Some(first) => first.clone(),
-        None => url_option
-            .or_else(|| env(URL_ENV))
-            .or_else(|| env("REDIS_URL"))
-            .unwrap_or_else(|| DEFAULT_URL.to_owned()),
+    let (url, origin) = match first_node {
+        Some(first) => (first.clone(), "the cluster or sentinel nodes".to_owned()),
+        None => match url_option {
+            Some(url) => (url, "the url option".to_owned()),
+            None => [URL_ENV, "REDIS_URL"]
+                .into_iter()
+                .find_map(|variable| {
+                    env(variable).map(|url| (url, format!("the environment variable {variable}")))
+                })
+                .unwrap_or_else(|| (DEFAULT_URL.to_owned(), "the default".to_owned())),
+        },
     };
+    // `?prefix=` is ours; redis-rs reads only `protocol` and would ignore anything else silently.
+    let (url, url_params) = take_url_params(&url, &["prefix"])
+        .map_err(|detail| options.invalid(format!("{detail} (from {origin})")))?;
+    if let Some((_, query)) = url.split_once('?') {
+        if let Some(unknown) = query
+            .split('&')
+            .map(|pair| pair.split('=').next().unwrap_or(pair))
+            .find(|name| !name.is_empty() && *name != "protocol")
+        {
+            return Err(options.invalid(format!(
+                "url: unknown parameter {unknown:?} (from {origin}); a Redis URL takes ?prefix= and ?protocol="
+            )));
+        }
+    }
     let sentinel_nodes = sentinel.iter().flat_map(|s| s.nodes.iter());
     for each in cluster
         .iter()
@@ -198,13 +220,19 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
     {
         if !(each.starts_with("redis://") || each.starts_with("rediss://")) {
             return Err(options.invalid(format!(
-                "url, cluster seeds and sentinel nodes must be redis:// or rediss:// URLs, got {}",
+                "url, cluster seeds and sentinel nodes must be redis:// or rediss:// URLs, got {} (from {origin})",
+                redact_url(each)
+            )));
+        }
+        if redis::IntoConnectionInfo::into_connection_info(each.as_str()).is_err() {
+            return Err(options.invalid(format!(
+                "{} (from {origin}) is not a valid Redis URL (redis[s]://[user:password@]host[:port][/db])",
                 redact_url(each)
             )));
         }
     }
     let prefix = options
-        .string("prefix")?
+        .string_or_url_param("prefix", &url_params)?
         .unwrap_or_else(|| "backtest-kit".to_owned());
     if prefix.is_empty() {
         return Err(options.invalid("prefix must be a non-empty string"));

@@ -43,6 +43,8 @@ const MAX_KEY_BYTES: usize = 1024;
 
 pub static KIND: Kind = Kind {
     name: "s3",
+    schemes: &["s3"],
+    options_from_url: super::url_option,
     open: |entity_name, base_dir, options| {
         let config = resolve(options)?;
         if config.bucket.is_empty() {
@@ -166,10 +168,15 @@ impl S3Config {
 fn resolve(options: &Value) -> Result<S3Config> {
     let mut options = Options::new("s3", options)?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let url = options.string("url")?.or_else(|| env(URL_ENV));
+    let url = options.string_or_env("url", &[URL_ENV])?;
     let mut from_url = match &url {
-        Some(url) => parse_url(url).map_err(|detail| options.invalid(detail))?,
+        Some(url) => parse_url(&url.value)
+            .map_err(|detail| options.invalid(format!("{detail} (from {})", url.origin)))?,
         None => UrlParts::default(),
+    };
+    let bucket_origin = match (&url, from_url.bucket.is_some()) {
+        (Some(url), true) => format!(" (from {})", url.origin),
+        _ => String::new(),
     };
     // No bucket yet is allowed here (the environment may name it by the time a store is made);
     // `open` refuses it.
@@ -187,7 +194,7 @@ fn resolve(options: &Value) -> Result<S3Config> {
             && !bucket.ends_with(['-', '.']);
     if !bucket_ok {
         return Err(options.invalid(format!(
-            "bucket must be 3 to 63 lowercase letters, digits, - or ., got {bucket:?}"
+            "bucket must be 3 to 63 lowercase letters, digits, - or ., got {bucket:?}{bucket_origin}"
         )));
     }
     let prefix = options

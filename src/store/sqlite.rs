@@ -50,8 +50,49 @@ const PATH_ENV: &str = "BACKTEST_KIT_RS_SQLITE_PATH";
 const SYNCHRONOUS_ENV: &str = "BACKTEST_KIT_RS_SQLITE_SYNCHRONOUS";
 const DEFAULT_PATH: &str = "dump/backtest-kit.sqlite";
 
+/// `sqlite:PATH?synchronous=NORMAL&syncReads=false`: the database file and the two settings.
+fn options_from_url(url: &str) -> Result<Value> {
+    let invalid = |detail: String| PersistError::InvalidConfig {
+        detail: format!("sqlite: {detail}"),
+    };
+    let rest = url
+        .split_once(':')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut options = serde_json::Map::new();
+    if !path.is_empty() {
+        options.insert(
+            "path".into(),
+            Value::String(super::credentials::percent_decode(path)),
+        );
+    }
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = match (name, value) {
+            ("synchronous", _) => Value::String(value.to_owned()),
+            ("syncReads", "true") => Value::Bool(true),
+            ("syncReads", "false") => Value::Bool(false),
+            ("syncReads", other) => {
+                return Err(invalid(format!(
+                    "url: syncReads must be true or false, got {other:?}"
+                )))
+            }
+            (other, _) => {
+                return Err(invalid(format!(
+                    "url: unknown parameter {other:?} (synchronous, syncReads)"
+                )))
+            }
+        };
+        options.insert(name.into(), value);
+    }
+    Ok(Value::Object(options))
+}
+
 pub static KIND: Kind = Kind {
     name: "sqlite",
+    schemes: &["sqlite"],
+    options_from_url,
     open: |entity_name, base_dir, options| {
         let resolved = Resolved::from(options)?;
         Ok(Arc::new(SqliteStore::new(
