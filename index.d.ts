@@ -82,6 +82,51 @@ declare abstract class NativePersist<Entity = any> {
   filter(predicate: (value: Entity) => boolean | Promise<boolean>): AsyncGenerator<Entity, void, unknown>;
   take(total: number, predicate?: (value: Entity) => boolean | Promise<boolean>): AsyncGenerator<Entity, void, unknown>;
   [Symbol.asyncIterator](): AsyncGenerator<Entity, void, unknown>;
+
+  // The domain methods of backtest-kit 8.4+'s instances, so that every class can be given to a
+  // PersistXAdapter.usePersistXAdapter(...) itself. An object the framework's adapter makes answers
+  // them through the framework's own PersistXInstance over this class (the same storage as
+  // usePersist); on a storage made with (entityName, baseDir) they reject with PERSIST_INVALID_CONFIG.
+  readSignalData(...args: any[]): Promise<any>;
+  writeSignalData(...args: any[]): Promise<void>;
+  readPositionData(...args: any[]): Promise<any>;
+  writePositionData(...args: any[]): Promise<void>;
+  readScheduleData(...args: any[]): Promise<any>;
+  writeScheduleData(...args: any[]): Promise<void>;
+  readStrategyData(...args: any[]): Promise<any>;
+  writeStrategyData(...args: any[]): Promise<void>;
+  readPartialData(...args: any[]): Promise<any>;
+  writePartialData(...args: any[]): Promise<void>;
+  readBreakevenData(...args: any[]): Promise<any>;
+  writeBreakevenData(...args: any[]): Promise<void>;
+  readCandlesData(...args: any[]): Promise<any>;
+  writeCandlesData(...args: any[]): Promise<void>;
+  readStorageData(...args: any[]): Promise<any>;
+  writeStorageData(...args: any[]): Promise<void>;
+  readNotificationData(...args: any[]): Promise<any>;
+  writeNotificationData(...args: any[]): Promise<void>;
+  readLogData(...args: any[]): Promise<any>;
+  writeLogData(...args: any[]): Promise<void>;
+  readMeasureData(...args: any[]): Promise<any>;
+  writeMeasureData(...args: any[]): Promise<void>;
+  removeMeasureData(...args: any[]): Promise<void>;
+  listMeasureData(...args: any[]): AsyncGenerator<any, void, unknown>;
+  readIntervalData(...args: any[]): Promise<any>;
+  writeIntervalData(...args: any[]): Promise<void>;
+  removeIntervalData(...args: any[]): Promise<void>;
+  listIntervalData(...args: any[]): AsyncGenerator<any, void, unknown>;
+  readMemoryData(...args: any[]): Promise<any>;
+  hasMemoryData(...args: any[]): Promise<boolean>;
+  writeMemoryData(...args: any[]): Promise<void>;
+  removeMemoryData(...args: any[]): Promise<void>;
+  listMemoryData(...args: any[]): AsyncGenerator<any, void, unknown>;
+  readRecentData(...args: any[]): Promise<any>;
+  writeRecentData(...args: any[]): Promise<void>;
+  readStateData(...args: any[]): Promise<any>;
+  writeStateData(...args: any[]): Promise<void>;
+  readSessionData(...args: any[]): Promise<any>;
+  writeSessionData(...args: any[]): Promise<void>;
+  dispose(): void;
 }
 
 export interface StoreStats {
@@ -105,6 +150,8 @@ interface BackendStatics<Options> {
 export declare class RustFilePersist<Entity = any> extends NativePersist<Entity> {
   /** `baseDir` defaults to `path.join(process.cwd(), "logs/data")`, as for PersistBase. */
   constructor(entityName: string, baseDir?: string);
+  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
+  constructor(...frameworkArguments: unknown[]);
   static readonly options: { encryption: EncryptionDescription };
   static stats(): StoreStats;
   static close(): Promise<void>;
@@ -136,6 +183,8 @@ export interface SqliteOptions {
 /** Every entity in one embedded SQLite database shared by all instances of the class. */
 export declare class RustSqlitePersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
+  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
+  constructor(...frameworkArguments: unknown[]);
   /** The database instances made now would use. */
   static readonly options: { path: string; synchronous: "FULL" | "NORMAL"; syncReads: boolean; encryption: EncryptionDescription };
   /** The same as `options`. */
@@ -147,7 +196,7 @@ export declare class RustSqlitePersist<Entity = any> extends NativePersist<Entit
 }
 
 /** A RustSqlitePersist class bound to explicit options (e.g. one database per domain). */
-export declare function createSqlitePersist(options?: SqliteOptions): typeof RustSqlitePersist;
+export declare function createSqlitePersist(options?: SqliteOptions | StoreUrl): typeof RustSqlitePersist;
 
 export interface RedisOptions {
   /** See {@link EncryptionOption}. */
@@ -192,6 +241,8 @@ export interface RedisSentinelOptions {
 /** Every entity in Redis (one hash per entity) over one shared, self-healing connection. */
 export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
+  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
+  constructor(...frameworkArguments: unknown[]);
   static readonly options: {
     encryption: EncryptionDescription;
     url: string;
@@ -211,7 +262,7 @@ export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity
 }
 
 /** A RustRedisPersist class bound to explicit options (another server, database or prefix). */
-export declare function createRedisPersist(options?: RedisOptions): typeof RustRedisPersist;
+export declare function createRedisPersist(options?: RedisOptions | StoreUrl): typeof RustRedisPersist;
 
 export interface PostgresOptions {
   /** See {@link EncryptionOption}. */
@@ -235,6 +286,8 @@ export interface PostgresOptions {
 /** Every entity in one PostgreSQL table, `(namespace, entity, id) → JSON text`. */
 export declare class RustPostgresPersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
+  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
+  constructor(...frameworkArguments: unknown[]);
   static readonly options: {
     encryption: EncryptionDescription;
     url: string;
@@ -252,7 +305,7 @@ export declare class RustPostgresPersist<Entity = any> extends NativePersist<Ent
 }
 
 /** A RustPostgresPersist class bound to explicit options (another database, schema or table). */
-export declare function createPostgresPersist(options?: PostgresOptions): typeof RustPostgresPersist;
+export declare function createPostgresPersist(options?: PostgresOptions | StoreUrl): typeof RustPostgresPersist;
 
 export interface MongoOptions {
   /** See {@link EncryptionOption}. */
@@ -274,6 +327,8 @@ export interface MongoOptions {
 /** Every entity in one MongoDB collection: `{ _id: '["namespace","entity","id"]', v: "<JSON text>" }`. */
 export declare class RustMongoPersist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
+  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
+  constructor(...frameworkArguments: unknown[]);
   static readonly options: {
     encryption: EncryptionDescription;
     url: string;
@@ -289,7 +344,7 @@ export declare class RustMongoPersist<Entity = any> extends NativePersist<Entity
 }
 
 /** A RustMongoPersist class bound to explicit options (another server, database or collection). */
-export declare function createMongoPersist(options?: MongoOptions): typeof RustMongoPersist;
+export declare function createMongoPersist(options?: MongoOptions | StoreUrl): typeof RustMongoPersist;
 
 export interface S3Options {
   /** See {@link EncryptionOption}. */
@@ -321,6 +376,8 @@ export interface S3Options {
 /** An S3 object per document, `{prefix}/{namespace}/{entityName}/{id}.json` holding the JSON text. */
 export declare class RustS3Persist<Entity = any> extends NativePersist<Entity> {
   constructor(entityName: string, baseDir?: string);
+  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
+  constructor(...frameworkArguments: unknown[]);
   static readonly options: {
     encryption: EncryptionDescription;
     /** null until a URL, option or BACKTEST_KIT_RS_S3_URL names one (making an instance then fails). */
@@ -340,9 +397,28 @@ export declare class RustS3Persist<Entity = any> extends NativePersist<Entity> {
 }
 
 /** A RustS3Persist class bound to explicit options (another bucket, prefix or server). */
-export declare function createS3Persist(options?: S3Options): typeof RustS3Persist;
+export declare function createS3Persist(options?: S3Options | StoreUrl): typeof RustS3Persist;
 
-/** backtest-kit 19.x persistence domains (`usePersist` also registers any further domain a newer kit exposes, such as 20.x's "dictionary"). */
+/**
+ * A store URL: `sqlite:PATH?synchronous=NORMAL`, `redis://…/0?prefix=bot-a`, `rediss://…`,
+ * `postgres://…?table=bot_a&schema=…`, `mongodb://…?collection=bot_a`, `mongodb+srv://…`,
+ * `s3://bucket/prefix?region=…&endpoint=…`, `file:`. The same syntax as the environment variables
+ * and the `backtest-kit-rs` command; a parameter a backend does not know is refused.
+ */
+export type StoreUrl = string;
+
+/** A storage class for a store URL, the backend picked from its scheme. */
+export declare function createPersist(
+  url: StoreUrl,
+):
+  | typeof RustFilePersist
+  | typeof RustSqlitePersist
+  | typeof RustRedisPersist
+  | typeof RustPostgresPersist
+  | typeof RustMongoPersist
+  | typeof RustS3Persist;
+
+/** backtest-kit's persistence domains: the 16 of 19.x and 20.x's "dictionary". A misspelt one does not compile. */
 export type PersistDomain =
   | "signal"
   | "risk"
@@ -360,8 +436,13 @@ export type PersistDomain =
   | "recent"
   | "state"
   | "session"
-  | "dictionary"
-  | (string & {});
+  | "dictionary";
+
+/**
+ * A domain a newer backtest-kit exposes that this version does not name (usePersist registers it
+ * and returns its name): the one explicit escape, `"ledger" as DiscoveredDomain`.
+ */
+export type DiscoveredDomain = string & { readonly __discoveredDomain: true };
 
 export declare const DOMAINS: readonly PersistDomain[];
 
@@ -375,17 +456,17 @@ export type PersistBackend = new (entityName: string, baseDir: string) => {
 };
 
 /** `default` covers every domain not named; `null` leaves a domain as it is. */
-export type PersistBackendMap = Partial<Record<PersistDomain | "default", PersistBackend | null>>;
+export type PersistBackendMap = Partial<Record<PersistDomain | DiscoveredDomain | "default", PersistBackend | null>>;
 
 export interface UsePersistOptions {
   /** Only these domains (with a single backend class). */
-  domains?: readonly PersistDomain[];
+  domains?: readonly (PersistDomain | DiscoveredDomain)[];
   /**
    * Per domain: `"durable"` (synced to disk before the promise resolves; the default for state
    * domains) or `"atomic"` (never torn, may be lost on power loss; the default for the caches
    * candle, measure and interval).
    */
-  durability?: Partial<Record<PersistDomain, "durable" | "atomic">>;
+  durability?: Partial<Record<PersistDomain | DiscoveredDomain, "durable" | "atomic">>;
   /** Closed candles kept in memory by our classes, process-wide; default 100,000, 0 turns it off. */
   candleCache?: number;
 }
@@ -399,7 +480,7 @@ export declare function usePersist(
   kit: object,
   backend: PersistBackend | PersistBackendMap,
   options?: UsePersistOptions,
-): PersistDomain[];
+): (PersistDomain | DiscoveredDomain)[];
 
 /** Back to backtest-kit's own JSON files for all domains, or for `domains`. */
-export declare function useDefaultPersist(kit: object, domains?: readonly PersistDomain[]): PersistDomain[];
+export declare function useDefaultPersist(kit: object, domains?: readonly PersistDomain[]): (PersistDomain | DiscoveredDomain)[];

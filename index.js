@@ -5,7 +5,19 @@
 
 const path = require("node:path");
 const util = require("node:util");
-const { CompletionQueue, NativeStore, backendStats, closeBackend, describeBackend, listEntities } = loadBinding();
+
+const adapters = require("./adapters.js");
+
+// Loading this module never throws and makes no native call: the binary is loaded, and a backend's
+// environment read, when a store is first made (a missing binary or a malformed variable is then
+// an error of that call, not of `require`).
+let loaded = null;
+
+/** The generated loader (binding.js), loaded on first use. */
+function binding() {
+  loaded ??= loadBinding();
+  return loaded;
+}
 
 /** The generated loader finds a local build or the platform package; say plainly when neither exists. */
 function loadBinding() {
@@ -39,7 +51,8 @@ const keyOrder = new Intl.Collator(undefined, { numeric: true, sensitivity: "bas
 // method would create a threadsafe function per call, which costs more than the work.
 const pending = new Map();
 let nextRequest = 0;
-const queue = new CompletionQueue(drainCompletions);
+let queue = null;
+const completionQueue = () => (queue ??= new (binding().CompletionQueue)(drainCompletions));
 // The native wake-up is weak; this timer keeps the process alive while requests are pending.
 const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
 keepAlive.unref();
@@ -203,7 +216,14 @@ function toKey(entityName, entityId, op) {
     if (entityId.isWellFormed()) return entityId;
     throw new PersistError("PERSIST_INVALID_ID", `${failure[op](entityName, JSON.stringify(entityId))}: invalid entity id: ${NOT_WELL_FORMED}`);
   }
-  if (typeof entityId === "number") return String(entityId);
+  if (typeof entityId === "number") {
+    // PersistBase would store NaN as "NaN.json" and 1.5 as "1.5.json": never an id the framework makes.
+    if (Number.isSafeInteger(entityId)) return String(entityId);
+    throw new PersistError(
+      "PERSIST_INVALID_ID",
+      `${failure[op](entityName, String(entityId))}: invalid entity id: a numeric id must be a whole number, got ${String(entityId)}`,
+    );
+  }
   throw new PersistError(
     "PERSIST_INVALID_ID",
     `${failure[op](entityName, String(entityId))}: invalid entity id: expected a string or a number, got ${typeof entityId}`,
@@ -242,6 +262,30 @@ function parseDoc(entityName, key, doc) {
 /** Batch operations of our classes, used by `usePersist`'s fast domain instances (kit.js). */
 const BATCH = Symbol.for("backtest-kit-rs.batch");
 
+/** How adapters.js reads an object's domain state (not public API). */
+const DOMAIN_STATE = Symbol("backtest-kit-rs.domain-state");
+
+// Set while kit.js makes the storage of a framework instance of its own: the arguments are then
+// (entityName, baseDir) whoever is on the stack.
+let constructingStorage = false;
+
+/** `new Backend(entityName, baseDir)` as a storage, never as a domain instance. */
+function constructStorage(Backend, entityName, baseDir) {
+  constructingStorage = true;
+  try {
+    return Reflect.construct(Backend, [entityName, baseDir]);
+  } finally {
+    constructingStorage = false;
+  }
+}
+
+/** An argument as an error message shows it: its type, and short primitives themselves. */
+function describeArgument(value) {
+  if (value === null) return "null";
+  if (typeof value === "number" || typeof value === "boolean") return `${typeof value} ${String(value)}`;
+  return typeof value;
+}
+
 /**
  * Shared behaviour of every backend class: `kind` names a backend of the native registry and
  * `optionsJson` its options. Users subclass the exported backend classes, not this one.
@@ -261,12 +305,23 @@ class NativePersist {
   /** The options as resolved on first need (SQLite's path: against the cwd of that moment). */
   #resolvedOptions = null;
 
-  constructor(entityName, baseDir, kind, optionsJson, label) {
-    if (typeof entityName !== "string") {
-      throw new TypeError(`${label}: entityName must be a string, got ${typeof entityName}`);
+  /** Set when backtest-kit's adapter made this object as a domain instance (adapters.js). */
+  #domain = null;
+
+  constructor(args, kind, optionsJson, label) {
+    const asStorage = constructingStorage;
+    constructingStorage = false;
+    this.#label = label;
+    this.#kind = kind;
+    this.#optionsJson = optionsJson;
+    if (!asStorage) {
+      this.#domain = adapters.domainState(new.target, args, label);
+      if (this.#domain) return;
     }
-    if (typeof baseDir !== "string") {
-      throw new TypeError(`${label}: baseDir must be a string, got ${typeof baseDir}`);
+    const [entityName, baseDir = defaultBaseDir()] = args;
+    if (typeof entityName !== "string" || typeof baseDir !== "string") {
+      const what = typeof entityName !== "string" ? `entityName must be a string, got ${describeArgument(entityName)}` : `baseDir must be a string, got ${describeArgument(baseDir)}`;
+      throw new PersistError("PERSIST_INVALID_NAME", `${label}: ${what} (a storage is made as new ${label}(entityName, baseDir))`);
     }
     // Crossing to Rust, a lone surrogate would become U+FFFD, so two names would alias.
     for (const [what, text] of [["entity name", entityName], ["baseDir", baseDir]]) {
@@ -276,21 +331,34 @@ class NativePersist {
     }
     this.entityName = entityName;
     this.baseDir = baseDir;
-    this.#label = label;
-    this.#kind = kind;
-    this.#optionsJson = optionsJson;
+    const { NativeStore } = binding();
     try {
-      this.#native = NativeStore.open(kind, entityName, baseDir, optionsJson, queue);
+      this.#native = NativeStore.open(kind, entityName, baseDir, optionsJson, completionQueue());
     } catch (err) {
       throw fromNative(err);
     }
   }
 
+  /** The native store; a domain instance has none (its framework instance holds storages of its own). */
+  get #store() {
+    if (this.#native) return this.#native;
+    throw new PersistError(
+      "PERSIST_INVALID_CONFIG",
+      `${this.#label}: this object is a backtest-kit domain instance (made by a Persist*Adapter), not a storage; ` +
+        `make a storage with new ${this.#label}(entityName, baseDir)`,
+    );
+  }
+
+  static [DOMAIN_STATE](object) {
+    return #domain in object ? object.#domain : null;
+  }
+
   /** First call prepares and self-heals storage; later calls are free. A failure is retried next call. */
-  waitForInit(_initial) {
+  waitForInit(initial) {
     if (this.#ready) return Promise.resolve();
+    if (this.#domain) return adapters.waitForInit(this.#domain, initial);
     if (!this.#initializing) {
-      this.#initializing = request((id) => this.#native.init(id, this.#validateOnInit)).then(
+      this.#initializing = request((id) => this.#store.init(id, this.#validateOnInit)).then(
         (report) => {
           this.#log(report);
           this.#ready = true;
@@ -323,28 +391,29 @@ class NativePersist {
     let docs;
     try {
       // Not ahead of requests held back (issue order).
-      docs = nothingHeld() ? this.#native.readInPlace(ids, stopAtMissing, heal) : null;
+      docs = nothingHeld() ? this.#store.readInPlace(ids, stopAtMissing, heal) : null;
     } catch (err) {
       return Promise.reject(fromNative(err));
     }
-    return docs !== null ? Promise.resolve(docs) : request((id) => this.#native.read(id, ids, stopAtMissing, heal));
+    return docs !== null ? Promise.resolve(docs) : request((id) => this.#store.read(id, ids, stopAtMissing, heal));
   }
 
   #has(ids) {
     let flags;
     try {
-      flags = nothingHeld() ? this.#native.hasInPlace(ids) : null;
+      flags = nothingHeld() ? this.#store.hasInPlace(ids) : null;
     } catch (err) {
       return Promise.reject(fromNative(err));
     }
-    return flags !== null ? Promise.resolve(flags) : request((id) => this.#native.has(id, ids));
+    return flags !== null ? Promise.resolve(flags) : request((id) => this.#store.has(id, ids));
   }
 
   #write(ids, texts, mode) {
     let bytes = 0;
     for (const text of texts) bytes += text.length;
     const durable = this.#durable; // as configured when issued, also if held back
-    return request((id) => this.#native.write(id, ids, texts, mode, durable), bytes);
+    const store = this.#store;
+    return request((id) => store.write(id, ids, texts, mode, durable), bytes);
   }
 
   async readValue(entityId) {
@@ -364,15 +433,15 @@ class NativePersist {
 
   async removeValue(entityId) {
     const key = toKey(this.entityName, entityId, "remove");
-    await request((id) => this.#native.remove(id, key));
+    await request((id) => this.#store.remove(id, key));
   }
 
   async removeAll() {
-    await request((id) => this.#native.removeAll(id));
+    await request((id) => this.#store.removeAll(id));
   }
 
   async *keys() {
-    const ids = await request((id) => this.#native.keys(id));
+    const ids = await request((id) => this.#store.keys(id));
     yield* ids.sort(keyOrder);
   }
 
@@ -390,14 +459,14 @@ class NativePersist {
       /** `mode`: "replace", "changed" (skip documents already holding the text) or "insert". */
       write: (ids, texts, mode) => this.#write(ids, texts, mode),
       /** Every document as `[ids, texts]`. */
-      scan: () => request((id) => this.#native.scan(id)),
+      scan: () => request((id) => this.#store.scan(id)),
       /**
        * Which documents this instance names now: the backend, its resolved options (a SQLite
        * path depends on the cwd when the instance was made), the resolved base directory (the
        * file backend resolves it per operation) and the entity. Keys the candle cache.
        */
       identity: () => {
-        this.#resolvedOptions ??= describeBackend(this.#kind, this.#optionsJson);
+        this.#resolvedOptions ??= binding().describeBackend(this.#kind, this.#optionsJson);
         return `${this.#kind}\n${this.#resolvedOptions}\n${path.resolve(this.baseDir)}\n${this.entityName}\n`;
       },
     };
@@ -440,14 +509,52 @@ class NativePersist {
 
 const defaultBaseDir = () => path.join(process.cwd(), "logs/data");
 
+adapters.attach(NativePersist.prototype, (object) => NativePersist[DOMAIN_STATE](object), (code, message) => new PersistError(code, message));
+
 /** Options as JSON for the native side; Buffers (a TLS CA) become their text. */
 function optionsJson(options) {
   if (options === null || typeof options !== "object" || Array.isArray(options)) {
-    throw new PersistError("PERSIST_INVALID_CONFIG", "options must be an object");
+    throw new PersistError("PERSIST_INVALID_CONFIG", `options must be an object or a store URL string, got ${describeArgument(options)}`);
   }
   return JSON.stringify(options, (_key, value) =>
     value && value.type === "Buffer" && Array.isArray(value.data) ? Buffer.from(value.data).toString() : value,
   );
+}
+
+/** The class name of each backend, for messages and `createPersist`. */
+const CLASS_NAMES = {
+  file: "RustFilePersist",
+  sqlite: "RustSqlitePersist",
+  redis: "RustRedisPersist",
+  postgres: "RustPostgresPersist",
+  mongodb: "RustMongoPersist",
+  s3: "RustS3Persist",
+};
+
+/** A factory's URL string as its options (the core parses it); a URL of another backend is refused. */
+function optionsOfUrl(kind, className, url) {
+  const parsed = native(() => binding().backendForUrl(url));
+  if (parsed.kind !== kind) {
+    throw new PersistError(
+      "PERSIST_INVALID_CONFIG",
+      `${className}: ${JSON.stringify(url.split(":")[0])} URLs are for ${CLASS_NAMES[parsed.kind]} (createPersist(url) picks the backend from the URL)`,
+    );
+  }
+  return parsed.optionsJson;
+}
+
+/**
+ * A storage class for a store URL, the backend picked from its scheme: `file:`, `sqlite:PATH`,
+ * `redis://…?prefix=…`, `rediss://`, `postgres://…?table=…`, `mongodb://…?collection=…`,
+ * `mongodb+srv://`, `s3://bucket/prefix?region=…`. The same URLs work in the environment
+ * variables and in the `backtest-kit-rs` command.
+ */
+function createPersist(url) {
+  if (typeof url !== "string") {
+    throw new PersistError("PERSIST_INVALID_CONFIG", `createPersist expects a store URL string, got ${describeArgument(url)}`);
+  }
+  const { kind, optionsJson: json } = native(() => binding().backendForUrl(url));
+  return defineBackend(kind, CLASS_NAMES[kind], JSON.parse(json));
 }
 
 function native(call) {
@@ -463,17 +570,23 @@ function native(call) {
  * checked at once (unknown names and wrong types throw PERSIST_INVALID_CONFIG); their defaults
  * (environment, working directory) are resolved when an instance is made.
  */
-function defineBackend(kind, className, options) {
-  const json = optionsJson(options);
-  native(() => describeBackend(kind, json));
+function defineBackend(kind, className, options, { checkNow = true } = {}) {
+  const json = typeof options === "string" ? optionsOfUrl(kind, className, options) : optionsJson(options);
+  // The default classes made at load are checked when first used instead: loading reads no
+  // environment, and a malformed variable of an unused backend stops nothing.
+  if (checkNow) native(() => binding().describeBackend(kind, json));
   const Backend = class extends NativePersist {
-    constructor(entityName, baseDir = defaultBaseDir()) {
-      super(entityName, baseDir, kind, json, className);
+    /**
+     * `(entityName, baseDir)`: a storage (TPersistBaseCtor). Made by a backtest-kit 8.4+ adapter
+     * with that domain's arguments: a domain instance over this class (adapters.js).
+     */
+    constructor(...args) {
+      super(args, kind, json, className);
     }
 
     /** The options this class uses now, defaults resolved (credentials redacted). */
     static get options() {
-      return JSON.parse(native(() => describeBackend(kind, json)));
+      return JSON.parse(native(() => binding().describeBackend(kind, json)));
     }
 
     /** The same as `options` (the SQLite class's original name for it). */
@@ -486,12 +599,12 @@ function defineBackend(kind, className, options) {
      * that wrote them (SQLite transactions, file sync groups, Redis write round trips).
      */
     static stats() {
-      return native(() => backendStats(kind, json));
+      return native(() => binding().backendStats(kind, json));
     }
 
     /** Finish queued writes and release the shared database or connection; using the class again reopens it. */
     static async close() {
-      await request((id) => closeBackend(queue, id, kind, json));
+      await request((id) => binding().closeBackend(completionQueue(), id, kind, json));
     }
   };
   Object.defineProperty(Backend, "name", { value: className });
@@ -505,7 +618,7 @@ function defineBackend(kind, className, options) {
 const createFilePersist = (options = {}) => defineBackend("file", "RustFilePersist", options);
 
 /** Atomic, durable JSON files in backtest-kit's own layout: `{baseDir}/{entityName}/{id}.json`. */
-const RustFilePersist = createFilePersist();
+const RustFilePersist = defineBackend("file", "RustFilePersist", {}, { checkNow: false });
 
 /**
  * A RustSqlitePersist class bound to explicit options, for example one database per domain:
@@ -515,7 +628,7 @@ const RustFilePersist = createFilePersist();
 const createSqlitePersist = (options = {}) => defineBackend("sqlite", "RustSqlitePersist", options);
 
 /** All entities in one embedded SQLite database (`./dump/backtest-kit.sqlite` unless configured). */
-const RustSqlitePersist = createSqlitePersist();
+const RustSqlitePersist = defineBackend("sqlite", "RustSqlitePersist", {}, { checkNow: false });
 
 /**
  * A RustRedisPersist class bound to explicit options, e.g. a separate database or server per
@@ -527,7 +640,7 @@ const RustSqlitePersist = createSqlitePersist();
 const createRedisPersist = (options = {}) => defineBackend("redis", "RustRedisPersist", options);
 
 /** Every entity in Redis, one hash per entity, over one shared connection (`REDIS_URL` etc.). */
-const RustRedisPersist = createRedisPersist();
+const RustRedisPersist = defineBackend("redis", "RustRedisPersist", {}, { checkNow: false });
 
 /**
  * A RustPostgresPersist class bound to explicit options: `createPostgresPersist({ url:
@@ -538,7 +651,7 @@ const RustRedisPersist = createRedisPersist();
 const createPostgresPersist = (options = {}) => defineBackend("postgres", "RustPostgresPersist", options);
 
 /** Every entity in one PostgreSQL table, over shared connections (`DATABASE_URL` etc.). */
-const RustPostgresPersist = createPostgresPersist();
+const RustPostgresPersist = defineBackend("postgres", "RustPostgresPersist", {}, { checkNow: false });
 
 /**
  * A RustMongoPersist class bound to explicit options: `createMongoPersist({ url:
@@ -549,7 +662,7 @@ const RustPostgresPersist = createPostgresPersist();
 const createMongoPersist = (options = {}) => defineBackend("mongodb", "RustMongoPersist", options);
 
 /** Every entity in one MongoDB collection, `_id` = `["namespace","entity","id"]` (`MONGODB_URI` etc.). */
-const RustMongoPersist = createMongoPersist();
+const RustMongoPersist = defineBackend("mongodb", "RustMongoPersist", {}, { checkNow: false });
 
 /**
  * A RustS3Persist class bound to explicit options: `createS3Persist({ url:
@@ -561,7 +674,7 @@ const RustMongoPersist = createMongoPersist();
 const createS3Persist = (options = {}) => defineBackend("s3", "RustS3Persist", options);
 
 /** An S3 object per document, `{prefix}/{namespace}/{entityName}/{id}.json` (`BACKTEST_KIT_RS_S3_URL`). */
-const RustS3Persist = createS3Persist();
+const RustS3Persist = defineBackend("s3", "RustS3Persist", {}, { checkNow: false });
 
 module.exports.RustFilePersist = RustFilePersist;
 module.exports.createFilePersist = createFilePersist;
@@ -575,6 +688,7 @@ module.exports.RustRedisPersist = RustRedisPersist;
 module.exports.createRedisPersist = createRedisPersist;
 module.exports.RustSqlitePersist = RustSqlitePersist;
 module.exports.createSqlitePersist = createSqlitePersist;
+module.exports.createPersist = createPersist;
 module.exports.PersistError = PersistError;
 module.exports.setLogger = setLogger;
 module.exports.setMaxBytesInFlight = setMaxBytesInFlight;
@@ -586,16 +700,20 @@ module.exports.inFlight = inFlight;
  */
 module.exports[Symbol.for("backtest-kit-rs.tools")] = {
   defineBackend,
+  backendForUrl: (url) => {
+    const { kind, optionsJson: json } = native(() => binding().backendForUrl(url));
+    return { kind, options: JSON.parse(json) };
+  },
   BATCH,
   entities: (kind, options, root) => {
     const json = optionsJson(options);
-    return request((id) => listEntities(queue, id, kind, json, root));
+    return request((id) => binding().listEntities(completionQueue(), id, kind, json, root));
   },
 };
 
 const kit = require("./kit.js");
 // What kit.js's fast domain instances share with the classes (not public API).
-kit.attach({ BATCH, PersistError, encode, parseDoc, keyOrder, toKey, logger: () => logger });
+kit.attach({ BATCH, PersistError, encode, parseDoc, keyOrder, toKey, constructStorage, logger: () => logger });
 
 module.exports.DOMAINS = kit.DOMAINS;
 module.exports.usePersist = kit.usePersist;

@@ -332,7 +332,7 @@ function instanceClass(domain, { name, DefaultInstance }, Backend, settings) {
       if (typeof entityName !== "string" || typeof baseDir !== "string") {
         throw new TypeError(`usePersist: Persist${name}Instance no longer keeps a PersistBase in _storage`);
       }
-      const storage = Reflect.construct(Backend, [entityName, baseDir]);
+      const storage = internals().constructStorage(Backend, entityName, baseDir);
       if (fast) {
         storage[internals().BATCH].configure({ durable: settings.durable, validateOnInit: !settings.cache });
         known.set(this, new Set());
@@ -378,6 +378,12 @@ function instanceClass(domain, { name, DefaultInstance }, Backend, settings) {
   return Instance;
 }
 
+/** `instanceClass` with usePersist's default settings for `domain` (for adapters.js). */
+function domainInstanceClass(domain, parts, Backend) {
+  const cache = CACHE_DOMAINS.includes(domain);
+  return instanceClass(domain, parts, Backend, { cache, durable: !cache });
+}
+
 function checkBackend(domain, Backend) {
   const proto = Backend && Backend.prototype;
   const missing = ["waitForInit", "readValue", "hasValue", "writeValue", "keys"].filter(
@@ -392,14 +398,24 @@ function checkBackend(domain, Backend) {
 
 const invalidOption = (detail) => new (internals().PersistError)("PERSIST_INVALID_CONFIG", `usePersist: ${detail}`);
 
+/** A domain name this kit has, else PERSIST_INVALID_CONFIG naming the valid ones. */
+function checkDomainName(known, domain, where) {
+  if (known.includes(domain)) return;
+  const close = known.find((name) => name.startsWith(String(domain).slice(0, 3)));
+  throw invalidOption(
+    `unknown domain ${JSON.stringify(domain)} in ${where}${close ? ` (did you mean ${JSON.stringify(close)}?)` : ""}; known: ${known.join(", ")}`,
+  );
+}
+
 /** Options checked before anything is registered; unknown names are refused. */
-function checkOptions(options) {
+function checkOptions(options, known) {
   if (options === null || typeof options !== "object") throw invalidOption("options must be an object");
   const unknown = Object.keys(options).filter((k) => !["domains", "durability", "candleCache"].includes(k));
   if (unknown.length) throw invalidOption(`unknown option ${JSON.stringify(unknown[0])}; known: domains, durability, candleCache`);
   const durability = options.durability ?? {};
   if (durability === null || typeof durability !== "object") throw invalidOption("durability must be an object");
   for (const [domain, level] of Object.entries(durability)) {
+    checkDomainName(known, domain, "durability");
     if (level !== "durable" && level !== "atomic") {
       throw invalidOption(`durability.${domain} must be "durable" or "atomic", got ${JSON.stringify(level)}`);
     }
@@ -413,11 +429,6 @@ function checkOptions(options) {
 /** `backend` as [domain, class] steps: a class for all (or `domains`), or `{ signal: A, candle: B, ... }`. */
 function plan(found, backend, options) {
   const known = found.map((d) => d.domain);
-  const checkKnown = (domain) => {
-    if (!known.includes(domain)) {
-      throw new TypeError(`usePersist: unknown domain ${JSON.stringify(domain)}; known: ${known.join(", ")}`);
-    }
-  };
   // Every domain this kit can take; the others are reported, not silently skipped.
   const registrable = () => {
     for (const { domain, problem } of found) {
@@ -427,14 +438,14 @@ function plan(found, backend, options) {
   };
   if (typeof backend === "function") {
     const domains = options.domains ?? registrable();
-    if (!Array.isArray(domains)) throw new TypeError("usePersist: options.domains must be an array of domain names");
-    domains.forEach(checkKnown);
+    if (!Array.isArray(domains)) throw invalidOption("options.domains must be an array of domain names");
+    domains.forEach((domain) => checkDomainName(known, domain, "options.domains"));
     return domains.map((domain) => [domain, backend]);
   }
   if (backend && typeof backend === "object") {
-    if (options.domains) throw new TypeError("usePersist: options.domains goes with a single backend class, not a map");
+    if (options.domains) throw invalidOption("options.domains goes with a single backend class, not a map");
     const { default: fallback, ...perDomain } = backend;
-    Object.keys(perDomain).forEach(checkKnown);
+    Object.keys(perDomain).forEach((domain) => checkDomainName(known, domain, "the backend map"));
     const domains = fallback ? [...new Set([...registrable(), ...Object.keys(perDomain)])] : Object.keys(perDomain);
     return domains.map((domain) => [domain, domain in perDomain ? perDomain[domain] : fallback]).filter(([, B]) => B !== null);
   }
@@ -457,8 +468,8 @@ function plan(found, backend, options) {
  */
 function usePersist(kit, backend, options = {}) {
   checkKit(kit);
-  checkOptions(options);
   const found = discoverDomains(kit);
+  checkOptions(options, found.map((d) => d.domain));
   const steps = plan(found, backend, options);
   // Validate everything before registering anything, so a mistake changes nothing.
   const classes = steps.map(([domain, Backend]) => {
@@ -479,7 +490,10 @@ function usePersist(kit, backend, options = {}) {
 /** Back to backtest-kit's own JSON files (`useJson()`) for every domain the kit has, or for `domains`. */
 function useDefaultPersist(kit, domains) {
   checkKit(kit);
-  const chosen = domains ?? discoverDomains(kit).filter((d) => !d.problem).map((d) => d.domain);
+  const found = discoverDomains(kit);
+  if (domains !== undefined && !Array.isArray(domains)) throw invalidOption("useDefaultPersist: domains must be an array of domain names");
+  domains?.forEach((domain) => checkDomainName(found.map((d) => d.domain), domain, "useDefaultPersist's domains"));
+  const chosen = domains ?? found.filter((d) => !d.problem).map((d) => d.domain);
   const parts = chosen.map((domain) => domainParts(kit, domain));
   for (const { adapter } of parts) adapter.useJson();
   return [...chosen];
@@ -490,4 +504,4 @@ function candleCacheSize() {
   return cachedCandles;
 }
 
-module.exports = { DOMAINS, CACHE_DOMAINS, usePersist, useDefaultPersist, candleCacheSize, attach };
+module.exports = { DOMAINS, CACHE_DOMAINS, usePersist, useDefaultPersist, candleCacheSize, attach, discoverDomains, domainInstanceClass };

@@ -29,7 +29,14 @@ const redisEnv = () => ({
 });
 const signalEntity = "BTCUSDT_demo-breakout_demo-exchange";
 
-const demo = (backend: string, restoreBackend = backend) => runLiveDemo(dir, backend, restoreBackend, redisEnv());
+const demo = (backend: string, restoreBackend = backend, style = "usePersist") => runLiveDemo(dir, backend, restoreBackend, redisEnv(), style);
+
+/** Every file under `root/dump` that is not our SQLite database: backtest-kit's own JSON files. */
+function jsonFilesUnder(root: string): string[] {
+  const dump = path.join(root, "dump");
+  if (!fs.existsSync(dump)) return [];
+  return (fs.readdirSync(dump, { recursive: true }) as string[]).filter((file) => file.endsWith(".json"));
+}
 
 describe("live mode: open a position, SIGKILL, restart", () => {
   it.each(["file", "sqlite", "redis", "postgres", "mongodb", "s3"])("restores the same position and its risk slot with %s", async (backend) => {
@@ -94,17 +101,31 @@ describe("live mode: open a position, SIGKILL, restart", () => {
   });
 });
 
+describe("live mode with each PersistXAdapter given the class itself (no usePersist)", () => {
+  it.each(["file", "sqlite", "redis"])("restores the same position and its risk slot with %s", async (backend) => {
+    const summary = await demo(backend, backend, "adapters");
+    expect(summary.ok, summary.reason).toBe(true);
+    const opened = summary.open.events.find((e: any) => e.event === "opened").signal;
+    const restored = summary.restore.events.find((e: any) => e.event === "restored");
+    expect(restored.signal).toEqual(opened);
+    expect(restored.getSignalCalls).toBe(0);
+    expect(summary.restore.events.find((e: any) => e.event === "risk-checked").activePositionCount).toBe(1);
+    if (backend !== "file") expect(jsonFilesUnder(dir), "nothing fell back to backtest-kit's JSON files").toEqual([]);
+  });
+});
+
 const runId = randomUUID();
 
 // One prefix (Redis) or table (PostgreSQL) per workdir, so a later process finds what an earlier
 // one stored.
-const backtest = (backend: string, workdir: string, runs: number, domains = false) =>
+const backtest = (backend: string, workdir: string, runs: number, domains = false, registration = "usePersist") =>
   runBacktest(
     backend,
     workdir,
     runs,
     {
       ...redisEnv(),
+      BKRS_REGISTRATION: registration,
       BKRS_REDIS_PREFIX: `bt-${runId}-${workdir}`,
       BKRS_STORE_NAME: `bt_${createHash("sha1").update(`${runId}${workdir}`).digest("hex").slice(0, 20)}`,
     },
@@ -134,6 +155,23 @@ describe("backtest mode", () => {
     // Our file backend left the same candle files as backtest-kit's own storage.
     const candleDir = (backend: string) => path.join(dir, backend, "dump/data/candle/synth/BTCUSDT/1m");
     expect(fs.readdirSync(candleDir("file")).sort()).toEqual(fs.readdirSync(candleDir("default")).sort());
+  });
+
+  it("gives the same trades with each PersistXAdapter given the class itself, reading what usePersist wrote", async () => {
+    const reference = (await backtest("default", path.join(dir, "default"), 1))[0];
+    for (const backend of ["file", "sqlite", "redis"]) {
+      const workdir = path.join(dir, `adapters-${backend}`);
+      const [cold, warm, counted] = await backtest(backend, workdir, 2, false, "adapters");
+      expect(cold.hash, backend).toBe(reference.hash);
+      expect(warm.hash, backend).toBe(reference.hash);
+      expect(counted.seen.candle.write, `${backend}: candles written through our class`).toBeGreaterThan(0);
+      expect(warm.getCandlesCalls, `${backend}: the warm run reads the cache the cold one wrote`).toBe(0);
+      if (backend !== "file") expect(jsonFilesUnder(workdir), backend).toEqual([]);
+      // The other style in the next process finds every candle: the same keys.
+      const [next] = await backtest(backend, workdir, 1);
+      expect(next.hash, backend).toBe(reference.hash);
+      expect(next.getCandlesCalls, `${backend}: usePersist reads what the adapters' style wrote`).toBe(0);
+    }
   });
 
   it.each(["sqlite", "redis", "postgres", "mongodb", "s3"])("routes the optional domains through %s when the framework enables them", async (backend) => {

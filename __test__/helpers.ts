@@ -152,9 +152,10 @@ const runChild = promisify(execFile);
  * `examples/live-demo.js` (open a position, SIGKILL, restore) in `dir`; its JSON summary. A failed
  * demo still prints one, with `ok: false` and the reason.
  */
-export async function runLiveDemo(dir: string, backend: string, restoreBackend: string, env: NodeJS.ProcessEnv): Promise<any> {
+export async function runLiveDemo(dir: string, backend: string, restoreBackend: string, env: NodeJS.ProcessEnv, style = "usePersist"): Promise<any> {
   const demo = path.join(__dirname, "..", "examples/live-demo.js");
-  const { stdout } = await runChild(process.execPath, [demo, "--backend", backend, "--restore-backend", restoreBackend, "--dir", dir, "--json"], {
+  const args = [demo, "--backend", backend, "--restore-backend", restoreBackend, "--dir", dir, "--style", style, "--json"];
+  const { stdout } = await runChild(process.execPath, args, {
     env,
     timeout: 60_000,
   }).catch((err) => err);

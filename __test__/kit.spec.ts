@@ -1,12 +1,16 @@
 // usePersist over backtest-kit 19.5.0's own adapters: every one of the 16 domains goes through
 // our backends with the framework's logic unchanged (same results as its default JSON files).
 import { randomUUID } from "node:crypto";
+import { createRequire } from "node:module";
 import path from "node:path";
 import * as kit from "backtest-kit";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 import {
+  createMongoPersist,
+  createPostgresPersist,
   createRedisPersist,
+  createS3Persist,
   createSqlitePersist,
   DOMAINS,
   RustFilePersist,
@@ -15,6 +19,7 @@ import {
 } from "../index.js";
 import type { PersistCtor } from "./conformance";
 import { collect, makeTempDir, removeDir, signalRow, treeSnapshot } from "./helpers";
+import { s3Options } from "./stores";
 
 const when = new Date(Date.UTC(2026, 10, 20, 12, 0));
 const candleStart = Date.UTC(2026, 10, 20, 0, 0);
@@ -173,7 +178,125 @@ const backends: Array<[string, () => { Backend: PersistCtor; close(): Promise<vo
       return { Backend, close: () => Backend.close() };
     },
   ],
+  [
+    "RustPostgresPersist",
+    () => {
+      const Backend = createPostgresPersist({ url: inject("postgresUrl"), table: `kit_${randomUUID().replace(/-/g, "")}` });
+      return { Backend, close: () => Backend.close() };
+    },
+  ],
+  [
+    "RustMongoPersist",
+    () => {
+      const Backend = createMongoPersist({ url: inject("mongoUrl"), collection: `kit_${randomUUID().replace(/-/g, "")}` });
+      return { Backend, close: () => Backend.close() };
+    },
+  ],
+  [
+    "RustS3Persist",
+    () => {
+      const Backend = createS3Persist(s3Options(`kit-${randomUUID()}`));
+      return { Backend, close: () => Backend.close() };
+    },
+  ],
 ];
+
+/** Every domain's adapter given `Backend` itself, the package's one-line design; returns the domains. */
+function registerWithAdapters(Backend: PersistCtor): string[] {
+  return DOMAINS.map((domain) => {
+    const name = domain[0].toUpperCase() + domain.slice(1);
+    (kit as any)[`Persist${name}Adapter`][`usePersist${name}Adapter`](Backend);
+    return domain;
+  });
+}
+
+/** Files under `dir/dump`: none may appear when a database backend holds every domain. */
+async function dumpFiles(dir: string): Promise<string[]> {
+  return Object.keys(await treeSnapshot(dir)).filter((file) => file.startsWith("dump/") && !file.includes(".sqlite"));
+}
+
+describe.each(backends)("PersistXAdapter.usePersistXAdapter(%s), without usePersist", (name, make) => {
+  it("routes all 16 domains through the backend: the framework's results, the same keys as usePersist, no JSON files", async () => {
+    const { Backend, close } = make();
+    const calls: Call[] = [];
+    const Recorded = recording(Backend, calls);
+    registerWithAdapters(Recorded);
+    const cwd = await makeTempDir("kit-adapters");
+    try {
+      const results = await runScenarios(cwd);
+      expect(results).toEqual(reference);
+      expect((results.signal as any).minuteEstimatedTime).toBe(Infinity);
+      for (const domain of DOMAINS) {
+        const seen = calls.filter((c) => c.baseDir.includes(`/${domain}/`) || c.baseDir.startsWith(`./dump/${domain}/`));
+        expect(seen.some((c) => c.op === "write"), `${domain} written through the backend`).toBe(true);
+      }
+      if (Backend === RustFilePersist) expect(await treeSnapshot(cwd)).toEqual(referenceTree);
+      else expect(await dumpFiles(cwd), "nothing fell back to backtest-kit's JSON files").toEqual([]);
+      expect((Backend as any).stats().writes, `${name}: the writes reached the backend`).toBeGreaterThan(0);
+
+      // A bot switching to usePersist (or back) finds what the other style stored: same keys.
+      usePersist(kit, Backend);
+      const previous = process.cwd();
+      process.chdir(cwd);
+      try {
+        expect(await kit.PersistSignalAdapter.readSignalData("BTCUSDT", "s1", "ex1")).toEqual(reference.signal);
+        expect(await kit.PersistRiskAdapter.readPositionData("r1", "ex1", when)).toEqual(reference.risk);
+        expect(await kit.PersistStorageAdapter.readStorageData(false)).toEqual(reference.storage);
+      } finally {
+        process.chdir(previous);
+      }
+    } finally {
+      useDefaultPersist(kit);
+      await close();
+      await removeDir(cwd);
+    }
+  });
+});
+
+describe("a class given to an adapter", () => {
+  it("is a storage when made by anything but the framework, and says so when asked for a domain method", async () => {
+    const cwd = await makeTempDir("kit-storage");
+    try {
+      const store: any = new RustFilePersist("ent", path.join(cwd, "base"));
+      await store.waitForInit(true);
+      await store.writeValue("a", { x: 1 });
+      expect(await store.readValue("a")).toEqual({ x: 1 });
+      await expect(store.readSignalData()).rejects.toMatchObject({ code: "PERSIST_INVALID_CONFIG", message: /usePersist\(kit, RustFilePersist\)/ });
+    } finally {
+      await removeDir(cwd);
+    }
+  });
+
+  it("refuses storage arguments that are not names, with PERSIST_INVALID_NAME", () => {
+    for (const args of [[42, "./d"], ["ent", 7], [], [true], [null, "./d"]]) {
+      expect(() => new (RustFilePersist as any)(...args), JSON.stringify(args)).toThrow(expect.objectContaining({ code: "PERSIST_INVALID_NAME" }));
+    }
+  });
+
+  it("made by the other module copy of backtest-kit forwards to that copy's own instance classes", async () => {
+    // The suite imports backtest-kit's ES module; its CommonJS build is a second copy with
+    // adapters of its own, as in a program that mixes import and require.
+    const other: any = createRequire(__filename)("backtest-kit");
+    expect(other.PersistRiskAdapter).not.toBe((kit as any).PersistRiskAdapter);
+    const Sqlite = createSqlitePersist({ path: path.join(root, `esm-${randomUUID()}.sqlite`) });
+    const cwd = await makeTempDir("kit-esm");
+    const previous = process.cwd();
+    process.chdir(cwd);
+    try {
+      other.PersistRiskAdapter.usePersistRiskAdapter(Sqlite);
+      const rows: any = [["BTCUSDT:s1", { signal: pending, strategyName: "s1", exchangeName: "ex1", openTimestamp: 1 }]];
+      await other.PersistRiskAdapter.writePositionData(rows, "r1", "ex1", when);
+      expect(await other.PersistRiskAdapter.readPositionData("r1", "ex1", when)).toEqual(reference.risk);
+      expect(Sqlite.stats().writes).toBe(1);
+      expect(await dumpFiles(cwd)).toEqual([]);
+    } finally {
+      process.chdir(previous);
+      other.PersistRiskAdapter.useJson();
+      await Sqlite.close();
+      await removeDir(cwd);
+    }
+  });
+});
 
 describe.each(backends)("usePersist(kit, %s)", (_name, make) => {
   it("routes all 16 domains through the backend with backtest-kit's behaviour unchanged", async () => {
@@ -241,6 +364,13 @@ describe("choosing domains and backends", () => {
     expect(() => usePersist(kit, class {} as any)).toThrow(/IPersistBase methods/);
     expect(() => usePersist(kit, { signal: Other, risk: {} as any })).toThrow(/risk/);
     expect(() => usePersist(kit, { default: Other, signals: null })).toThrow(/unknown domain "signals"/);
+    // Every misspelt domain is PERSIST_INVALID_CONFIG naming the valid ones, wherever it is written.
+    const invalid = (pattern: RegExp) => expect.objectContaining({ code: "PERSIST_INVALID_CONFIG", message: expect.stringMatching(pattern) });
+    expect(() => usePersist(kit, Other, { durability: { candel: "durable" } as any })).toThrow(invalid(/"candel".*did you mean "candle".*known: signal/));
+    expect(() => usePersist(kit, Other, { domains: ["signall"] as any })).toThrow(invalid(/"signall" in options.domains/));
+    expect(() => usePersist(kit, { default: Other, candel: Other } as any)).toThrow(invalid(/"candel" in the backend map/));
+    expect(() => useDefaultPersist(kit, ["signall"] as any)).toThrow(invalid(/"signall" in useDefaultPersist/));
+    expect(() => usePersist(kit, Other, { domains: "signal" as any })).toThrow(invalid(/must be an array/));
     const cwd = await makeTempDir("kit-refused");
     try {
       await runScenarios(cwd);

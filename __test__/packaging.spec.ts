@@ -67,7 +67,7 @@ it("has a platform package with the right os, cpu and libc for every target", ()
 });
 
 it("publishes a clean manifest: files whitelist, engines, exports with types, optional peer", () => {
-  expect(pkg.files).toEqual(["index.js", "index.d.ts", "kit.js", "binding.js", "binding.d.ts", "CHANGELOG.md", "bin/backtest-kit-rs.cjs"]);
+  expect(pkg.files).toEqual(["index.js", "index.d.ts", "kit.js", "adapters.js", "binding.js", "binding.d.ts", "CHANGELOG.md", "bin/backtest-kit-rs.cjs"]);
   expect(pkg.bin).toEqual({ "backtest-kit-rs": "bin/backtest-kit-rs.cjs" });
   expect(fs.readFileSync(path.join(repo, pkg.bin["backtest-kit-rs"]), "utf8")).toMatch(/^#!\/usr\/bin\/env node\n/);
   expect(pkg.engines.node).toMatch(/^>=20/);
@@ -76,4 +76,43 @@ it("publishes a clean manifest: files whitelist, engines, exports with types, op
   expect(pkg.license).toBe("MIT");
   expect(fs.existsSync(path.join(repo, "LICENSE"))).toBe(true);
   expect(fs.existsSync(path.join(repo, "CHANGELOG.md"))).toBe(true);
+});
+
+it("loads with any malformed environment of backends it does not use; each is reported, named, when its store is made", () => {
+  const cwd = copy;
+  const script = `
+    const lib = require(${JSON.stringify(repo)});
+    const out = {};
+    const sqlite = new lib.RustSqlitePersist("e", "./dump/data/x/");
+    sqlite.waitForInit(true).then(async () => {
+      await sqlite.writeValue("a", { ok: 1 });
+      out.sqlite = await sqlite.readValue("a");
+      for (const name of ["RustS3Persist", "RustMongoPersist", "RustPostgresPersist", "RustRedisPersist"]) {
+        try { new lib[name]("e", "./dump/data/x/"); out[name] = "made"; } catch (err) { out[name] = [err.code, err.message]; }
+      }
+      await lib.RustSqlitePersist.close();
+      console.log(JSON.stringify(out));
+    });
+  `;
+  const env = {
+    ...process.env,
+    BACKTEST_KIT_RS_S3_URL: "s3://x/y",
+    BACKTEST_KIT_RS_MONGO_URL: "mongodb://",
+    BACKTEST_KIT_RS_POSTGRES_URL: "postgres://:99999999/",
+    BACKTEST_KIT_RS_REDIS_URL: "redis://:a:b",
+  };
+  const out = JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd, env, encoding: "utf8" }).trim());
+  expect(out.sqlite).toEqual({ ok: 1 });
+  for (const [name, variable] of [
+    ["RustS3Persist", "BACKTEST_KIT_RS_S3_URL"],
+    ["RustMongoPersist", "BACKTEST_KIT_RS_MONGO_URL"],
+    ["RustPostgresPersist", "BACKTEST_KIT_RS_POSTGRES_URL"],
+    ["RustRedisPersist", "BACKTEST_KIT_RS_REDIS_URL"],
+  ]) {
+    expect(out[name][0], name).toBe("PERSIST_INVALID_CONFIG");
+    expect(out[name][1], name).toContain(`the environment variable ${variable}`);
+  }
+  // The command's help needs no store at all.
+  const help = execFileSync(process.execPath, [path.join(repo, "bin/backtest-kit-rs.cjs"), "--help"], { cwd, env, encoding: "utf8" });
+  expect(help).toMatch(/inspect/);
 });

@@ -43,20 +43,6 @@ class UsageError extends Error {}
 // ---------------------------------------------------------------------------------------------
 // Stores
 
-/** Our own parameters of a server URL, taken out before the URL goes to the backend. */
-function takeParams(url, names) {
-  const taken = {};
-  const [base, query] = url.split(/\?(.*)/s, 2);
-  if (query === undefined) return { url, taken };
-  const kept = [];
-  for (const pair of query.split("&")) {
-    const [name, value = ""] = pair.split("=");
-    if (names.includes(name)) taken[name] = decodeURIComponent(value);
-    else if (pair) kept.push(pair);
-  }
-  return { url: kept.length ? `${base}?${kept.join("&")}` : base, taken };
-}
-
 /**
  * { kind, options, root, baseDirOf(namespace), label } for a STORE argument. `encryption`:
  * undefined (the environment decides), false, or { keyFile }.
@@ -64,48 +50,32 @@ function takeParams(url, names) {
 function openStore(text, encryption) {
   if (typeof text !== "string" || !text) throw new UsageError("a STORE is required");
   const withEncryption = (options) => (encryption === undefined ? options : { ...options, encryption });
-  const scheme = text.slice(0, text.indexOf(":") + 1);
+  const label = text.replace(/\/\/[^@/]*@/, "//***@");
+  const scheme = text.slice(0, text.indexOf(":") + 1).toLowerCase();
   const rest = text.slice(scheme.length);
-  const server = (kind, names, rename = {}) => {
-    if (!rest) return { kind, options: withEncryption({}) };
-    const { url, taken } = takeParams(text, names);
-    const options = { url };
-    for (const [name, value] of Object.entries(taken)) options[rename[name] ?? name] = value;
-    return { kind, options: withEncryption(options) };
-  };
   let store;
-  switch (scheme) {
-    case "file:": {
-      if (!rest) throw new UsageError("file: needs a directory, e.g. file:./dump");
-      const root = path.resolve(rest);
-      store = { kind: "file", options: withEncryption({}), root, baseDirOf: (ns) => path.join(path.dirname(root), ns) };
-      break;
+  if (scheme === "file:") {
+    // The command's own: which backtest-kit dump to walk (a bot's file store has no location
+    // beyond the baseDirs the framework gives it).
+    if (!rest) throw new UsageError("file: needs a directory, e.g. file:./dump");
+    const root = path.resolve(rest);
+    store = { kind: "file", options: withEncryption({}), root, baseDirOf: (ns) => path.join(path.dirname(root), ns) };
+  } else {
+    // The same parser as the factories and the environment variables (`?prefix=`, `?table=`, …);
+    // a bare scheme (redis:, sqlite:, s3:) is that backend with its defaults and environment.
+    const bare = !rest.replace(/^\/\//, "");
+    let parsed;
+    try {
+      parsed = tools.backendForUrl(bare && scheme !== "sqlite:" ? `${scheme}//bare` : text);
+    } catch (err) {
+      throw new UsageError(`STORE ${label}: ${err.message.replace(/^invalid configuration: /, "")}`);
     }
-    case "sqlite:":
-      store = { kind: "sqlite", options: withEncryption(rest ? { path: path.resolve(rest) } : {}) };
-      break;
-    case "redis:":
-    case "rediss:":
-      store = server("redis", ["prefix"]);
-      break;
-    case "postgres:":
-    case "postgresql:":
-      store = server("postgres", ["table", "schema"]);
-      break;
-    case "mongodb:":
-    case "mongodb+srv:":
-      store = server("mongodb", ["collection", "database"]);
-      break;
-    case "s3:":
-      store = { kind: "s3", options: withEncryption(rest ? { url: text } : {}) };
-      break;
-    default:
-      throw new UsageError(`unknown STORE ${JSON.stringify(text)}: file:, sqlite:, redis://, postgres://, mongodb://, s3://`);
+    store = { kind: parsed.kind, options: withEncryption(bare ? {} : parsed.options) };
   }
   store.root ??= "";
   store.baseDirOf ??= (ns) => ns;
   store.Class = tools.defineBackend(store.kind, `${store.kind} store`, store.options);
-  store.label = text.replace(/\/\/[^@/]*@/, "//***@");
+  store.label = label;
   return store;
 }
 
@@ -512,6 +482,10 @@ main(process.argv.slice(2)).then(
   (err) => {
     if (err instanceof UsageError || err?.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" || err?.code?.startsWith?.("ERR_PARSE_ARGS")) {
       process.stderr.write(`backtest-kit-rs: ${err.message}\nRun backtest-kit-rs --help for usage.\n`);
+      process.exitCode = 2;
+    } else if (err?.code === "PERSIST_INVALID_CONFIG") {
+      // A STORE, a flag or an environment variable to fix: a usage error, in one line.
+      process.stderr.write(`backtest-kit-rs: ${err.message.replace(/^invalid configuration: /, "")}\n`);
       process.exitCode = 2;
     } else {
       process.stderr.write(`backtest-kit-rs: ${err?.code ? `${err.code}: ` : ""}${err?.message ?? err}\n`);

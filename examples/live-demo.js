@@ -6,6 +6,8 @@
 //                                     # or postgres (DATABASE_URL / BACKTEST_KIT_RS_POSTGRES_URL),
 //                                     # or mongodb (MONGODB_URI / BACKTEST_KIT_RS_MONGO_URL),
 //                                     # or s3 (BACKTEST_KIT_RS_S3_URL and the AWS_* credentials)
+//   npm run demo -- --style adapters  # each PersistXAdapter.usePersistXAdapter(Class) instead of
+//                                     # usePersist(kit, Class): the same storage either way
 //
 // A child process starts a live session on a deterministic synthetic exchange (no network);
 // its strategy opens a long position, which backtest-kit persists through our backend. The
@@ -24,7 +26,7 @@ const RISK = "demo-max-1";
 const STEP_MS = { "1m": 60e3, "3m": 180e3, "5m": 300e3, "15m": 900e3, "30m": 1800e3, "1h": 3600e3, "2h": 7200e3, "4h": 14400e3, "6h": 21600e3, "8h": 28800e3, "1d": 86400e3 };
 
 function parseArgs(argv) {
-  const args = { backend: "sqlite", json: false };
+  const args = { backend: "sqlite", style: "usePersist", json: false };
   // --restore-backend differs from --backend to show a switch, e.g. from backtest-kit's own
   // files ("default") to RustFilePersist, which reads them as they are.
   for (let i = 0; i < argv.length; i++) {
@@ -34,10 +36,12 @@ function parseArgs(argv) {
     else if (arg === "--restore-backend") args.restoreBackend = argv[++i];
     else if (arg === "--phase") args.phase = argv[++i];
     else if (arg === "--run-id") args.runId = argv[++i];
+    else if (arg === "--style") args.style = argv[++i];
     else if (arg === "--json") args.json = true;
     else throw new Error(`unknown argument ${arg}`);
   }
   args.restoreBackend ??= args.backend;
+  if (!["usePersist", "adapters"].includes(args.style)) throw new Error(`--style must be usePersist or adapters, got ${args.style}`);
   for (const backend of [args.backend, args.restoreBackend]) {
     if (!["file", "sqlite", "redis", "postgres", "mongodb", "s3", "default"].includes(backend)) {
       throw new Error(`--backend must be file, sqlite, redis, postgres, mongodb, s3 or default (backtest-kit's own files), got ${backend}`);
@@ -62,7 +66,13 @@ function child(args) {
     mongodb: () => persist.createMongoPersist({ collection: `demo_${args.runId.replace(/-/g, "")}`, commandTimeoutMs: 3000 }),
     s3: () => persist.createS3Persist({ prefix: `demo-${args.runId}`, commandTimeoutMs: 3000 }),
   }[args.backend]();
-  if (Backend) persist.usePersist(kit, Backend);
+  if (Backend && args.style === "adapters") {
+    // The one line per domain of backtest-kit's own API, with our class as it is.
+    for (const domain of persist.DOMAINS) {
+      const name = domain[0].toUpperCase() + domain.slice(1);
+      kit[`Persist${name}Adapter`][`usePersist${name}Adapter`](Backend);
+    }
+  } else if (Backend) persist.usePersist(kit, Backend);
 
   const emit = (event) => process.stdout.write(`${JSON.stringify({ phase: args.phase, ...event })}\n`);
   const fail = (reason) => {
@@ -161,7 +171,7 @@ function runPhase(args, phase) {
   return new Promise((resolve, reject) => {
     const proc = spawn(
       process.execPath,
-      [__filename, "--phase", phase, "--backend", phase === "open" ? args.backend : args.restoreBackend, "--dir", args.dir, "--run-id", args.runId],
+      [__filename, "--phase", phase, "--backend", phase === "open" ? args.backend : args.restoreBackend, "--dir", args.dir, "--run-id", args.runId, "--style", args.style],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     const events = [];

@@ -2,7 +2,8 @@
 // Install test: pack the package the way a release does (scripts/pack.cjs), install the
 // tarballs into an empty project outside the repository, and check that `require` and `import`
 // both load it and that a write/read round trip works on every backend (Redis against a private
-// server). Also checks the error when the platform package is missing.
+// server). Also checks that loading works without the platform package, and the error when a
+// store is then made.
 //   node scripts/install-test.cjs
 const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -54,7 +55,7 @@ module.exports = async function check(lib, label) {
     console.log(`packed ${tarballs.map((t) => path.basename(t)).join(", ")}`);
     check("the main tarball holds only the runtime files", () => {
       const listed = run("tar", ["-tzf", mainTarball]).trim().split("\n").sort();
-      const expected = ["CHANGELOG.md", "LICENSE", "README.md", "bin/backtest-kit-rs.cjs", "binding.d.ts", "binding.js", "index.d.ts", "index.js", "kit.js", "package.json"].map((f) => `package/${f}`);
+      const expected = ["CHANGELOG.md", "LICENSE", "README.md", "adapters.js", "bin/backtest-kit-rs.cjs", "binding.d.ts", "binding.js", "index.d.ts", "index.js", "kit.js", "package.json"].map((f) => `package/${f}`);
       if (JSON.stringify(listed) !== JSON.stringify(expected)) throw new Error(`tarball lists ${listed.join(", ")}`);
     });
     if (platformTarballs.length === 0) throw new Error("no native binary was packed: build first (npm run build)");
@@ -100,10 +101,11 @@ module.exports = async function check(lib, label) {
     fs.mkdirSync(bare);
     fs.writeFileSync(path.join(bare, "package.json"), JSON.stringify({ name: "bare-app", private: true, version: "1.0.0" }));
     run("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--omit=optional", mainTarball], { cwd: bare });
-    check("without its platform package it fails with a message naming the platform", () => {
+    check("without its platform package it loads, and making a store fails with a message naming the platform", () => {
+      run(process.execPath, ["-e", "require('backtest-kit-rs')"], { cwd: bare, env });
       let message = "";
       try {
-        run(process.execPath, ["-e", "require('backtest-kit-rs')"], { cwd: bare, env });
+        run(process.execPath, ["-e", "const { RustFilePersist } = require('backtest-kit-rs'); new RustFilePersist('e', './d')"], { cwd: bare, env });
       } catch (err) {
         message = err.stderr;
       }

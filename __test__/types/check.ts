@@ -1,6 +1,9 @@
 // Compiled with `tsc --noEmit` by types.spec.ts: our classes must satisfy backtest-kit's types.
 import {
   PersistBase,
+  PersistLogAdapter,
+  PersistMeasureAdapter,
+  PersistStorageAdapter,
   PersistPartialAdapter,
   PersistRiskAdapter,
   PersistScheduleAdapter,
@@ -9,6 +12,7 @@ import {
   type TPersistBaseCtor,
 } from "backtest-kit";
 import {
+  createPersist,
   createPostgresPersist,
   createRedisPersist,
   createSqlitePersist,
@@ -62,6 +66,21 @@ const registered: string[] = usePersist(kit, RustSqlitePersist, { domains: ["sig
 usePersist(kit, { default: RustSqlitePersist, candle: RustFilePersist, log: null });
 usePersist(kit, PersistBase);
 useDefaultPersist(kit, ["signal"]);
+// @ts-expect-error a misspelt domain does not compile
+usePersist(kit, RustSqlitePersist, { domains: ["signall"] });
+// @ts-expect-error nor does one in durability
+usePersist(kit, RustSqlitePersist, { durability: { candel: "durable" } });
+
+// The package's one line: each adapter takes any of our classes or factory results itself.
+PersistSignalAdapter.usePersistSignalAdapter(RustFilePersist);
+PersistRiskAdapter.usePersistRiskAdapter(RustSqlitePersist);
+PersistStorageAdapter.usePersistStorageAdapter(createSqlitePersist({ path: "./state/storage.sqlite" }));
+PersistLogAdapter.usePersistLogAdapter(RustRedisPersist);
+PersistMeasureAdapter.usePersistMeasureAdapter(createPostgresPersist({ table: "bot_a" }));
+PersistScheduleAdapter.usePersistScheduleAdapter(Audited);
+const FromUrl: TPersistBaseCtor = createPersist("redis://cache:6379/2?prefix=bot-a");
+const RedisFromUrl: TPersistBaseCtor = createRedisPersist("redis://cache:6379/2?prefix=bot-a");
+void [FromUrl, RedisFromUrl];
 
 setLogger({ warn: () => undefined });
 void [registered, Ctor, Typed, asBase, viaReflect, Sub, Sqlite, SignalsDb, stats, closing, RedisCtor, Dashboards, Sentinels, PostgresCtor, Trading, sslmode, use, codeOf, PersistBase];
