@@ -94,6 +94,10 @@ describe("the URL syntax", () => {
     expect(() => lib.createPersist("ftp://x")).toThrow(invalid(/not a store URL .*file:, sqlite:, redis:/));
     expect(() => lib.createPersist("redis://127.0.0.1:1/0?prefx=a")).toThrow(invalid(/unknown parameter "prefx"/));
     expect(() => lib.createPersist("sqlite:./x.sqlite?sync=FULL")).toThrow(invalid(/unknown parameter "sync"/));
+    // The drivers' own parsers refuse what is neither ours nor theirs.
+    expect(() => lib.createPersist("postgres://u@127.0.0.1:1/db?tabel=x")).toThrow(invalid(/invalid connection string/));
+    expect(() => lib.createPersist("mongodb://127.0.0.1:1/?collecton=x")).toThrow(invalid(/collecton is an invalid option/));
+    expect(() => lib.createPersist("s3://bucket-a/p?regoin=x")).toThrow(invalid(/unknown parameter "regoin"/));
     expect(() => lib.createPersist("file:./dump")).toThrow(invalid(/file: alone/));
     expect(() => lib.createPersist(42 as any)).toThrow(invalid(/expects a store URL string/));
     expect(() => lib.createRedisPersist({ url: "redis://" })).toThrow(invalid(/not a valid Redis URL/));
