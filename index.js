@@ -230,6 +230,9 @@ function toKey(entityName, entityId, op) {
   );
 }
 
+/** How every encrypted document's text begins (src/store/sealed.rs ENVELOPE_HEAD). */
+const ENVELOPE_HEAD = '{"$bkrs":';
+
 function encode(entityName, key, value) {
   let json;
   try {
@@ -241,6 +244,14 @@ function encode(entityName, key, value) {
     throw new PersistError(
       "PERSIST_INVALID_VALUE",
       `${failure.write(entityName, key)}: the value (${typeof value}) has no JSON representation`,
+    );
+  }
+  // A document whose text starts so is taken for an encryption envelope when read: accepting it
+  // would resolve a write that no read could ever return.
+  if (json.startsWith(ENVELOPE_HEAD)) {
+    throw new PersistError(
+      "PERSIST_INVALID_VALUE",
+      `${failure.write(entityName, key)}: an object whose first key is "$bkrs" cannot be stored: that key marks an encrypted document`,
     );
   }
   return json;

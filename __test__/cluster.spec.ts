@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 
 import { createRedisPersist } from "../index.js";
 import { persistConformance } from "./conformance";
-import { collect, makeTempDir, optionsError, removeDir, runBacktest, runLiveDemo, sleep, startWriter } from "./helpers";
+import { collect, expectRestoredPosition, makeTempDir, optionsError, removeDir, runBacktest, runLiveDemo, sleep, startWriter } from "./helpers";
 import { startRedisServer, type RedisServer } from "./redis-server";
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startRedisCluster } = require("../dev/redis-cluster.cjs");
@@ -194,12 +194,7 @@ describe("end to end with backtest-kit on the cluster (BACKTEST_KIT_RS_REDIS_CLU
 
   it("live mode: opens a position, is SIGKILLed, and restores it and its risk slot", async () => {
     const summary = await runLiveDemo(dir, "redis", "redis", clusterEnv());
-    expect(summary.ok, summary.reason).toBe(true);
-    const opened = summary.open.events.find((e: any) => e.event === "opened").signal;
-    const restored = summary.restore.events.find((e: any) => e.event === "restored");
-    expect(restored.signal).toEqual(opened);
-    expect(restored.getSignalCalls).toBe(0);
-    expect(summary.restore.events.find((e: any) => e.event === "risk-checked").activePositionCount).toBe(1);
+    const opened = expectRestoredPosition(summary);
     // Stored on the cluster, under the hash-tag layout.
     const stored = await inspector.hget(`demo-${summary.runId}:{["dump/data/signal","BTCUSDT_demo-breakout_demo-exchange"]}`, "BTCUSDT");
     expect(JSON.parse(stored!).id).toBe(opened.id);

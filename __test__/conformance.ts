@@ -355,6 +355,20 @@ export function persistConformance(
     });
 
     if (options.strictIds) {
+      it("refuses a value whose first key is the encryption marker $bkrs, which no read could return, and writes nothing", async () => {
+        const store = await open("marker-ent");
+        await store.writeValue("ok", 1);
+        const before = await ctx.snapshot();
+        for (const value of [{ $bkrs: "xc20p1", kid: "k", nonce: "n", ct: "c" }, { $bkrs: 1 }]) {
+          await expectCode(store.writeValue("marked", value), "PERSIST_INVALID_VALUE", /"\$bkrs"/);
+        }
+        expect(await ctx.snapshot()).toEqual(before);
+        expect(await store.hasValue("marked")).toBe(false);
+        // Anywhere else the key is an ordinary one.
+        await store.writeValue("nested", { a: 1, $bkrs: 2, inner: { $bkrs: 3 } });
+        expect(await store.readValue("nested")).toEqual({ a: 1, $bkrs: 2, inner: { $bkrs: 3 } });
+      });
+
       it("rejects ids that could escape the entity, naming them, and writes nothing", async () => {
         const store = await open("strict-ent");
         await store.writeValue("ok", 1);

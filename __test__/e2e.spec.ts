@@ -8,7 +8,7 @@ import Redis from "ioredis";
 import pg from "pg";
 import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
 
-import { makeTempDir, removeDir, runBacktest, runLiveDemo, sqliteAll } from "./helpers";
+import { expectRestoredPosition, makeTempDir, removeDir, runBacktest, runLiveDemo, sqliteAll } from "./helpers";
 import { mongoClient, mongoKey, s3Client, s3Env, s3Get } from "./stores";
 
 let dir: string;
@@ -103,13 +103,7 @@ describe("live mode: open a position, SIGKILL, restart", () => {
 
 describe("live mode with each PersistXAdapter given the class itself (no usePersist)", () => {
   it.each(["file", "sqlite", "redis"])("restores the same position and its risk slot with %s", async (backend) => {
-    const summary = await demo(backend, backend, "adapters");
-    expect(summary.ok, summary.reason).toBe(true);
-    const opened = summary.open.events.find((e: any) => e.event === "opened").signal;
-    const restored = summary.restore.events.find((e: any) => e.event === "restored");
-    expect(restored.signal).toEqual(opened);
-    expect(restored.getSignalCalls).toBe(0);
-    expect(summary.restore.events.find((e: any) => e.event === "risk-checked").activePositionCount).toBe(1);
+    expectRestoredPosition(await demo(backend, backend, "adapters"));
     if (backend !== "file") expect(jsonFilesUnder(dir), "nothing fell back to backtest-kit's JSON files").toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { expect } from "vitest";
 
 /** A fresh directory per test; never the user's real data directories. */
 export async function makeTempDir(tag: string): Promise<string> {
@@ -160,6 +161,20 @@ export async function runLiveDemo(dir: string, backend: string, restoreBackend: 
     timeout: 60_000,
   }).catch((err) => err);
   return JSON.parse(stdout.trim().split("\n").pop());
+}
+
+/**
+ * The live demo's summary says the restore phase got back the very position the open phase opened,
+ * without asking the strategy again, and the risk profile counts it; returns that position.
+ */
+export function expectRestoredPosition(summary: any): any {
+  expect(summary.ok, summary.reason).toBe(true);
+  const opened = summary.open.events.find((e: any) => e.event === "opened").signal;
+  const restored = summary.restore.events.find((e: any) => e.event === "restored");
+  expect(restored.signal).toEqual(opened);
+  expect(restored.getSignalCalls).toBe(0);
+  expect(summary.restore.events.find((e: any) => e.event === "risk-checked").activePositionCount).toBe(1);
+  return opened;
 }
 
 /** `fixtures/backtest-run.cjs` (see there): one JSON line per run, parsed. */

@@ -25,9 +25,23 @@ process.chdir(workdir);
 const kit = require("backtest-kit");
 const { RustFilePersist, RustSqlitePersist, createMongoPersist, createPostgresPersist, createRedisPersist, createS3Persist, usePersist } = require("../index.js");
 
+/** The package's one line per domain: each PersistXAdapter given the class itself. */
+function registerWithEachAdapter(Backend) {
+  for (const key of Object.keys(kit)) {
+    const match = /^Persist([A-Z]\w*)Adapter$/.exec(key);
+    if (match && typeof kit[key][`usePersist${match[1]}Adapter`] === "function") kit[key][`usePersist${match[1]}Adapter`](Backend);
+  }
+}
+
 // Persistence setup per subject; returns the class to close at the end (if any).
 function configurePersistence() {
   switch (backend) {
+    case "file-adapters":
+      registerWithEachAdapter(RustFilePersist);
+      return null;
+    case "sqlite-adapters":
+      registerWithEachAdapter(RustSqlitePersist);
+      return RustSqlitePersist;
     case "floor":
       // Only the candle cache is touched in backtest mode; without it nothing is persisted.
       kit.PersistCandleAdapter.useDummy();

@@ -18,12 +18,14 @@ const { promisify } = require("node:util");
 const execFile = promisify(require("node:child_process").execFile);
 
 const CHILD = path.join(__dirname, "backtest-child.cjs");
-const SUBJECTS = ["floor", "default", "file", "sqlite", "redis", "cluster", "postgres", "mongodb", "s3"];
+const SUBJECTS = ["floor", "default", "file", "file-adapters", "sqlite", "sqlite-adapters", "redis", "cluster", "postgres", "mongodb", "s3"];
 const LABEL = {
   floor: "floor (no persistence)",
   default: "default (PersistBase)",
   file: "file (RustFilePersist)",
   sqlite: "sqlite (RustSqlitePersist)",
+  "file-adapters": "file (PersistXAdapter.usePersistXAdapter(RustFilePersist))",
+  "sqlite-adapters": "sqlite (PersistXAdapter.usePersistXAdapter(RustSqlitePersist))",
   redis: "redis (createRedisPersist)",
   cluster: "redis cluster (createRedisPersist, 3+3 nodes)",
   postgres: "postgres (createPostgresPersist)",
@@ -86,7 +88,9 @@ async function runBacktestBench({ reps = Number(process.env.BENCH_REPS ?? 3), qu
   const { redisUrl, clusterNodes, postgresUrl, mongoUrl, s3 } = servers;
   const minutes = quick ? QUICK_MINUTES : FULL_MINUTES;
   const available = { redis: redisUrl, cluster: clusterNodes, postgres: postgresUrl, mongodb: mongoUrl, s3 };
-  const subjects = SUBJECTS.filter((s) => !(s in available) || available[s]);
+  // BENCH_SUBJECTS=floor,file,file-adapters: a subset, for a focused comparison in one run.
+  const only = process.env.BENCH_SUBJECTS?.split(",").filter(Boolean);
+  const subjects = SUBJECTS.filter((s) => (!(s in available) || available[s]) && (!only || only.includes(s)));
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-backtest-"));
   const started = Date.now();
   const runs = [];
