@@ -94,7 +94,6 @@ function frameworkCaller(ctorOf) {
 
 /** The module object of a bundle that is already loaded (it called us). */
 async function loadBundle(bundle) {
-  // eslint-disable-next-line import/no-dynamic-require
   return bundle.esm ? import(pathToFileURL(bundle.file).href) : (require.cache[bundle.file]?.exports ?? require(bundle.file));
 }
 
