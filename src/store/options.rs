@@ -53,15 +53,7 @@ impl Options {
                 origin: format!("the {name} option"),
             }));
         }
-        Ok(envs.iter().find_map(|variable| {
-            std::env::var(variable)
-                .ok()
-                .filter(|value| !value.is_empty())
-                .map(|value| Setting {
-                    value,
-                    origin: format!("the environment variable {variable}"),
-                })
-        }))
+        Ok(Setting::from_env(envs))
     }
 
     /// A string whose value never appears in an error (a password).
@@ -191,6 +183,31 @@ impl Options {
     }
 }
 
+/// The parameters of a URL's query, in order, as (pair, name, raw value): `pair` is the text as
+/// written (to hand on to a driver), the value still percent-encoded.
+pub fn query_pairs(url: &str) -> impl Iterator<Item = (&str, &str, &str)> {
+    let query = url
+        .split_once('?')
+        .map(|(_, query)| query)
+        .unwrap_or_default();
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (pair, name, value)
+        })
+}
+
+/// A boolean URL parameter (`?pathStyle=true`, `?syncReads=false`).
+pub fn boolean_param(name: &str, value: &str) -> std::result::Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("url: {name} must be true or false, got {other:?}")),
+    }
+}
+
 /// A URL without its query parameters named in `ours` (this library's, such as `prefix`), and
 /// their percent-decoded values; every other parameter stays, in order, for the driver. A
 /// parameter of ours given twice is refused.
@@ -198,12 +215,9 @@ pub fn take_url_params(
     url: &str,
     ours: &[&str],
 ) -> std::result::Result<(String, Vec<(String, String)>), String> {
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), Vec::new()));
-    };
+    let base = url.split_once('?').map_or(url, |(base, _)| base);
     let (mut kept, mut taken) = (Vec::new(), Vec::<(String, String)>::new());
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (pair, name, value) in query_pairs(url) {
         if ours.contains(&name) {
             if taken.iter().any(|(seen, _)| seen == name) {
                 return Err(format!("url: parameter {name:?} is given twice"));
@@ -246,6 +260,21 @@ impl Options {
 pub struct Setting {
     pub value: String,
     pub origin: String,
+}
+
+impl Setting {
+    /// The first non-empty variable of `variables`, with its name as the origin.
+    pub fn from_env(variables: &[&'static str]) -> Option<Setting> {
+        variables.iter().find_map(|variable| {
+            std::env::var(variable)
+                .ok()
+                .filter(|value| !value.is_empty())
+                .map(|value| Setting {
+                    value,
+                    origin: format!("the environment variable {variable}"),
+                })
+        })
+    }
 }
 
 /// What to write instead of an option name other clients (ioredis, pg, keyv, mongodb) use.

@@ -24,7 +24,7 @@ use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType}
 use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError, TlsMode};
 use serde_json::{json, Value};
 
-use super::options::take_url_params;
+use super::options::{query_pairs, take_url_params, Setting};
 use super::{
     entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
     Store, WriteMode,
@@ -190,27 +190,18 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
         Some(first) => (first.clone(), "the cluster or sentinel nodes".to_owned()),
         None => match url_option {
             Some(url) => (url, "the url option".to_owned()),
-            None => [URL_ENV, "REDIS_URL"]
-                .into_iter()
-                .find_map(|variable| {
-                    env(variable).map(|url| (url, format!("the environment variable {variable}")))
-                })
+            None => Setting::from_env(&[URL_ENV, "REDIS_URL"])
+                .map(|setting| (setting.value, setting.origin))
                 .unwrap_or_else(|| (DEFAULT_URL.to_owned(), "the default".to_owned())),
         },
     };
     // `?prefix=` is ours; redis-rs reads only `protocol` and would ignore anything else silently.
     let (url, url_params) = take_url_params(&url, &["prefix"])
         .map_err(|detail| options.invalid(format!("{detail} (from {origin})")))?;
-    if let Some((_, query)) = url.split_once('?') {
-        if let Some(unknown) = query
-            .split('&')
-            .map(|pair| pair.split('=').next().unwrap_or(pair))
-            .find(|name| !name.is_empty() && *name != "protocol")
-        {
-            return Err(options.invalid(format!(
-                "url: unknown parameter {unknown:?} (from {origin}); a Redis URL takes ?prefix= and ?protocol="
-            )));
-        }
+    if let Some((_, unknown, _)) = query_pairs(&url).find(|(_, name, _)| *name != "protocol") {
+        return Err(options.invalid(format!(
+            "url: unknown parameter {unknown:?} (from {origin}); a Redis URL takes ?prefix= and ?protocol="
+        )));
     }
     let sentinel_nodes = sentinel.iter().flat_map(|s| s.nodes.iter());
     for each in cluster

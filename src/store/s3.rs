@@ -23,6 +23,7 @@ use object_store::{
 use serde_json::{json, Value};
 
 use super::credentials::{percent_decode, redact_url};
+use super::options::{boolean_param, query_pairs};
 use super::servers::{install_crypto_provider, Counters, Registry, Shared};
 use super::{
     entity_segments, last_per_id, namespace_of, order, Doc, InitReport, Kind, Options, Reply,
@@ -289,30 +290,19 @@ fn parse_url(url: &str) -> std::result::Result<UrlParts, String> {
     let rest = url
         .strip_prefix("s3://")
         .ok_or_else(|| format!("url must be an s3:// URL, got {}", redact_url(url)))?;
-    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let location = rest.split_once('?').map_or(rest, |(location, _)| location);
     let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
     let mut parts = UrlParts {
         bucket: Some(bucket.to_owned()).filter(|b| !b.is_empty()),
         prefix: Some(prefix.to_owned()).filter(|p| !p.is_empty()),
         ..UrlParts::default()
     };
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (_, name, value) in query_pairs(url) {
         let value = percent_decode(value);
         match name {
             "region" => parts.region = Some(value),
             "endpoint" => parts.endpoint = Some(value),
-            "pathStyle" => {
-                parts.path_style = Some(match value.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    other => {
-                        return Err(format!(
-                            "url: pathStyle must be true or false, got {other:?}"
-                        ))
-                    }
-                })
-            }
+            "pathStyle" => parts.path_style = Some(boolean_param(name, &value)?),
             other => {
                 return Err(format!(
                     "url: unknown parameter {other:?} (region, endpoint, pathStyle)"

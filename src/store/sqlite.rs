@@ -23,6 +23,8 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBeha
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
+use super::credentials::percent_decode;
+use super::options::{boolean_param, query_pairs};
 use super::{
     entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
     Store, StoreStats, WriteMode,
@@ -59,26 +61,16 @@ fn options_from_url(url: &str) -> Result<Value> {
         .split_once(':')
         .map(|(_, rest)| rest)
         .unwrap_or_default();
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
     let mut options = serde_json::Map::new();
     if !path.is_empty() {
-        options.insert(
-            "path".into(),
-            Value::String(super::credentials::percent_decode(path)),
-        );
+        options.insert("path".into(), Value::String(percent_decode(path)));
     }
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = match (name, value) {
-            ("synchronous", _) => Value::String(value.to_owned()),
-            ("syncReads", "true") => Value::Bool(true),
-            ("syncReads", "false") => Value::Bool(false),
-            ("syncReads", other) => {
-                return Err(invalid(format!(
-                    "url: syncReads must be true or false, got {other:?}"
-                )))
-            }
-            (other, _) => {
+    for (_, name, value) in query_pairs(url) {
+        let value = match name {
+            "synchronous" => Value::String(percent_decode(value)),
+            "syncReads" => Value::Bool(boolean_param(name, value).map_err(invalid)?),
+            other => {
                 return Err(invalid(format!(
                     "url: unknown parameter {other:?} (synchronous, syncReads)"
                 )))
