@@ -97,6 +97,15 @@ async function loadBundle(bundle) {
   return bundle.esm ? import(pathToFileURL(bundle.file).href) : (require.cache[bundle.file]?.exports ?? require(bundle.file));
 }
 
+/** The domains of a bundle's module, found once (kit.discoverDomains walks every export). */
+const domainsByBundle = new WeakMap();
+
+function domainsOf(bundleModule) {
+  let domains = domainsByBundle.get(bundleModule);
+  if (!domains) domainsByBundle.set(bundleModule, (domains = kit.discoverDomains(bundleModule)));
+  return domains;
+}
+
 /** Instance classes per (our class, framework instance class), made once like usePersist's. */
 const instanceClasses = new WeakMap();
 
@@ -146,7 +155,7 @@ function delegateFor(self, state, method, makeError) {
 
 async function makeDelegate(Backend, state, method, makeError) {
   const bundle = await loadBundle(state.bundle);
-  const found = kit.discoverDomains(bundle).find(({ parts }) => parts && typeof parts.DefaultInstance.prototype[method] === "function");
+  const found = domainsOf(bundle).find(({ parts }) => parts && typeof parts.DefaultInstance.prototype[method] === "function");
   if (!found) {
     throw makeError(
       "PERSIST_INVALID_CONFIG",
@@ -216,7 +225,7 @@ function installDomainMethods(names) {
 
 /** The domain methods of a bundle's instance classes, `*` marking async generators (for later versions). */
 function methodsOf(bundleModule) {
-  return kit.discoverDomains(bundleModule).flatMap(({ parts }) =>
+  return domainsOf(bundleModule).flatMap(({ parts }) =>
     parts
       ? Object.getOwnPropertyNames(parts.DefaultInstance.prototype)
           .filter((name) => !["constructor", "waitForInit"].includes(name))

@@ -543,8 +543,11 @@ const CLASS_NAMES = {
 };
 
 /** A factory's URL string as its options (the core parses it); a URL of another backend is refused. */
+/** The backend a store URL names and the options it stands for, as JSON (the core parses it). */
+const storeUrl = (url) => native(() => binding().backendForUrl(url));
+
 function optionsOfUrl(kind, className, url) {
-  const parsed = native(() => binding().backendForUrl(url));
+  const parsed = storeUrl(url);
   if (parsed.kind !== kind) {
     throw new PersistError(
       "PERSIST_INVALID_CONFIG",
@@ -564,8 +567,8 @@ function createPersist(url) {
   if (typeof url !== "string") {
     throw new PersistError("PERSIST_INVALID_CONFIG", `createPersist expects a store URL string, got ${describeArgument(url)}`);
   }
-  const { kind, optionsJson: json } = native(() => binding().backendForUrl(url));
-  return defineBackend(kind, CLASS_NAMES[kind], JSON.parse(json));
+  const { kind, optionsJson: json } = storeUrl(url);
+  return backendClass(kind, CLASS_NAMES[kind], json, true);
 }
 
 function native(call) {
@@ -583,6 +586,11 @@ function native(call) {
  */
 function defineBackend(kind, className, options, { checkNow = true } = {}) {
   const json = typeof options === "string" ? optionsOfUrl(kind, className, options) : optionsJson(options);
+  return backendClass(kind, className, json, checkNow);
+}
+
+/** The class of `defineBackend` over options already as JSON. */
+function backendClass(kind, className, json, checkNow) {
   // The default classes made at load are checked when first used instead: loading reads no
   // environment, and a malformed variable of an unused backend stops nothing.
   if (checkNow) native(() => binding().describeBackend(kind, json));
@@ -622,24 +630,30 @@ function defineBackend(kind, className, options, { checkNow = true } = {}) {
   return Backend;
 }
 
+/** `create…Persist(options)` of backend `kind`: a class with `options` bound, checked at once. */
+const factory = (kind) => (options = {}) => defineBackend(kind, CLASS_NAMES[kind], options);
+
+/** The class of backend `kind` with its defaults, made at load and checked when first used. */
+const defaultClass = (kind) => defineBackend(kind, CLASS_NAMES[kind], {}, { checkNow: false });
+
 /**
  * A RustFilePersist class with options; the file backend has one, `encryption` (which every
  * backend takes): `createFilePersist({ encryption: { key } })`.
  */
-const createFilePersist = (options = {}) => defineBackend("file", "RustFilePersist", options);
+const createFilePersist = factory("file");
 
 /** Atomic, durable JSON files in backtest-kit's own layout: `{baseDir}/{entityName}/{id}.json`. */
-const RustFilePersist = defineBackend("file", "RustFilePersist", {}, { checkNow: false });
+const RustFilePersist = defaultClass("file");
 
 /**
  * A RustSqlitePersist class bound to explicit options, for example one database per domain:
  * `usePersistSignalAdapter(createSqlitePersist({ path: "./state/signals.sqlite" }))`.
  * Options: `path`, `synchronous` ("FULL" | "NORMAL"), `syncReads`.
  */
-const createSqlitePersist = (options = {}) => defineBackend("sqlite", "RustSqlitePersist", options);
+const createSqlitePersist = factory("sqlite");
 
 /** All entities in one embedded SQLite database (`./dump/backtest-kit.sqlite` unless configured). */
-const RustSqlitePersist = defineBackend("sqlite", "RustSqlitePersist", {}, { checkNow: false });
+const RustSqlitePersist = defaultClass("sqlite");
 
 /**
  * A RustRedisPersist class bound to explicit options, e.g. a separate database or server per
@@ -648,10 +662,10 @@ const RustSqlitePersist = defineBackend("sqlite", "RustSqlitePersist", {}, { che
  * username, password, db }: the primary Redis Sentinels name), `prefix`, `connectTimeoutMs`,
  * `commandTimeoutMs`, `replicas` and `replicasTimeoutMs` (writes wait for replicas), `tls: { ca }`.
  */
-const createRedisPersist = (options = {}) => defineBackend("redis", "RustRedisPersist", options);
+const createRedisPersist = factory("redis");
 
 /** Every entity in Redis, one hash per entity, over one shared connection (`REDIS_URL` etc.). */
-const RustRedisPersist = defineBackend("redis", "RustRedisPersist", {}, { checkNow: false });
+const RustRedisPersist = defaultClass("redis");
 
 /**
  * A RustPostgresPersist class bound to explicit options: `createPostgresPersist({ url:
@@ -659,10 +673,10 @@ const RustRedisPersist = defineBackend("redis", "RustRedisPersist", {}, { checkN
  * Options: `url` (else env BACKTEST_KIT_RS_POSTGRES_URL, then DATABASE_URL), `schema`, `table`,
  * `connectTimeoutMs`, `commandTimeoutMs`, `tls: { ca }`.
  */
-const createPostgresPersist = (options = {}) => defineBackend("postgres", "RustPostgresPersist", options);
+const createPostgresPersist = factory("postgres");
 
 /** Every entity in one PostgreSQL table, over shared connections (`DATABASE_URL` etc.). */
-const RustPostgresPersist = defineBackend("postgres", "RustPostgresPersist", {}, { checkNow: false });
+const RustPostgresPersist = defaultClass("postgres");
 
 /**
  * A RustMongoPersist class bound to explicit options: `createMongoPersist({ url:
@@ -670,10 +684,10 @@ const RustPostgresPersist = defineBackend("postgres", "RustPostgresPersist", {},
  * Options: `url` (else env BACKTEST_KIT_RS_MONGO_URL, then MONGODB_URI; TLS and write concern in
  * its parameters), `database`, `collection`, `connectTimeoutMs`, `commandTimeoutMs`.
  */
-const createMongoPersist = (options = {}) => defineBackend("mongodb", "RustMongoPersist", options);
+const createMongoPersist = factory("mongodb");
 
 /** Every entity in one MongoDB collection, `_id` = `["namespace","entity","id"]` (`MONGODB_URI` etc.). */
-const RustMongoPersist = defineBackend("mongodb", "RustMongoPersist", {}, { checkNow: false });
+const RustMongoPersist = defaultClass("mongodb");
 
 /**
  * A RustS3Persist class bound to explicit options: `createS3Persist({ url:
@@ -682,10 +696,10 @@ const RustMongoPersist = defineBackend("mongodb", "RustMongoPersist", {}, { chec
  * BACKTEST_KIT_RS_S3_URL), `bucket`, `prefix`, `region`, `endpoint`, `pathStyle`, `accessKeyId`,
  * `secretAccessKey`, `sessionToken` (else the AWS_* variables), `connectTimeoutMs`, `commandTimeoutMs`.
  */
-const createS3Persist = (options = {}) => defineBackend("s3", "RustS3Persist", options);
+const createS3Persist = factory("s3");
 
 /** An S3 object per document, `{prefix}/{namespace}/{entityName}/{id}.json` (`BACKTEST_KIT_RS_S3_URL`). */
-const RustS3Persist = defineBackend("s3", "RustS3Persist", {}, { checkNow: false });
+const RustS3Persist = defaultClass("s3");
 
 module.exports.RustFilePersist = RustFilePersist;
 module.exports.createFilePersist = createFilePersist;
@@ -712,7 +726,7 @@ module.exports.inFlight = inFlight;
 module.exports[Symbol.for("backtest-kit-rs.tools")] = {
   defineBackend,
   backendForUrl: (url) => {
-    const { kind, optionsJson: json } = native(() => binding().backendForUrl(url));
+    const { kind, optionsJson: json } = storeUrl(url);
     return { kind, options: JSON.parse(json) };
   },
   BATCH,

@@ -132,17 +132,24 @@ function recording(Backend: PersistCtor, calls: Call[]): PersistCtor {
   };
 }
 
-/** Each domain's scenario run in a fresh cwd, returning what the framework returned. */
-async function runScenarios(cwd: string): Promise<Record<string, unknown>> {
+/** `body` run with `cwd` as the working directory (backtest-kit's base directories are relative). */
+async function inCwd<T>(cwd: string, body: () => Promise<T>): Promise<T> {
   const previous = process.cwd();
   process.chdir(cwd);
   try {
-    const results: Record<string, unknown> = {};
-    for (const domain of DOMAINS) results[domain] = await scenarios[domain]();
-    return results;
+    return await body();
   } finally {
     process.chdir(previous);
   }
+}
+
+/** Each domain's scenario run in a fresh cwd, returning what the framework returned. */
+function runScenarios(cwd: string): Promise<Record<string, unknown>> {
+  return inCwd(cwd, async () => {
+    const results: Record<string, unknown> = {};
+    for (const domain of DOMAINS) results[domain] = await scenarios[domain]();
+    return results;
+  });
 }
 
 let root: string;
@@ -236,15 +243,11 @@ describe.each(backends)("PersistXAdapter.usePersistXAdapter(%s), without usePers
 
       // A bot switching to usePersist (or back) finds what the other style stored: same keys.
       usePersist(kit, Backend);
-      const previous = process.cwd();
-      process.chdir(cwd);
-      try {
+      await inCwd(cwd, async () => {
         expect(await kit.PersistSignalAdapter.readSignalData("BTCUSDT", "s1", "ex1")).toEqual(reference.signal);
         expect(await kit.PersistRiskAdapter.readPositionData("r1", "ex1", when)).toEqual(reference.risk);
         expect(await kit.PersistStorageAdapter.readStorageData(false)).toEqual(reference.storage);
-      } finally {
-        process.chdir(previous);
-      }
+      });
     } finally {
       useDefaultPersist(kit);
       await close();
@@ -280,17 +283,16 @@ describe("a class given to an adapter", () => {
     expect(other.PersistRiskAdapter).not.toBe((kit as any).PersistRiskAdapter);
     const Sqlite = createSqlitePersist({ path: path.join(root, `esm-${randomUUID()}.sqlite`) });
     const cwd = await makeTempDir("kit-esm");
-    const previous = process.cwd();
-    process.chdir(cwd);
     try {
       other.PersistRiskAdapter.usePersistRiskAdapter(Sqlite);
       const rows: any = [["BTCUSDT:s1", { signal: pending, strategyName: "s1", exchangeName: "ex1", openTimestamp: 1 }]];
-      await other.PersistRiskAdapter.writePositionData(rows, "r1", "ex1", when);
-      expect(await other.PersistRiskAdapter.readPositionData("r1", "ex1", when)).toEqual(reference.risk);
+      await inCwd(cwd, async () => {
+        await other.PersistRiskAdapter.writePositionData(rows, "r1", "ex1", when);
+        expect(await other.PersistRiskAdapter.readPositionData("r1", "ex1", when)).toEqual(reference.risk);
+      });
       expect(Sqlite.stats().writes).toBe(1);
       expect(await dumpFiles(cwd)).toEqual([]);
     } finally {
-      process.chdir(previous);
       other.PersistRiskAdapter.useJson();
       await Sqlite.close();
       await removeDir(cwd);
@@ -388,17 +390,13 @@ describe("switching from backtest-kit's default JSON files", () => {
     const cwd = await makeTempDir("kit-switch");
     try {
       useDefaultPersist(kit);
-      const previous = process.cwd();
-      process.chdir(cwd);
-      try {
+      await inCwd(cwd, async () => {
         await scenariosWriteOnly();
         usePersist(kit, RustFilePersist);
         expect(await kit.PersistSignalAdapter.readSignalData("BTCUSDT", "s1", "ex1")).toEqual(reference.signal);
         expect(await kit.PersistRiskAdapter.readPositionData("r1", "ex1", when)).toEqual(reference.risk);
         expect(await kit.PersistCandleAdapter.readCandlesData("BTCUSDT", "1m", "ex1", 5, candleStart, 0)).toEqual(reference.candle);
-      } finally {
-        process.chdir(previous);
-      }
+      });
     } finally {
       useDefaultPersist(kit);
       await removeDir(cwd);

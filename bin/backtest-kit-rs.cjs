@@ -66,7 +66,7 @@ function openStore(text, encryption) {
     const bare = !rest.replace(/^\/\//, "");
     let parsed;
     try {
-      parsed = tools.backendForUrl(bare && scheme !== "sqlite:" ? `${scheme}//bare` : text);
+      parsed = tools.backendForUrl(text);
     } catch (err) {
       throw new UsageError(`STORE ${label}: ${err.message.replace(/^invalid configuration: /, "")}`);
     }
