@@ -19,7 +19,7 @@ pub enum Op {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PersistError {
-    /// The id cannot name a document safely (see `store::validate_id`).
+    /// The id cannot name a document safely (see `contract::validate_id`).
     #[error("invalid entity id {id:?}: {reason}")]
     InvalidId { id: String, reason: &'static str },
 

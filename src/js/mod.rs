@@ -15,8 +15,9 @@ use serde_json::Value;
 pub use queue::CompletionQueue;
 use queue::{Pending, QueueInner};
 
+use crate::contract::{Doc, InitReport, Request, Response, Store, WriteMode};
 use crate::error::{Op, PersistError};
-use crate::store::{self, Doc, InitReport, Request, Response, Store, WriteMode};
+use crate::{layers, registry};
 
 /// An error's code as napi's status, so synchronous throws carry `err.code` (napi cannot set a
 /// custom code on an async rejection, napi-rs#1632, hence failure records for those).
@@ -170,7 +171,7 @@ impl NativeStore {
     fn submit(&self, request_no: u32, op: Op, id: Option<String>, request: Request) {
         let pending = Pending::new(Arc::clone(&self.queue), request_no);
         let entity = Arc::clone(&self.entity);
-        store::submit(
+        layers::submit(
             &self.store,
             request,
             Box::new(move |result| pending.settle(settle(result, op, entity, id.as_deref()))),
@@ -183,7 +184,7 @@ impl NativeStore {
         id: Option<&str>,
         request: &Request,
     ) -> napi::Result<Option<Answer>, PersistCode> {
-        match store::in_place(&self.store, request) {
+        match layers::in_place(&self.store, request) {
             None => Ok(None),
             Some(result) => settle(result, op, Arc::clone(&self.entity), id)
                 .map(Some)
@@ -242,7 +243,7 @@ impl NativeStore {
         queue: &CompletionQueue,
     ) -> napi::Result<Self, PersistCode> {
         let store = options(&options_json)
-            .and_then(|options| store::open(&kind, &entity_name, &base_dir, &options))
+            .and_then(|options| registry::open(&kind, &entity_name, &base_dir, &options))
             .map_err(|e| coded(e, Op::Init, &entity_name))?;
         Ok(NativeStore {
             store,
@@ -350,7 +351,7 @@ impl NativeStore {
 #[napi]
 pub fn describe_backend(kind: String, options_json: String) -> napi::Result<String, PersistCode> {
     options(&options_json)
-        .and_then(|options| store::describe(&kind, &options))
+        .and_then(|options| registry::describe(&kind, &options))
         .map(|value| value.to_string())
         .map_err(config_error)
 }
@@ -366,7 +367,7 @@ pub struct NativeUrl {
 /// The backend and options a store URL stands for (`redis://…?prefix=a`, `sqlite:./db.sqlite`).
 #[napi]
 pub fn backend_for_url(url: String) -> napi::Result<NativeUrl, PersistCode> {
-    store::from_url(&url)
+    registry::from_url(&url)
         .map(|(kind, options)| NativeUrl {
             kind: kind.to_owned(),
             options_json: options.to_string(),
@@ -384,7 +385,7 @@ pub struct NativeStats {
 #[napi]
 pub fn backend_stats(kind: String, options_json: String) -> napi::Result<NativeStats, PersistCode> {
     options(&options_json)
-        .and_then(|options| store::stats(&kind, &options))
+        .and_then(|options| registry::stats(&kind, &options))
         .map(|s| NativeStats {
             writes: s.writes as f64,
             commits: s.commits as f64,
@@ -401,7 +402,7 @@ pub fn close_backend(
     options_json: String,
 ) -> napi::Result<(), PersistCode> {
     let closing = options(&options_json)
-        .and_then(|options| store::close(&kind, &options))
+        .and_then(|options| registry::close(&kind, &options))
         .map_err(config_error)?;
     let pending = Pending::new(Arc::clone(&queue.inner), request);
     crate::exec::spawn(async move {
@@ -424,7 +425,7 @@ pub fn list_entities(
     let options = options(&options_json).map_err(config_error)?;
     let pending = Pending::new(Arc::clone(&queue.inner), request);
     crate::exec::spawn(async move {
-        let result = store::entities(&kind, &options, &root)
+        let result = registry::entities(&kind, &options, &root)
             .await
             .map(Response::Entries);
         pending.settle(settle(result, Op::Keys, Arc::from(""), None));

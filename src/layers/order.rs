@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::{Reply, Request, Response, Store, WriteMode};
+use crate::contract::{Reply, Request, Response, Store, WriteMode};
 use crate::error::{PersistError, Result};
 use crate::exec::lock;
 
@@ -392,9 +392,10 @@ mod tests {
 
     use tokio::sync::oneshot;
 
-    use crate::store::file::FileStore;
-    use crate::store::testutil::{rt, Client, TempDir};
-    use crate::store::{self, Request, Response, Store, WriteMode};
+    use crate::backends::file::FileStore;
+    use crate::contract::testutil::{rt, Client, TempDir};
+    use crate::contract::{Request, Response, Store, WriteMode};
+    use crate::layers;
 
     /// Submit a one-document write without waiting; the receiver gets its outcome.
     fn write(store: &Arc<dyn Store>, id: &str, text: String) -> oneshot::Receiver<bool> {
@@ -404,7 +405,7 @@ mod tests {
             mode: WriteMode::Replace,
             durable: true,
         };
-        store::submit(
+        layers::submit(
             store,
             request,
             Box::new(move |r| {

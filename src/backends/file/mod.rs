@@ -16,13 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use super::{
-    entity_segments, validate_id, Doc, InitReport, Kind, Options, Reply, Request, Response, Store,
+use crate::contract::{
+    entity_segments, validate_id, Doc, InitReport, Options, Reply, Request, Response, Store,
     StoreStats, WriteMode, TMP_PREFIX,
 };
 use crate::error::{PersistError, Result};
 use crate::exec::{lock, runtime, spawn};
 use crate::json::is_valid_json;
+use crate::registry::Kind;
 
 /// Tmp files younger than this may belong to a writer in another process; `PersistBase`
 /// uses the same 120 s.
@@ -282,7 +283,7 @@ impl Store for FileStore {
     /// Cache-domain requests (reads that heal, writes without a sync) of a few documents run
     /// on the calling thread: from the page cache they cost less than the hop to a thread and
     /// back. Durable writes wait on fsyncs and state reads may be large: those always go to
-    /// `submit`. Issue order is the caller's (`store::in_place`).
+    /// `submit`. Issue order is the caller's (`layers::in_place`).
     fn in_place(&self, request: &Request) -> Option<Result<Response>> {
         let small = match request {
             Request::Read {
@@ -613,12 +614,12 @@ fn entities_under(root: &Path) -> Result<Vec<(String, String)>> {
                 below.push(file_name);
                 pending.push((entry.path(), below));
             } else if let Some(id) = file_name.strip_suffix(".json") {
-                holds_documents |= super::validate_id(id).is_ok();
+                holds_documents |= crate::contract::validate_id(id).is_ok();
             }
         }
         if holds_documents {
             let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
-            found.push(super::layout::split(&parts));
+            found.push(crate::contract::layout::split(&parts));
         }
     }
     Ok(found)
@@ -627,7 +628,7 @@ fn entities_under(root: &Path) -> Result<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::{rt, Client, TempDir};
+    use crate::contract::testutil::{rt, Client, TempDir};
 
     fn client(root: &Path, entity: &str) -> Client {
         Client(Arc::new(FileStore::new(root, entity).expect("store")))

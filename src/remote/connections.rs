@@ -1,5 +1,6 @@
-//! What the backends on a network server (Redis, PostgreSQL) share: one entry of shared state per
-//! configuration, its shared connection, write counters, and the TLS crypto provider.
+//! What every server backend (Redis, PostgreSQL, MongoDB, S3) keeps per configuration: its
+//! resources (made once per process), one shared connection, write counters, and the TLS crypto
+//! provider.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -8,29 +9,35 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
-use super::StoreStats;
+use crate::contract::StoreStats;
 use crate::error::{PersistError, Result};
 use crate::exec::{lock, read, write};
 
-/// The shared state of each configuration, made on first use and kept for the process.
-pub struct Registry<Config, Server> {
-    servers: OnceLock<Mutex<HashMap<Config, Arc<Server>>>>,
+/// The resources of each configuration, made on first use and kept for the process.
+pub struct PerConfig<Config, Resources> {
+    resources: OnceLock<Mutex<HashMap<Config, Arc<Resources>>>>,
 }
 
-impl<Config: Hash + Eq + Clone, Server: Default> Registry<Config, Server> {
+impl<Config: Hash + Eq + Clone, Resources: Default> Default for PerConfig<Config, Resources> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<Config: Hash + Eq + Clone, Resources: Default> PerConfig<Config, Resources> {
     pub const fn new() -> Self {
-        Registry {
-            servers: OnceLock::new(),
+        PerConfig {
+            resources: OnceLock::new(),
         }
     }
 
-    pub fn server(&self, config: &Config) -> Arc<Server> {
-        let servers = self.servers.get_or_init(|| Mutex::new(HashMap::new()));
-        Arc::clone(lock(servers).entry(config.clone()).or_default())
+    pub fn get(&self, config: &Config) -> Arc<Resources> {
+        let resources = self.resources.get_or_init(|| Mutex::new(HashMap::new()));
+        Arc::clone(lock(resources).entry(config.clone()).or_default())
     }
 }
 
-/// A connection in use, and which one it is: [`Shared::forget`] drops it only if no newer one
+/// A connection in use, and which one it is: [`SharedConnection::forget`] drops it only if no newer one
 /// replaced it meanwhile.
 #[derive(Clone)]
 pub struct Link<C> {
@@ -41,7 +48,7 @@ pub struct Link<C> {
 /// One connection per configuration, shared by every store of it: opened on first use, by one
 /// caller at a time; callers that queued behind an attempt share its outcome, so an outage fails
 /// them all together, not one connect timeout after another.
-pub struct Shared<C> {
+pub struct SharedConnection<C> {
     /// Read on every command by every store: a read lock, uncontended.
     open: RwLock<Option<Link<C>>>,
     connecting: tokio::sync::Mutex<()>,
@@ -52,9 +59,9 @@ pub struct Shared<C> {
     closes: AtomicU64,
 }
 
-impl<C> Default for Shared<C> {
+impl<C> Default for SharedConnection<C> {
     fn default() -> Self {
-        Shared {
+        SharedConnection {
             open: RwLock::new(None),
             connecting: tokio::sync::Mutex::new(()),
             last_failure: Mutex::new(None),
@@ -64,7 +71,7 @@ impl<C> Default for Shared<C> {
     }
 }
 
-impl<C: Clone> Shared<C> {
+impl<C: Clone> SharedConnection<C> {
     /// The open connection if `usable` says it still is, else one made by `connect`.
     pub async fn get<F>(&self, usable: impl Fn(&C) -> bool, connect: F) -> Result<Link<C>>
     where

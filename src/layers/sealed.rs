@@ -19,7 +19,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{namespace_of, Doc, Options, Reply, Request, Response, Store, WriteMode};
+use crate::contract::{namespace_of, Doc, Options, Reply, Request, Response, Store, WriteMode};
 use crate::error::{PersistError, Result};
 use crate::exec::lock;
 

@@ -22,16 +22,18 @@ use mongodb::options::{ClientOptions, ConnectionString, WriteConcern};
 use mongodb::{Client, Collection, Database};
 use serde_json::{json, Value};
 
-use super::credentials::{redact_url, scrub_secrets};
-use super::options::take_url_params;
-use super::servers::{install_crypto_provider, Counters, Registry, Shared};
-use super::{
-    entity_segments, last_per_id, namespace_of, order, Doc, InitReport, Kind, Options, Reply,
-    Request, Response, Store, WriteMode,
+use crate::contract::options::take_url_params;
+use crate::contract::{
+    entity_segments, last_per_id, namespace_of, Doc, InitReport, Options, Reply, Request, Response,
+    Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::spawn;
 use crate::json::is_valid_json;
+use crate::layers::order;
+use crate::registry::Kind;
+use crate::remote::connections::{install_crypto_provider, Counters, PerConfig, SharedConnection};
+use crate::remote::credentials::{redact_url, scrub_secrets};
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_MONGO_URL";
 const DEFAULT_URL: &str = "mongodb://127.0.0.1:27017";
@@ -46,7 +48,7 @@ const MAX_COMMAND_BYTES: usize = 8 << 20;
 pub static KIND: Kind = Kind {
     name: "mongodb",
     schemes: &["mongodb", "mongodb+srv"],
-    options_from_url: super::url_option,
+    options_from_url: crate::registry::url_option,
     open: |entity_name, base_dir, options| {
         let config = resolve(options)?;
         Ok(Arc::new(MongoStore::new(config, base_dir, entity_name)?))
@@ -63,7 +65,7 @@ pub static KIND: Kind = Kind {
     },
     stats: |options| {
         let config = resolve(options)?;
-        Ok(registry().server(&config).counters.snapshot())
+        Ok(per_config().get(&config).counters.snapshot())
     },
     entities: |options, _root| {
         let config = resolve(options)?;
@@ -77,7 +79,7 @@ pub static KIND: Kind = Kind {
             order::settled(&scopes).await;
             // Operations in flight finish on their clone of the client; the pool closes when the
             // last one is dropped.
-            registry().server(&config).client.close();
+            per_config().get(&config).client.close();
             Ok(())
         }))
     },
@@ -199,7 +201,7 @@ pub struct MongoStore {
     /// `["namespace","entity",`: every `_id` of this entity starts with it.
     key_prefix: String,
     scope: Arc<str>,
-    server: Arc<Server>,
+    resources: Arc<Resources>,
     /// The URL's write concern (the driver does not add it to `run_command`).
     write_concern: WriteConcern,
 }
@@ -218,7 +220,7 @@ impl MongoStore {
             .unwrap_or_default();
         Ok(MongoStore {
             write_concern,
-            server: registry().server(&config),
+            resources: per_config().get(&config),
             config: Arc::new(config),
             namespace: namespace.into(),
             entity: entity_name.into(),
@@ -270,7 +272,7 @@ impl MongoStore {
 
     async fn database(&self) -> Result<Database> {
         let config = &self.config;
-        let link = self.server.client.get(|_| true, connect(config)).await?;
+        let link = self.resources.client.get(|_| true, connect(config)).await?;
         Ok(link.conn.database(&config.database))
     }
 
@@ -417,7 +419,7 @@ impl MongoStore {
                             .write_concern(self.write_concern(true)),
                     )
                     .await?;
-                self.server.counters.count(removed.deleted_count);
+                self.resources.counters.count(removed.deleted_count);
                 match removed.deleted_count {
                     0 => Err(PersistError::NotFound),
                     _ => Ok(Response::Done),
@@ -432,7 +434,7 @@ impl MongoStore {
                             .write_concern(self.write_concern(true)),
                     )
                     .await?;
-                self.server.counters.count(removed.deleted_count);
+                self.resources.counters.count(removed.deleted_count);
                 Ok(Response::Done)
             }
             Request::Keys => Ok(Response::Keys(
@@ -532,7 +534,7 @@ impl MongoStore {
                 .await
                 .map_err(|e| e.uncertain("applied"))?;
             let count = self.applied(&reply, mode, batch.len())?;
-            self.server.counters.count(count as u64);
+            self.resources.counters.count(count as u64);
             written += count;
         }
         Ok(written)
@@ -749,7 +751,7 @@ fn error_message(err: &mongodb::error::Error) -> String {
     }
 }
 
-/// Server codes meaning the server is going away or is not the primary now.
+/// Resources codes meaning the server is going away or is not the primary now.
 const UNAVAILABLE_CODES: &[i32] = &[6, 7, 89, 91, 189, 9001, 10107, 11600, 11602, 13435, 13436];
 /// Unauthorized, AuthenticationFailed.
 const AUTH_CODES: &[i32] = &[13, 18];
@@ -787,15 +789,15 @@ fn failure(config: &MongoConfig, err: &mongodb::error::Error) -> PersistError {
 
 /// Everything shared by the stores of one configuration.
 #[derive(Default)]
-struct Server {
-    client: Shared<Client>,
+struct Resources {
+    client: SharedConnection<Client>,
     counters: Counters,
 }
 
 /// One entry per configuration, for the process.
-fn registry() -> &'static Registry<MongoConfig, Server> {
-    static REGISTRY: Registry<MongoConfig, Server> = Registry::new();
-    &REGISTRY
+fn per_config() -> &'static PerConfig<MongoConfig, Resources> {
+    static PER_CONFIG: PerConfig<MongoConfig, Resources> = PerConfig::new();
+    &PER_CONFIG
 }
 
 #[cfg(test)]

@@ -222,7 +222,10 @@ pub fn take_url_params(
             if taken.iter().any(|(seen, _)| seen == name) {
                 return Err(format!("url: parameter {name:?} is given twice"));
             }
-            taken.push((name.to_owned(), super::credentials::percent_decode(value)));
+            taken.push((
+                name.to_owned(),
+                crate::remote::credentials::percent_decode(value),
+            ));
         } else {
             kept.push(pair);
         }

@@ -22,16 +22,18 @@ use object_store::{
 };
 use serde_json::{json, Value};
 
-use super::credentials::{percent_decode, redact_url};
-use super::options::{boolean_param, query_pairs};
-use super::servers::{install_crypto_provider, Counters, Registry, Shared};
-use super::{
-    entity_segments, last_per_id, namespace_of, order, Doc, InitReport, Kind, Options, Reply,
-    Request, Response, Store, WriteMode,
+use crate::contract::options::{boolean_param, query_pairs};
+use crate::contract::{
+    entity_segments, last_per_id, namespace_of, Doc, InitReport, Options, Reply, Request, Response,
+    Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::spawn;
 use crate::json::is_valid_json;
+use crate::layers::order;
+use crate::registry::Kind;
+use crate::remote::connections::{install_crypto_provider, Counters, PerConfig, SharedConnection};
+use crate::remote::credentials::{percent_decode, redact_url};
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_S3_URL";
 const DEFAULT_REGION: &str = "us-east-1";
@@ -45,7 +47,7 @@ const MAX_KEY_BYTES: usize = 1024;
 pub static KIND: Kind = Kind {
     name: "s3",
     schemes: &["s3"],
-    options_from_url: super::url_option,
+    options_from_url: crate::registry::url_option,
     open: |entity_name, base_dir, options| {
         let config = resolve(options)?;
         if config.bucket.is_empty() {
@@ -76,7 +78,7 @@ pub static KIND: Kind = Kind {
     },
     stats: |options| {
         let config = resolve(options)?;
-        Ok(registry().server(&config).counters.snapshot())
+        Ok(per_config().get(&config).counters.snapshot())
     },
     entities: |options, _root| {
         let config = resolve(options)?;
@@ -93,7 +95,7 @@ pub static KIND: Kind = Kind {
         let scopes = format!("s3\n{}\n", config.identity());
         Ok(Box::pin(async move {
             order::settled(&scopes).await;
-            registry().server(&config).client.close();
+            per_config().get(&config).client.close();
             Ok(())
         }))
     },
@@ -320,7 +322,7 @@ pub struct S3Store {
     namespace: Arc<str>,
     entity: Arc<str>,
     scope: Arc<str>,
-    server: Arc<Server>,
+    resources: Arc<Resources>,
 }
 
 impl S3Store {
@@ -346,7 +348,7 @@ impl S3Store {
             serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default()
         );
         Ok(S3Store {
-            server: registry().server(&config),
+            resources: per_config().get(&config),
             config: Arc::new(config),
             dir,
             namespace: namespace.into(),
@@ -366,7 +368,7 @@ impl S3Store {
         let name = location.filename()?;
         let id = percent_decode(name.strip_suffix(SUFFIX)?);
         // Only names we would have written (a stray `a%2Fb.json` names no valid id).
-        (super::validate_id(&id).is_ok() && self.object(&id) == *location).then_some(id)
+        (crate::contract::validate_id(&id).is_ok() && self.object(&id) == *location).then_some(id)
     }
 
     fn location(&self, id: &str) -> String {
@@ -382,7 +384,7 @@ impl S3Store {
     async fn client(&self) -> Result<Arc<AmazonS3>> {
         let config = &self.config;
         let link = self
-            .server
+            .resources
             .client
             .get(|_| true, async { connect(config) })
             .await?;
@@ -472,10 +474,10 @@ impl S3Store {
             };
             let is_document = file
                 .strip_suffix(SUFFIX)
-                .is_some_and(|id| super::validate_id(id).is_ok());
+                .is_some_and(|id| crate::contract::validate_id(id).is_ok());
             if is_document {
                 let dir: Vec<&str> = dir.iter().map(String::as_str).collect();
-                found.insert(super::layout::split(&dir));
+                found.insert(crate::contract::layout::split(&dir));
             }
         }
         Ok(found.into_iter().collect())
@@ -563,7 +565,7 @@ impl S3Store {
                     return Err(PersistError::NotFound);
                 }
                 self.bounded(client.delete(&location)).await?;
-                self.server.counters.count(1);
+                self.resources.counters.count(1);
                 Ok(Response::Done)
             }
             Request::RemoveAll => {
@@ -573,7 +575,7 @@ impl S3Store {
                     self.bounded(client.delete(&self.object(&id))).await
                 })
                 .await?;
-                self.server.counters.count(removed);
+                self.resources.counters.count(removed);
                 Ok(Response::Done)
             }
             Request::Keys => self.list(client).await.map(Response::Keys),
@@ -637,7 +639,7 @@ impl S3Store {
             .await
             .map_err(|e| e.uncertain("applied"))?;
         if written {
-            self.server.counters.count(1);
+            self.resources.counters.count(1);
         }
         Ok(written)
     }
@@ -802,20 +804,20 @@ fn failure(config: &S3Config, err: &object_store::Error) -> PersistError {
 
 /// Everything shared by the stores of one configuration.
 #[derive(Default)]
-struct Server {
-    client: Shared<Arc<AmazonS3>>,
+struct Resources {
+    client: SharedConnection<Arc<AmazonS3>>,
     counters: Counters,
 }
 
-fn registry() -> &'static Registry<S3Config, Server> {
-    static REGISTRY: Registry<S3Config, Server> = Registry::new();
-    &REGISTRY
+fn per_config() -> &'static PerConfig<S3Config, Resources> {
+    static PER_CONFIG: PerConfig<S3Config, Resources> = PerConfig::new();
+    &PER_CONFIG
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::rt;
+    use crate::contract::testutil::rt;
 
     #[test]
     fn urls_name_bucket_prefix_and_endpoint() {

@@ -24,17 +24,21 @@ use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType}
 use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError, TlsMode};
 use serde_json::{json, Value};
 
-use super::options::{query_pairs, take_url_params, Setting};
-use super::{
-    entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
-    Store, WriteMode,
+use crate::contract::options::{query_pairs, take_url_params, Setting};
+use crate::contract::{
+    entity_segments, namespace_of, Doc, InitReport, Options, Reply, Request, Response, Store,
+    WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::spawn;
 use crate::json::is_valid_json;
+use crate::layers::order;
+use crate::registry::Kind;
 
-use super::credentials::{redact_url, scrub_secrets};
-use super::servers::{install_crypto_provider, Counters, Link, Registry, Shared};
+use crate::remote::connections::{
+    install_crypto_provider, Counters, Link, PerConfig, SharedConnection,
+};
+use crate::remote::credentials::{redact_url, scrub_secrets};
 
 /// Fields fetched per HSCAN step while validating an entity at init.
 const SCAN_COUNT: usize = 1000;
@@ -65,7 +69,7 @@ const DEFAULT_TIMEOUT_MS: u64 = 5000;
 pub static KIND: Kind = Kind {
     name: "redis",
     schemes: &["redis", "rediss"],
-    options_from_url: super::url_option,
+    options_from_url: crate::registry::url_option,
     open: |entity_name, base_dir, options| {
         let (config, settings) = resolve(options)?;
         Ok(Arc::new(RedisStore::new(
@@ -107,7 +111,7 @@ pub static KIND: Kind = Kind {
     },
     stats: |options| {
         let (config, _) = resolve(options)?;
-        Ok(registry().server(&config).counters.snapshot())
+        Ok(per_config().get(&config).counters.snapshot())
     },
     entities: |options, _root| {
         let (config, settings) = resolve(options)?;
@@ -442,7 +446,7 @@ pub struct RedisStore {
     quarantine_key: Arc<str>,
     /// This configuration's shared connection and counters, looked up once (a hot path then
     /// never hashes the configuration and its CA).
-    server: Arc<Server>,
+    resources: Arc<Resources>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -476,7 +480,7 @@ impl RedisStore {
         );
         let scope = format!("redis\n{}\n{key}", config.url);
         Ok(RedisStore {
-            server: registry().server(&config),
+            resources: per_config().get(&config),
             config: Arc::new(config),
             client: Arc::new(client),
             replicas: settings.replicas,
@@ -528,9 +532,12 @@ impl RedisStore {
         }
     }
 
-    /// This configuration's shared connection (see `Shared::get`).
+    /// This configuration's shared connection (see `SharedConnection::get`).
     async fn connection(&self) -> Result<Link<Conn>> {
-        self.server.connection.get(|_| true, self.connect()).await
+        self.resources
+            .connection
+            .get(|_| true, self.connect())
+            .await
     }
 
     async fn connect(&self) -> Result<Conn> {
@@ -603,7 +610,7 @@ impl RedisStore {
     /// command asks the sentinels again.
     fn forget(&self, epoch: u64) {
         if matches!(*self.client, Target::Sentinel(_)) {
-            self.server.connection.forget(epoch);
+            self.resources.connection.forget(epoch);
         }
     }
 
@@ -735,7 +742,7 @@ impl RedisStore {
     /// Drop this configuration's shared connection (commands in flight finish on their clone;
     /// a connect in flight is not kept); later use connects again.
     pub fn close(config: &RedisConfig) {
-        registry().server(config).connection.close();
+        per_config().get(config).connection.close();
     }
 }
 
@@ -831,7 +838,7 @@ impl RedisStore {
                         usize::try_from(self.write_command::<i64>(cmd).await?).unwrap_or_default()
                     }
                 };
-                self.server.counters.count(written as u64);
+                self.resources.counters.count(written as u64);
                 Ok(Response::Written(written))
             }
             Request::Remove { id } => {
@@ -973,15 +980,15 @@ type RawField = (Vec<u8>, Vec<u8>);
 
 /// Everything shared by the stores of one configuration.
 #[derive(Default)]
-struct Server {
-    connection: Shared<Conn>,
+struct Resources {
+    connection: SharedConnection<Conn>,
     counters: Counters,
 }
 
 /// One entry per configuration, for the process.
-fn registry() -> &'static Registry<RedisConfig, Server> {
-    static REGISTRY: Registry<RedisConfig, Server> = Registry::new();
-    &REGISTRY
+fn per_config() -> &'static PerConfig<RedisConfig, Resources> {
+    static PER_CONFIG: PerConfig<RedisConfig, Resources> = PerConfig::new();
+    &PER_CONFIG
 }
 
 /// What connections are made from: one server's client, or a cluster's. One per store, behind

@@ -31,16 +31,20 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::credentials::{redact_url, scrub_secrets};
-use super::options::take_url_params;
-use super::servers::{install_crypto_provider, Counters, Link, Registry, Shared};
-use super::{
-    entity_segments, last_per_id, namespace_of, order, Doc, InitReport, Kind, Options, Reply,
-    Request, Response, Store, WriteMode,
+use crate::contract::options::take_url_params;
+use crate::contract::{
+    entity_segments, last_per_id, namespace_of, Doc, InitReport, Options, Reply, Request, Response,
+    Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::{lock, spawn};
 use crate::json::is_valid_json;
+use crate::layers::order;
+use crate::registry::Kind;
+use crate::remote::connections::{
+    install_crypto_provider, Counters, Link, PerConfig, SharedConnection,
+};
+use crate::remote::credentials::{redact_url, scrub_secrets};
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_POSTGRES_URL";
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -57,7 +61,7 @@ const MAX_TABLE_NAME: usize = 63 - "_quarantine".len();
 pub static KIND: Kind = Kind {
     name: "postgres",
     schemes: &["postgres", "postgresql"],
-    options_from_url: super::url_option,
+    options_from_url: crate::registry::url_option,
     open: |entity_name, base_dir, options| {
         let config = resolve(options)?;
         Ok(Arc::new(PostgresStore::new(config, base_dir, entity_name)?))
@@ -76,7 +80,7 @@ pub static KIND: Kind = Kind {
     },
     stats: |options| {
         let config = resolve(options)?;
-        Ok(registry().server(&config).counters.snapshot())
+        Ok(per_config().get(&config).counters.snapshot())
     },
     entities: |options, _root| {
         let config = resolve(options)?;
@@ -94,10 +98,10 @@ pub static KIND: Kind = Kind {
         let scopes = format!("postgres\n{}\n", config.identity());
         Ok(Box::pin(async move {
             order::settled(&scopes).await;
-            let server = registry().server(&config);
-            server.reader.close();
+            let resources = per_config().get(&config);
+            resources.reader.close();
             // The writer task ends once its queue is empty and every sender is gone.
-            *lock(&server.writer) = None;
+            *lock(&resources.writer) = None;
             Ok(())
         }))
     },
@@ -291,7 +295,7 @@ pub struct PostgresStore {
     namespace: Arc<str>,
     entity: Arc<str>,
     scope: Arc<str>,
-    server: Arc<Server>,
+    resources: Arc<Resources>,
 }
 
 impl PostgresStore {
@@ -311,7 +315,7 @@ impl PostgresStore {
             serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default()
         );
         Ok(PostgresStore {
-            server: registry().server(&config),
+            resources: per_config().get(&config),
             config: Arc::new(config),
             namespace: namespace.into(),
             entity: entity_name.into(),
@@ -331,8 +335,8 @@ impl PostgresStore {
     /// The shared read connection, connected again when it was lost.
     async fn reader(&self) -> Result<Link<PgConn>> {
         let usable = |conn: &PgConn| !conn.client.is_closed();
-        let connect = connect(&self.config, &self.server);
-        self.server.reader.get(usable, connect).await
+        let connect = connect(&self.config, &self.resources);
+        self.resources.reader.get(usable, connect).await
     }
 
     /// A read statement on the shared connection, within the command timeout.
@@ -356,14 +360,14 @@ impl PostgresStore {
     async fn write(&self, job: WriteJob) -> Result<u64> {
         let (sender, receiver) = oneshot::channel();
         let queue = {
-            let mut writer = lock(&self.server.writer);
+            let mut writer = lock(&self.resources.writer);
             match &*writer {
                 Some(queue) if !queue.is_closed() => queue.clone(),
                 _ => {
                     let (queue, jobs) = mpsc::unbounded_channel();
                     spawn(writer_task(
                         Arc::clone(&self.config),
-                        Arc::clone(&self.server),
+                        Arc::clone(&self.resources),
                         jobs,
                     ));
                     *writer = Some(queue.clone());
@@ -556,7 +560,7 @@ type Queued = (WriteJob, oneshot::Sender<Result<u64>>);
 /// gone (the server's entry closed and no store holds a clone).
 async fn writer_task(
     config: Arc<PostgresConfig>,
-    server: Arc<Server>,
+    resources: Arc<Resources>,
     mut jobs: mpsc::UnboundedReceiver<Queued>,
 ) {
     let mut conn: Option<PgConn> = None;
@@ -570,7 +574,7 @@ async fn writer_task(
         }
         if conn.as_ref().is_none_or(|open| open.client.is_closed()) {
             conn = None;
-            match connect(&config, &server).await {
+            match connect(&config, &resources).await {
                 Ok(fresh) => conn = Some(fresh),
                 Err(error) => {
                     for (_, reply) in group {
@@ -581,7 +585,7 @@ async fn writer_task(
             }
         }
         let Some(open) = &conn else { continue };
-        if !commit_group(&config, &server, open, group).await {
+        if !commit_group(&config, &resources, open, group).await {
             conn = None;
         }
     }
@@ -593,13 +597,13 @@ async fn writer_task(
 /// error. Returns false when the connection must be abandoned.
 async fn commit_group(
     config: &PostgresConfig,
-    server: &Server,
+    resources: &Resources,
     conn: &PgConn,
     group: Vec<Queued>,
 ) -> bool {
     if group.len() == 1 {
         for queued in group {
-            run_alone(config, server, conn, queued).await;
+            run_alone(config, resources, conn, queued).await;
         }
         return true;
     }
@@ -638,7 +642,7 @@ async fn commit_group(
         for (job, count) in results.into_iter().flatten().flatten() {
             counts[job] += count;
         }
-        server.counters.count(counts.iter().sum());
+        resources.counters.count(counts.iter().sum());
         for ((_, reply), count) in group.into_iter().zip(counts) {
             let _ = reply.send(Ok(count));
         }
@@ -658,13 +662,18 @@ async fn commit_group(
     // A statement failed, so the transaction rolled back (COMMIT answered ROLLBACK).
     let _ = conn.client.batch_execute("ROLLBACK").await;
     for queued in group {
-        run_alone(config, server, conn, queued).await;
+        run_alone(config, resources, conn, queued).await;
     }
     true
 }
 
 /// One request in its own (implicit) transaction.
-async fn run_alone(config: &PostgresConfig, server: &Server, conn: &PgConn, (job, reply): Queued) {
+async fn run_alone(
+    config: &PostgresConfig,
+    resources: &Resources,
+    conn: &PgConn,
+    (job, reply): Queued,
+) {
     let jobs = [&job];
     let steps = futures_util::future::try_join_all(statements(conn, &jobs));
     let outcome = within(config, config.command_timeout, steps)
@@ -673,7 +682,7 @@ async fn run_alone(config: &PostgresConfig, server: &Server, conn: &PgConn, (job
         .and_then(|r| r.map_err(|e| failure(config, &e)))
         .map(|results| results.into_iter().flatten().map(|(_, count)| count).sum());
     if let Ok(written) = &outcome {
-        server.counters.count(*written);
+        resources.counters.count(*written);
     }
     let _ = reply.send(outcome);
 }
@@ -839,7 +848,7 @@ struct PgConn {
 }
 
 /// Connect, make sure the schema is there (once per configuration), and prepare.
-async fn connect(config: &PostgresConfig, server: &Server) -> Result<PgConn> {
+async fn connect(config: &PostgresConfig, resources: &Resources) -> Result<PgConn> {
     let attempt = async {
         let mut pg = config
             .connect
@@ -860,9 +869,9 @@ async fn connect(config: &PostgresConfig, server: &Server) -> Result<PgConn> {
             }
         };
         let client = opened.map_err(|e| failure(config, &e))?;
-        if !server.schema_ready.load(Ordering::Acquire) {
+        if !resources.schema_ready.load(Ordering::Acquire) {
             ensure_schema(&client, config).await?;
-            server.schema_ready.store(true, Ordering::Release);
+            resources.schema_ready.store(true, Ordering::Release);
         }
         let statements = Statements::prepare(&client, config)
             .await
@@ -1193,9 +1202,9 @@ fn failure(config: &PostgresConfig, err: &tokio_postgres::Error) -> PersistError
 
 /// Everything shared by the stores of one configuration.
 #[derive(Default)]
-struct Server {
+struct Resources {
     /// The read connection.
-    reader: Shared<PgConn>,
+    reader: SharedConnection<PgConn>,
     /// The writer task's queue, while it runs.
     writer: Mutex<Option<mpsc::UnboundedSender<Queued>>>,
     /// Set once the schema was created or checked in this process.
@@ -1204,9 +1213,9 @@ struct Server {
 }
 
 /// One entry per configuration, for the process.
-fn registry() -> &'static Registry<PostgresConfig, Server> {
-    static REGISTRY: Registry<PostgresConfig, Server> = Registry::new();
-    &REGISTRY
+fn per_config() -> &'static PerConfig<PostgresConfig, Resources> {
+    static PER_CONFIG: PerConfig<PostgresConfig, Resources> = PerConfig::new();
+    &PER_CONFIG
 }
 
 #[cfg(test)]

@@ -23,15 +23,17 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBeha
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use super::credentials::percent_decode;
-use super::options::{boolean_param, query_pairs};
-use super::{
-    entity_segments, namespace_of, order, Doc, InitReport, Kind, Options, Reply, Request, Response,
-    Store, StoreStats, WriteMode,
+use crate::contract::options::{boolean_param, query_pairs};
+use crate::contract::{
+    entity_segments, namespace_of, Doc, InitReport, Options, Reply, Request, Response, Store,
+    StoreStats, WriteMode,
 };
 use crate::error::{duplicate_sqlite, PersistError, Result};
 use crate::exec::{blocking, lock, spawn};
 use crate::json::is_valid_json;
+use crate::layers::order;
+use crate::registry::Kind;
+use crate::remote::credentials::percent_decode;
 
 /// The schema this version writes; stored in `PRAGMA user_version`. 2 added `quarantine`.
 const SCHEMA_VERSION: i64 = 2;
@@ -303,7 +305,7 @@ impl SqliteStore {
 
     /// Commit a cache write on the calling thread, or `None` if that could wait: the writer is
     /// committing, another process holds the write lock, or any step fails (the writer thread
-    /// then retries it and reports). Issue order is the caller's (`store::in_place`).
+    /// then retries it and reports). Issue order is the caller's (`layers::in_place`).
     fn write_in_place(
         &self,
         db: &Database,
@@ -1134,7 +1136,7 @@ fn put(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::{rt, Client, TempDir};
+    use crate::contract::testutil::{rt, Client, TempDir};
 
     fn open(cfg: &SqliteConfig, base: &str, entity: &str) -> Client {
         Client(Arc::new(
