@@ -7,9 +7,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::backends::ALL as KINDS;
-use crate::contract::{BoxFuture, Listing, Store, StoreStats};
+use crate::contract::{BoxFuture, Listing, Storage, Store, StoreStats};
 use crate::error::{PersistError, Result};
-use crate::layers::sealed;
+use crate::layers::{order, sealed};
 
 /// A backend as the registry knows it. Options arrive as JSON; each backend resolves its
 /// defaults (environment, working directory) and refuses names it does not know.
@@ -27,7 +27,10 @@ pub struct Kind {
     pub describe: fn(&Value) -> Result<Value>,
     /// Counters of the storage these options name; zero when it is not open.
     pub stats: fn(&Value) -> Result<StoreStats>,
-    /// Finish queued work and release the shared resource (database, connection).
+    /// The storage these options name (its stores' scopes have it), so closing it waits for
+    /// their requests issued before.
+    pub storage: fn(&Value) -> Result<Storage>,
+    /// Release the shared resource (database, connection); writes issued before have finished.
     pub close: fn(&Value) -> Result<BoxFuture<Result<()>>>,
     /// Every (namespace, entity) holding documents, for tools (the hot path never lists). `root`:
     /// the directory of backtest-kit's layout (`./dump`), for the file backend.
@@ -93,7 +96,15 @@ pub async fn entities(
 
 /// Finish queued work and release the shared resource the options name.
 pub fn close(kind_name: &str, options: &Value) -> Result<BoxFuture<Result<()>>> {
-    (kind(kind_name)?.close)(&split_encryption(options).0)
+    let kind = kind(kind_name)?;
+    let options = split_encryption(options).0;
+    let storage = (kind.storage)(&options)?;
+    let release = (kind.close)(&options)?;
+    Ok(Box::pin(async move {
+        // Writes still waiting in issue order would open the database or connection again.
+        order::settled(&storage).await;
+        release.await
+    }))
 }
 
 /// A server URL stands for `{ url }`: the backend's own resolution reads its parameters.

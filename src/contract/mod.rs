@@ -131,6 +131,42 @@ pub struct StoreStats {
     pub commits: u64,
 }
 
+/// Where a store's documents are: a backend's storage (a database file, a server, a directory
+/// tree) and one entity in it. Requests of stores with equal scopes keep issue order per id, and
+/// closing a storage waits for its requests issued before (see `layers::order`). Never shown: a
+/// location may hold credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub storage: Storage,
+    /// The entity within the storage, in the backend's own terms (a directory, a hash key, the
+    /// JSON pair of namespace and entity name).
+    pub entity: String,
+}
+
+/// One backend's storage, as a set of options names it: two stores share one when their
+/// documents are the same ones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Storage {
+    pub backend: &'static str,
+    pub location: String,
+}
+
+impl Storage {
+    pub fn new(backend: &'static str, location: impl Into<String>) -> Self {
+        Storage {
+            backend,
+            location: location.into(),
+        }
+    }
+
+    pub fn entity(&self, entity: impl Into<String>) -> Arc<Scope> {
+        Arc::new(Scope {
+            storage: self.clone(),
+            entity: entity.into(),
+        })
+    }
+}
+
 /// One entity's documents: JSON texts keyed by id. Values cross this boundary as the text
 /// `JSON.stringify` produced on the JS side; backends store and return it unchanged.
 pub trait Store: Send + Sync + 'static {
@@ -138,9 +174,9 @@ pub trait Store: Send + Sync + 'static {
     /// Ids are already validated.
     fn submit(self: Arc<Self>, request: Request, reply: Reply);
 
-    /// Names the stored documents of this entity (two stores naming the same ones return the
-    /// same text), so requests of all its stores keep issue order per id. Never shown.
-    fn scope(&self) -> &Arc<str>;
+    /// Names the stored documents of this entity (two stores naming the same ones return equal
+    /// scopes), so requests of all its stores keep issue order per id. Never shown.
+    fn scope(&self) -> &Arc<Scope>;
 
     /// Answer `request` on the calling thread if this backend can without waiting on I/O
     /// beyond a page-cache hit or on any lock; `None` sends it through `submit`.

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::contract::{Reply, Request, Response, Store, WriteMode};
+use crate::contract::{Reply, Request, Response, Scope, Storage, Store, WriteMode};
 use crate::error::{PersistError, Result};
 use crate::exec::lock;
 
@@ -74,7 +74,7 @@ struct Node {
 }
 
 #[derive(Default)]
-struct Scope {
+struct EntityQueue {
     next: NodeId,
     nodes: HashMap<NodeId, Node>,
     /// The last unfinished write of each id.
@@ -85,7 +85,7 @@ struct Scope {
     writes: HashSet<NodeId>,
 }
 
-impl Scope {
+impl EntityQueue {
     /// The unfinished writes a request with `footprint` must wait for.
     fn dependencies(&self, footprint: &Footprint) -> Vec<NodeId> {
         let mut deps: Vec<NodeId> = match footprint {
@@ -135,8 +135,8 @@ fn durable(request: &Request) -> bool {
     matches!(request, Request::Write { durable: true, .. })
 }
 
-fn scopes() -> &'static Mutex<HashMap<Arc<str>, Scope>> {
-    static SCOPES: OnceLock<Mutex<HashMap<Arc<str>, Scope>>> = OnceLock::new();
+fn scopes() -> &'static Mutex<HashMap<Arc<Scope>, EntityQueue>> {
+    static SCOPES: OnceLock<Mutex<HashMap<Arc<Scope>, EntityQueue>>> = OnceLock::new();
     SCOPES.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
@@ -163,7 +163,7 @@ struct Start {
 pub fn submit(store: Arc<dyn Store>, request: Request, reply: Reply) {
     let key = Arc::clone(store.scope());
     let mut all = lock(scopes());
-    if !changes(&request) && all.get(&key).is_none_or(Scope::is_idle) {
+    if !changes(&request) && all.get(&key).is_none_or(EntityQueue::is_idle) {
         // Nothing pending and nothing to track: the common read starts untracked.
         drop(all);
         return store.submit(request, reply);
@@ -178,7 +178,7 @@ pub fn submit(store: Arc<dyn Store>, request: Request, reply: Reply) {
 
 /// Record `request` in `scope`; the start to make now, if it depends on nothing.
 fn enqueue(
-    scope: &mut Scope,
+    scope: &mut EntityQueue,
     store: Arc<dyn Store>,
     request: Request,
     reply: Reply,
@@ -242,7 +242,7 @@ fn enqueue(
 
 /// The start of node `id`, whose blockers have all finished. A read leaves the scope now
 /// (nothing depends on reads); a write stays until it finishes.
-fn take_start(scope: &mut Scope, id: NodeId) -> Option<Start> {
+fn take_start(scope: &mut EntityQueue, id: NodeId) -> Option<Start> {
     let node = scope.nodes.get_mut(&id)?;
     let (store, request, reply) = node.start.take()?;
     let superseded = std::mem::take(&mut node.superseded);
@@ -261,7 +261,7 @@ fn take_start(scope: &mut Scope, id: NodeId) -> Option<Start> {
 
 /// Hand a request to its backend. A write's reply first finishes its node, then settles the
 /// writes it superseded and itself, then starts what waited for it.
-fn launch(key: Arc<str>, start: Start) {
+fn launch(key: Arc<Scope>, start: Start) {
     let Start {
         node,
         store,
@@ -286,7 +286,7 @@ fn launch(key: Arc<str>, start: Start) {
 /// reply is dropped without being called (a task that panicked, a queue that went away): an id
 /// must never stay blocked behind a write that will not finish.
 struct Running {
-    key: Arc<str>,
+    key: Arc<Scope>,
     node: NodeId,
     superseded: Vec<Reply>,
     done: bool,
@@ -323,13 +323,13 @@ impl Drop for Running {
     }
 }
 
-/// Resolves once no request of a scope starting with `prefix` is pending (queued or running
-/// writes), so that closing a database or connection waits for what was issued before it.
-pub async fn settled(prefix: &str) {
+/// Resolves once no request of an entity of `storage` is pending (queued or running writes), so
+/// that closing a database or connection waits for what was issued before it.
+pub async fn settled(storage: &Storage) {
     loop {
         let busy = lock(scopes())
             .iter()
-            .any(|(key, scope)| key.starts_with(prefix) && !scope.is_idle());
+            .any(|(key, queue)| key.storage == *storage && !queue.is_idle());
         if !busy {
             return;
         }
@@ -338,7 +338,7 @@ pub async fn settled(prefix: &str) {
 }
 
 /// Forget write `node` and collect the requests that waited only for it.
-fn finish(key: &Arc<str>, node: NodeId) -> Vec<Start> {
+fn finish(key: &Arc<Scope>, node: NodeId) -> Vec<Start> {
     let mut all = lock(scopes());
     let Some(scope) = all.get_mut(key) else {
         return Vec::new();

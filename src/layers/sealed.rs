@@ -19,7 +19,9 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::contract::{namespace_of, Doc, Options, Reply, Request, Response, Store, WriteMode};
+use crate::contract::{
+    namespace_of, Doc, Options, Reply, Request, Response, Scope, Store, WriteMode,
+};
 use crate::error::{PersistError, Result};
 use crate::exec::lock;
 
@@ -298,7 +300,7 @@ impl Sealed {
 }
 
 impl Store for Sealed {
-    fn scope(&self) -> &Arc<str> {
+    fn scope(&self) -> &Arc<Scope> {
         self.inner.scope()
     }
 
@@ -469,7 +471,7 @@ fn refuse_envelopes(response: Response, ids: &[String]) -> Result<Response> {
 }
 
 impl Store for Guarded {
-    fn scope(&self) -> &Arc<str> {
+    fn scope(&self) -> &Arc<Scope> {
         self.inner.scope()
     }
 

@@ -17,8 +17,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use crate::contract::{
-    entity_segments, validate_id, Doc, InitReport, Options, Reply, Request, Response, Store,
-    StoreStats, WriteMode, TMP_PREFIX,
+    entity_segments, validate_id, Doc, InitReport, Options, Reply, Request, Response, Scope,
+    Storage, Store, StoreStats, WriteMode, TMP_PREFIX,
 };
 use crate::error::{PersistError, Result};
 use crate::exec::{lock, runtime, spawn};
@@ -118,6 +118,10 @@ pub static KIND: Kind = Kind {
             crate::exec::blocking(move || entities_under(&root)).await
         }))
     },
+    storage: |options| {
+        Options::new("file", options)?.finish()?;
+        Ok(storage())
+    },
     close: |options| {
         Options::new("file", options)?.finish()?;
         Ok(Box::pin(async { Ok(()) }))
@@ -127,7 +131,12 @@ pub static KIND: Kind = Kind {
 #[derive(Debug, Clone)]
 pub struct FileStore {
     dir: Arc<PathBuf>,
-    scope: Arc<str>,
+    scope: Arc<Scope>,
+}
+
+/// Every file store is in one storage, the file system; its entity is its directory.
+fn storage() -> Storage {
+    Storage::new("file", "")
 }
 
 impl FileStore {
@@ -135,7 +144,7 @@ impl FileStore {
     pub fn new(base_dir: impl AsRef<Path>, entity_name: &str) -> Result<Self> {
         let mut dir = base_dir.as_ref().to_path_buf();
         dir.extend(entity_segments(entity_name)?);
-        let scope = format!("file\n{}", dir.display()).into();
+        let scope = storage().entity(dir.display().to_string());
         Ok(FileStore {
             dir: Arc::new(dir),
             scope,
@@ -276,7 +285,7 @@ impl Store for FileStore {
         }
     }
 
-    fn scope(&self) -> &Arc<str> {
+    fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 

@@ -25,12 +25,11 @@ use serde_json::{json, Value};
 use crate::contract::options::take_url_params;
 use crate::contract::{
     entity_segments, last_per_id, namespace_of, Doc, InitReport, Options, Reply, Request, Response,
-    Store, WriteMode,
+    Scope, Storage, Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::spawn;
 use crate::json::is_valid_json;
-use crate::layers::order;
 use crate::registry::Kind;
 use crate::remote::connections::{install_crypto_provider, Counters, PerConfig, SharedConnection};
 use crate::remote::credentials::{redact_url, scrub_secrets};
@@ -72,11 +71,10 @@ pub static KIND: Kind = Kind {
         let probe = MongoStore::new(config, "", "")?;
         Ok(Box::pin(async move { probe.entities().await }))
     },
+    storage: |options| Ok(storage(&resolve(options)?)),
     close: |options| {
         let config = resolve(options)?;
-        let scopes = format!("mongodb\n{}\n", config.identity());
         Ok(Box::pin(async move {
-            order::settled(&scopes).await;
             // Operations in flight finish on their clone of the client; the pool closes when the
             // last one is dropped.
             per_config().get(&config).client.close();
@@ -200,7 +198,7 @@ pub struct MongoStore {
     entity: Arc<str>,
     /// `["namespace","entity",`: every `_id` of this entity starts with it.
     key_prefix: String,
-    scope: Arc<str>,
+    scope: Arc<Scope>,
     resources: Arc<Resources>,
     /// The URL's write concern (the driver does not add it to `run_command`).
     write_concern: WriteConcern,
@@ -213,7 +211,7 @@ impl MongoStore {
         let pair = serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default();
         // `["ns","entity"]` without its `]`: the triple's text up to the id.
         let key_prefix = format!("{},", &pair[..pair.len() - 1]);
-        let scope = format!("mongodb\n{}\n{pair}", config.identity());
+        let scope = storage(&config).entity(pair);
         let write_concern = ConnectionString::parse(&config.url)
             .ok()
             .and_then(|parsed| parsed.write_concern)
@@ -225,7 +223,7 @@ impl MongoStore {
             namespace: namespace.into(),
             entity: entity_name.into(),
             key_prefix,
-            scope: scope.into(),
+            scope,
         })
     }
 
@@ -678,7 +676,7 @@ impl Stored {
 }
 
 impl Store for MongoStore {
-    fn scope(&self) -> &Arc<str> {
+    fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 
@@ -785,6 +783,11 @@ fn failure(config: &MongoConfig, err: &mongodb::error::Error) -> PersistError {
         _ => ServerFailure::Other,
     };
     server_error(config, message, kind)
+}
+
+/// The server (and table, collection or bucket) a configuration names.
+fn storage(config: &MongoConfig) -> Storage {
+    Storage::new("mongodb", config.identity())
 }
 
 /// Everything shared by the stores of one configuration.

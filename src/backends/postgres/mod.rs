@@ -34,12 +34,11 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::contract::options::take_url_params;
 use crate::contract::{
     entity_segments, last_per_id, namespace_of, Doc, InitReport, Options, Reply, Request, Response,
-    Store, WriteMode,
+    Scope, Storage, Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::{lock, spawn};
 use crate::json::is_valid_json;
-use crate::layers::order;
 use crate::registry::Kind;
 use crate::remote::connections::{
     install_crypto_provider, Counters, Link, PerConfig, SharedConnection,
@@ -93,11 +92,10 @@ pub static KIND: Kind = Kind {
                 .collect())
         }))
     },
+    storage: |options| Ok(storage(&resolve(options)?)),
     close: |options| {
         let config = resolve(options)?;
-        let scopes = format!("postgres\n{}\n", config.identity());
         Ok(Box::pin(async move {
-            order::settled(&scopes).await;
             let resources = per_config().get(&config);
             resources.reader.close();
             // The writer task ends once its queue is empty and every sender is gone.
@@ -294,7 +292,7 @@ pub struct PostgresStore {
     config: Arc<PostgresConfig>,
     namespace: Arc<str>,
     entity: Arc<str>,
-    scope: Arc<str>,
+    scope: Arc<Scope>,
     resources: Arc<Resources>,
 }
 
@@ -309,17 +307,14 @@ impl PostgresStore {
             });
         }
         let namespace = namespace_of(base_dir);
-        let scope = format!(
-            "postgres\n{}\n{}",
-            config.identity(),
-            serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default()
-        );
+        let scope = storage(&config)
+            .entity(serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default());
         Ok(PostgresStore {
             resources: per_config().get(&config),
             config: Arc::new(config),
             namespace: namespace.into(),
             entity: entity_name.into(),
-            scope: scope.into(),
+            scope,
         })
     }
 
@@ -526,7 +521,7 @@ impl PostgresStore {
 }
 
 impl Store for PostgresStore {
-    fn scope(&self) -> &Arc<str> {
+    fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 
@@ -1198,6 +1193,11 @@ fn failure(config: &PostgresConfig, err: &tokio_postgres::Error) -> PersistError
         detail: scrub_secrets(&detail, &config.url),
         kind,
     }
+}
+
+/// The server (and table, collection or bucket) a configuration names.
+fn storage(config: &PostgresConfig) -> Storage {
+    Storage::new("postgres", config.identity())
 }
 
 /// Everything shared by the stores of one configuration.

@@ -26,13 +26,12 @@ use serde_json::{json, Value};
 
 use crate::contract::options::{query_pairs, take_url_params, Setting};
 use crate::contract::{
-    entity_segments, namespace_of, Doc, InitReport, Options, Reply, Request, Response, Store,
-    WriteMode,
+    entity_segments, namespace_of, Doc, InitReport, Options, Reply, Request, Response, Scope,
+    Storage, Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::spawn;
 use crate::json::is_valid_json;
-use crate::layers::order;
 use crate::registry::Kind;
 
 use crate::remote::connections::{
@@ -127,12 +126,10 @@ pub static KIND: Kind = Kind {
         let probe = RedisStore::new(config, &settings, "", "")?;
         Ok(Box::pin(async move { probe.entities(&prefix).await }))
     },
+    storage: |options| Ok(storage(&resolve(options)?.0)),
     close: |options| {
         let (config, _) = resolve(options)?;
-        // Writes issued before close() and still waiting in issue order would reconnect.
-        let scopes = format!("redis\n{}\n", config.url);
         Ok(Box::pin(async move {
-            order::settled(&scopes).await;
             RedisStore::close(&config);
             Ok(())
         }))
@@ -441,7 +438,7 @@ pub struct RedisStore {
     replicas: Option<Replicas>,
     key: Arc<str>,
     /// The server and hash, for issue order (holds the URL: never shown).
-    scope: Arc<str>,
+    scope: Arc<Scope>,
     /// Where values that are not JSON are moved.
     quarantine_key: Arc<str>,
     /// This configuration's shared connection and counters, looked up once (a hot path then
@@ -478,14 +475,14 @@ impl RedisStore {
             entity_name,
             tagged,
         );
-        let scope = format!("redis\n{}\n{key}", config.url);
+        let scope = storage(&config).entity(key.clone());
         Ok(RedisStore {
             resources: per_config().get(&config),
             config: Arc::new(config),
             client: Arc::new(client),
             replicas: settings.replicas,
             key: key.into(),
-            scope: scope.into(),
+            scope,
             quarantine_key: quarantine_key.into(),
         })
     }
@@ -966,7 +963,7 @@ impl RedisStore {
 }
 
 impl Store for RedisStore {
-    fn scope(&self) -> &Arc<str> {
+    fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 
@@ -977,6 +974,11 @@ impl Store for RedisStore {
 
 /// A hash field and its value as stored: bytes, which need not be UTF-8.
 type RawField = (Vec<u8>, Vec<u8>);
+
+/// The server, cluster or sentinel set a configuration names.
+fn storage(config: &RedisConfig) -> Storage {
+    Storage::new("redis", config.url.clone())
+}
 
 /// Everything shared by the stores of one configuration.
 #[derive(Default)]

@@ -25,12 +25,11 @@ use serde_json::{json, Value};
 use crate::contract::options::{boolean_param, query_pairs};
 use crate::contract::{
     entity_segments, last_per_id, namespace_of, Doc, InitReport, Options, Reply, Request, Response,
-    Store, WriteMode,
+    Scope, Storage, Store, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::spawn;
 use crate::json::is_valid_json;
-use crate::layers::order;
 use crate::registry::Kind;
 use crate::remote::connections::{install_crypto_provider, Counters, PerConfig, SharedConnection};
 use crate::remote::credentials::{percent_decode, redact_url};
@@ -90,11 +89,10 @@ pub static KIND: Kind = Kind {
         let probe = S3Store::new(config, "", "")?;
         Ok(Box::pin(async move { probe.entities().await }))
     },
+    storage: |options| Ok(storage(&resolve(options)?)),
     close: |options| {
         let config = resolve(options)?;
-        let scopes = format!("s3\n{}\n", config.identity());
         Ok(Box::pin(async move {
-            order::settled(&scopes).await;
             per_config().get(&config).client.close();
             Ok(())
         }))
@@ -321,7 +319,7 @@ pub struct S3Store {
     dir: Path,
     namespace: Arc<str>,
     entity: Arc<str>,
-    scope: Arc<str>,
+    scope: Arc<Scope>,
     resources: Arc<Resources>,
 }
 
@@ -342,18 +340,15 @@ impl S3Store {
             .chain(entity_parts)
             .map(PathPart::from)
             .collect();
-        let scope = format!(
-            "s3\n{}\n{}",
-            config.identity(),
-            serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default()
-        );
+        let scope = storage(&config)
+            .entity(serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default());
         Ok(S3Store {
             resources: per_config().get(&config),
             config: Arc::new(config),
             dir,
             namespace: namespace.into(),
             entity: entity_name.into(),
-            scope: scope.into(),
+            scope,
         })
     }
 
@@ -701,7 +696,7 @@ impl S3Store {
 }
 
 impl Store for S3Store {
-    fn scope(&self) -> &Arc<str> {
+    fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 
@@ -800,6 +795,11 @@ fn failure(config: &S3Config, err: &object_store::Error) -> PersistError {
         _ => ServerFailure::Other,
     };
     server_error(config, detail, kind)
+}
+
+/// The server (and table, collection or bucket) a configuration names.
+fn storage(config: &S3Config) -> Storage {
+    Storage::new("s3", config.identity())
 }
 
 /// Everything shared by the stores of one configuration.

@@ -25,13 +25,12 @@ use tokio::sync::oneshot;
 
 use crate::contract::options::{boolean_param, query_pairs};
 use crate::contract::{
-    entity_segments, namespace_of, Doc, InitReport, Options, Reply, Request, Response, Store,
-    StoreStats, WriteMode,
+    entity_segments, namespace_of, Doc, InitReport, Options, Reply, Request, Response, Scope,
+    Storage, Store, StoreStats, WriteMode,
 };
 use crate::error::{duplicate_sqlite, PersistError, Result};
 use crate::exec::{blocking, lock, spawn};
 use crate::json::is_valid_json;
-use crate::layers::order;
 use crate::registry::Kind;
 use crate::remote::credentials::percent_decode;
 
@@ -133,11 +132,17 @@ pub static KIND: Kind = Kind {
             .await
         }))
     },
+    storage: |options| Ok(storage(&Resolved::from(options)?.config)),
     close: |options| {
         let config = Resolved::from(options)?.config;
         Ok(Box::pin(async move { SqliteStore::close(&config).await }))
     },
 };
+
+/// The database file, whatever synchronous level a store writes its rows at.
+fn storage(config: &SqliteConfig) -> Storage {
+    Storage::new("sqlite", config.path.display().to_string())
+}
 
 /// Options with their defaults applied: env at this moment, paths against the cwd now.
 struct Resolved {
@@ -215,7 +220,7 @@ pub struct SqliteStore {
     sync_reads: bool,
     namespace: Arc<str>,
     entity: Arc<str>,
-    scope: Arc<str>,
+    scope: Arc<Scope>,
 }
 
 impl SqliteStore {
@@ -229,17 +234,13 @@ impl SqliteStore {
         // Same name rules as the file backend, so an entity name valid here is valid there.
         entity_segments(entity_name)?;
         let namespace = namespace_of(base_dir);
-        // The rows, whatever synchronous level a store writes them at.
-        let scope = format!(
-            "sqlite\n{}\n{namespace}\n{entity_name}",
-            config.path.display()
-        );
+        let scope = storage(&config).entity(format!("{namespace}\n{entity_name}"));
         Ok(SqliteStore {
             config: Arc::new(config),
             sync_reads,
             namespace: namespace.into(),
             entity: entity_name.into(),
-            scope: scope.into(),
+            scope,
         })
     }
 
@@ -503,9 +504,6 @@ impl SqliteStore {
     /// Let the writer finish queued writes, then release the database. A later operation on
     /// any store with this configuration opens it again.
     pub async fn close(config: &SqliteConfig) -> Result<()> {
-        // Writes issued before close() may still wait in issue order behind others of their
-        // id; they would open the database again. Let them finish first.
-        order::settled(&format!("sqlite\n{}\n", config.path.display())).await;
         let Some(db) = registry().remove(config) else {
             return Ok(());
         };
@@ -518,7 +516,7 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn scope(&self) -> &Arc<str> {
+    fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 
