@@ -136,26 +136,34 @@ export interface StoreStats {
   commits: number;
 }
 
-/** Static members every backend class has. */
-interface BackendStatics<Options> {
+/**
+ * A backend's storage class. `new C(entityName, baseDir)` is a storage (backtest-kit's
+ * `TPersistBaseCtor`); made by a backtest-kit 8.4+ adapter with its domain's own arguments, it is a
+ * domain instance. `Resolved`: the backend's options as `options` shows them.
+ */
+export interface BackendClass<Resolved> {
+  /** `baseDir` defaults to `path.join(process.cwd(), "logs/data")`, as for PersistBase. */
+  new <Entity = any>(entityName: string, baseDir?: string): NativePersist<Entity>;
+  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
+  new <Entity = any>(...frameworkArguments: unknown[]): NativePersist<Entity>;
+  readonly prototype: NativePersist;
   /** The options instances made now would use, defaults resolved (credentials redacted). */
-  readonly options: Options;
-  /** Counters of the storage these options name (the file backend counts the whole process). */
+  readonly options: Resolved & { encryption: EncryptionDescription };
+  /**
+   * Counters of the storage these options name: `commits` are SQLite transactions, file sync
+   * groups, Redis write round trips, PostgreSQL transactions, MongoDB write commands, S3 requests.
+   */
   stats(): StoreStats;
   /** Finish queued writes and release the shared database or connection; using the class again reopens it. */
   close(): Promise<void>;
 }
 
+/** `RustFilePersist.options` (the file backend has no options but `encryption`). */
+export type FileResolved = {};
+
 /** Atomic, durable JSON files in backtest-kit's own layout: `{baseDir}/{entityName}/{id}.json`. */
-export declare class RustFilePersist<Entity = any> extends NativePersist<Entity> {
-  /** `baseDir` defaults to `path.join(process.cwd(), "logs/data")`, as for PersistBase. */
-  constructor(entityName: string, baseDir?: string);
-  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
-  constructor(...frameworkArguments: unknown[]);
-  static readonly options: { encryption: EncryptionDescription };
-  static stats(): StoreStats;
-  static close(): Promise<void>;
-}
+export declare const RustFilePersist: BackendClass<FileResolved>;
+export type RustFilePersist<Entity = any> = NativePersist<Entity>;
 
 export interface FileOptions {
   /** See {@link EncryptionOption}. Encrypted files are no longer readable by backtest-kit's own PersistBase. */
@@ -180,20 +188,16 @@ export interface SqliteOptions {
   syncReads?: boolean;
 }
 
-/** Every entity in one embedded SQLite database shared by all instances of the class. */
-export declare class RustSqlitePersist<Entity = any> extends NativePersist<Entity> {
-  constructor(entityName: string, baseDir?: string);
-  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
-  constructor(...frameworkArguments: unknown[]);
-  /** The database instances made now would use. */
-  static readonly options: { path: string; synchronous: "FULL" | "NORMAL"; syncReads: boolean; encryption: EncryptionDescription };
-  /** The same as `options`. */
-  static readonly database: { path: string; synchronous: "FULL" | "NORMAL"; syncReads: boolean };
-  /** `commits` are transactions: far fewer than writes under concurrency (group commit). */
-  static stats(): StoreStats;
-  /** Finish queued writes and release the database; using the class again reopens it. */
-  static close(): Promise<void>;
+/** `RustSqlitePersist.options`. */
+export interface SqliteResolved {
+  path: string;
+  synchronous: "FULL" | "NORMAL";
+  syncReads: boolean;
 }
+
+/** Every entity in one embedded SQLite database shared by all instances of the class. */
+export declare const RustSqlitePersist: BackendClass<SqliteResolved> & { /** The same as `options`. */ readonly database: SqliteResolved };
+export type RustSqlitePersist<Entity = any> = NativePersist<Entity>;
 
 /** A RustSqlitePersist class bound to explicit options (e.g. one database per domain). */
 export declare function createSqlitePersist(options?: SqliteOptions | StoreUrl): typeof RustSqlitePersist;
@@ -238,28 +242,22 @@ export interface RedisSentinelOptions {
   db?: number;
 }
 
-/** Every entity in Redis (one hash per entity) over one shared, self-healing connection. */
-export declare class RustRedisPersist<Entity = any> extends NativePersist<Entity> {
-  constructor(entityName: string, baseDir?: string);
-  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
-  constructor(...frameworkArguments: unknown[]);
-  static readonly options: {
-    encryption: EncryptionDescription;
-    url: string;
-    cluster?: string[];
-    sentinel?: { nodes: string[]; masterName: string; credentials: boolean; db: number };
-    prefix: string;
-    connectTimeoutMs: number;
-    commandTimeoutMs: number;
-    replicas?: number;
-    replicasTimeoutMs?: number;
-    tls: { ca: boolean };
-  };
-  /** `commits` are write round trips. */
-  static stats(): StoreStats;
-  /** Drop the shared connection of this class's options; using the class again reconnects. */
-  static close(): Promise<void>;
+/** `RustRedisPersist.options`. */
+export interface RedisResolved {
+  url: string;
+  cluster?: string[];
+  sentinel?: { nodes: string[]; masterName: string; credentials: boolean; db: number };
+  prefix: string;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  replicas?: number;
+  replicasTimeoutMs?: number;
+  tls: { ca: boolean };
 }
+
+/** Every entity in Redis (one hash per entity) over one shared, self-healing connection. */
+export declare const RustRedisPersist: BackendClass<RedisResolved>;
+export type RustRedisPersist<Entity = any> = NativePersist<Entity>;
 
 /** A RustRedisPersist class bound to explicit options (another server, database or prefix). */
 export declare function createRedisPersist(options?: RedisOptions | StoreUrl): typeof RustRedisPersist;
@@ -283,26 +281,20 @@ export interface PostgresOptions {
   tls?: { ca?: string | Buffer };
 }
 
-/** Every entity in one PostgreSQL table, `(namespace, entity, id) → JSON text`. */
-export declare class RustPostgresPersist<Entity = any> extends NativePersist<Entity> {
-  constructor(entityName: string, baseDir?: string);
-  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
-  constructor(...frameworkArguments: unknown[]);
-  static readonly options: {
-    encryption: EncryptionDescription;
-    url: string;
-    schema: string;
-    table: string;
-    sslmode: "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
-    connectTimeoutMs: number;
-    commandTimeoutMs: number;
-    tls: { ca: boolean };
-  };
-  /** `commits` are transactions (a group commit of many writes is one). */
-  static stats(): StoreStats;
-  /** Finish queued writes and drop the shared connections; using the class again reconnects. */
-  static close(): Promise<void>;
+/** `RustPostgresPersist.options`. */
+export interface PostgresResolved {
+  url: string;
+  schema: string;
+  table: string;
+  sslmode: "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  tls: { ca: boolean };
 }
+
+/** Every entity in one PostgreSQL table, `(namespace, entity, id) → JSON text`. */
+export declare const RustPostgresPersist: BackendClass<PostgresResolved>;
+export type RustPostgresPersist<Entity = any> = NativePersist<Entity>;
 
 /** A RustPostgresPersist class bound to explicit options (another database, schema or table). */
 export declare function createPostgresPersist(options?: PostgresOptions | StoreUrl): typeof RustPostgresPersist;
@@ -324,24 +316,18 @@ export interface MongoOptions {
   commandTimeoutMs?: number;
 }
 
-/** Every entity in one MongoDB collection: `{ _id: '["namespace","entity","id"]', v: "<JSON text>" }`. */
-export declare class RustMongoPersist<Entity = any> extends NativePersist<Entity> {
-  constructor(entityName: string, baseDir?: string);
-  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
-  constructor(...frameworkArguments: unknown[]);
-  static readonly options: {
-    encryption: EncryptionDescription;
-    url: string;
-    database: string;
-    collection: string;
-    connectTimeoutMs: number;
-    commandTimeoutMs: number;
-  };
-  /** `commits` are write commands (one `update` command carries a batch). */
-  static stats(): StoreStats;
-  /** Drop the shared client (its connection pool); using the class again reconnects. */
-  static close(): Promise<void>;
+/** `RustMongoPersist.options`. */
+export interface MongoResolved {
+  url: string;
+  database: string;
+  collection: string;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
 }
+
+/** Every entity in one MongoDB collection: `{ _id: '["namespace","entity","id"]', v: "<JSON text>" }`. */
+export declare const RustMongoPersist: BackendClass<MongoResolved>;
+export type RustMongoPersist<Entity = any> = NativePersist<Entity>;
 
 /** A RustMongoPersist class bound to explicit options (another server, database or collection). */
 export declare function createMongoPersist(options?: MongoOptions | StoreUrl): typeof RustMongoPersist;
@@ -373,28 +359,22 @@ export interface S3Options {
   commandTimeoutMs?: number;
 }
 
-/** An S3 object per document, `{prefix}/{namespace}/{entityName}/{id}.json` holding the JSON text. */
-export declare class RustS3Persist<Entity = any> extends NativePersist<Entity> {
-  constructor(entityName: string, baseDir?: string);
-  /** What a backtest-kit 8.4+ adapter passes (its domain's own arguments). */
-  constructor(...frameworkArguments: unknown[]);
-  static readonly options: {
-    encryption: EncryptionDescription;
-    /** null until a URL, option or BACKTEST_KIT_RS_S3_URL names one (making an instance then fails). */
-    bucket: string | null;
-    prefix: string;
-    region: string;
-    endpoint: string | null;
-    pathStyle: boolean;
-    credentials: "options" | "environment" | "default chain";
-    connectTimeoutMs: number;
-    commandTimeoutMs: number;
-  };
-  /** `commits` are PUT and DELETE requests (one per document). */
-  static stats(): StoreStats;
-  /** Drop the shared client; using the class again makes a new one. */
-  static close(): Promise<void>;
+/** `RustS3Persist.options`. */
+export interface S3Resolved {
+  /** null until a URL, option or BACKTEST_KIT_RS_S3_URL names one (making an instance then fails). */
+  bucket: string | null;
+  prefix: string;
+  region: string;
+  endpoint: string | null;
+  pathStyle: boolean;
+  credentials: "options" | "environment" | "default chain";
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
 }
+
+/** An S3 object per document, `{prefix}/{namespace}/{entityName}/{id}.json` holding the JSON text. */
+export declare const RustS3Persist: BackendClass<S3Resolved>;
+export type RustS3Persist<Entity = any> = NativePersist<Entity>;
 
 /** A RustS3Persist class bound to explicit options (another bucket, prefix or server). */
 export declare function createS3Persist(options?: S3Options | StoreUrl): typeof RustS3Persist;
@@ -408,15 +388,7 @@ export declare function createS3Persist(options?: S3Options | StoreUrl): typeof 
 export type StoreUrl = string;
 
 /** A storage class for a store URL, the backend picked from its scheme. */
-export declare function createPersist(
-  url: StoreUrl,
-):
-  | typeof RustFilePersist
-  | typeof RustSqlitePersist
-  | typeof RustRedisPersist
-  | typeof RustPostgresPersist
-  | typeof RustMongoPersist
-  | typeof RustS3Persist;
+export declare function createPersist(url: StoreUrl): BackendClass<object>;
 
 /** backtest-kit's persistence domains: the 16 of 19.x and 20.x's "dictionary". A misspelt one does not compile. */
 export type PersistDomain =

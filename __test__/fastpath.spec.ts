@@ -1,4 +1,4 @@
-// usePersist's fast paths (kit.js) against the real backtest-kit 19.5.0: each domain method runs
+// usePersist's fast paths (lib/kit/) against the real backtest-kit 19.5.0: each domain method runs
 // against a per-call BatchView (a candle window is one native read, a list one scan, the writes of
 // a call one native write), and candles read from storage enter an in-process cache. These tests
 // check that the framework still sees exactly what its default PersistBase would give it: the same
@@ -16,11 +16,11 @@ import { createMongoPersist, createPostgresPersist, createRedisPersist, createS3
 import { makeTempDir, removeDir, sqliteAll, sqliteExec, treeSnapshot } from "./helpers";
 import { mongoClient, mongoKey, s3Client, s3Get, s3Options, s3Put, s3RemoveAll } from "./stores";
 
-// vitest runs index.js inline, but index.js loads kit.js with Node's own require, and kit.js reaches
-// the logger through Node's copy of index.js. An ESM import of either would give other copies (a
-// candle cache that is never filled, a logger kit.js never calls): take them from Node's require.
+// vitest runs index.js inline, but index.js loads lib/ with Node's own require. An ESM import of a
+// lib/ file or of index.js would give other copies (a candle cache that is never filled, a logger
+// lib/ never calls): take them from Node's require.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { candleCacheSize } = require("../kit.js") as { candleCacheSize(): number };
+const { candleCacheSize } = require("../lib/kit/candle-cache.js") as { candleCacheSize(): number };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { setLogger } = require("../index.js") as { setLogger(logger: { warn(message: string): void }): void };
 

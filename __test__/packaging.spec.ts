@@ -67,7 +67,7 @@ it("has a platform package with the right os, cpu and libc for every target", ()
 });
 
 it("publishes a clean manifest: files whitelist, engines, exports with types, optional peer", () => {
-  expect(pkg.files).toEqual(["index.js", "index.d.ts", "kit.js", "adapters.js", "binding.js", "binding.d.ts", "CHANGELOG.md", "bin/backtest-kit-rs.cjs"]);
+  expect(pkg.files).toEqual(["index.js", "index.d.ts", "lib", "binding.js", "binding.d.ts", "CHANGELOG.md", "bin/backtest-kit-rs.cjs"]);
   expect(pkg.bin).toEqual({ "backtest-kit-rs": "bin/backtest-kit-rs.cjs" });
   expect(fs.readFileSync(path.join(repo, pkg.bin["backtest-kit-rs"]), "utf8")).toMatch(/^#!\/usr\/bin\/env node\n/);
   expect(pkg.engines.node).toMatch(/^>=20/);

@@ -7,10 +7,9 @@ const path = require("node:path");
 const readline = require("node:readline");
 const { parseArgs } = require("node:util");
 
-const lib = require("../index.js");
-
-const tools = lib[Symbol.for("backtest-kit-rs.tools")];
-const { BATCH } = tools;
+// The command makes classes of any backend by name and lists stores: the library's own internals.
+const tools = require("../lib/backends.js");
+const { BATCH } = require("../lib/persist.js");
 
 const HELP = `backtest-kit-rs — operate the state a backtest-kit bot keeps in backtest-kit-rs storage
 

@@ -17,7 +17,10 @@ const fs = require("node:fs");
 const path = require("node:path");
 const { fileURLToPath, pathToFileURL } = require("node:url");
 
-const kit = require("./kit.js");
+const { PersistError } = require("./errors.js");
+const { discoverDomains } = require("./kit/domains.js");
+// instances.js needs the storage class, which needs this file: required when first used.
+const instances = () => require("./kit/instances.js");
 
 /**
  * The domain methods of backtest-kit 19.x's instances (`*`: async generator). They are on every
@@ -97,12 +100,12 @@ async function loadBundle(bundle) {
   return bundle.esm ? import(pathToFileURL(bundle.file).href) : (require.cache[bundle.file]?.exports ?? require(bundle.file));
 }
 
-/** The domains of a bundle's module, found once (kit.discoverDomains walks every export). */
+/** The domains of a bundle's module, found once (discoverDomains walks every export). */
 const domainsByBundle = new WeakMap();
 
 function domainsOf(bundleModule) {
   let domains = domainsByBundle.get(bundleModule);
-  if (!domains) domainsByBundle.set(bundleModule, (domains = kit.discoverDomains(bundleModule)));
+  if (!domains) domainsByBundle.set(bundleModule, (domains = discoverDomains(bundleModule)));
   return domains;
 }
 
@@ -113,7 +116,7 @@ function instanceClassFor(Backend, domain, parts) {
   let byDefault = instanceClasses.get(Backend);
   if (!byDefault) instanceClasses.set(Backend, (byDefault = new Map()));
   let Instance = byDefault.get(parts.DefaultInstance);
-  if (!Instance) byDefault.set(parts.DefaultInstance, (Instance = kit.domainInstanceClass(domain, parts, Backend)));
+  if (!Instance) byDefault.set(parts.DefaultInstance, (Instance = instances().domainInstanceClass(domain, parts, Backend)));
   return Instance;
 }
 
@@ -122,11 +125,17 @@ function instanceClassFor(Backend, domain, parts) {
  * bundle that made it, the `initial` of the first waitForInit, and (once a domain method named the
  * domain) the framework instance it forwards to.
  */
-function domainState(ctorOf, args, label) {
+function domainState(object, ctorOf, args, label) {
   const bundle = frameworkCaller(ctorOf);
   if (!bundle) return null;
-  return { args, bundle, label, initial: undefined, delegate: null };
+  const state = { args, bundle, label, initial: undefined, delegate: null };
+  states.set(object, state);
+  return state;
 }
+
+/** The domain state of each object the framework made; a storage has none. */
+const states = new WeakMap();
+const stateOf = (object) => states.get(object) ?? null;
 
 /** Bundles whose domain methods are on our prototype already. */
 const scanned = new Set();
@@ -140,24 +149,24 @@ async function waitForInit(state, initial) {
   if (state.delegate) return (await state.delegate).waitForInit(initial);
   state.initial ??= initial;
   if (!scanned.has(state.bundle.file)) {
-    installDomainMethods(methodsOf(await loadBundle(state.bundle)));
+    addDomainMethods(methodsOf(await loadBundle(state.bundle)));
     scanned.add(state.bundle.file);
   }
 }
 
-function delegateFor(self, state, method, makeError) {
-  state.delegate ??= makeDelegate(self.constructor, state, method, makeError).catch((error) => {
+function delegateFor(self, state, method) {
+  state.delegate ??= makeDelegate(self.constructor, state, method).catch((error) => {
     state.delegate = null;
     throw error;
   });
   return state.delegate;
 }
 
-async function makeDelegate(Backend, state, method, makeError) {
+async function makeDelegate(Backend, state, method) {
   const bundle = await loadBundle(state.bundle);
   const found = domainsOf(bundle).find(({ parts }) => parts && typeof parts.DefaultInstance.prototype[method] === "function");
   if (!found) {
-    throw makeError(
+    throw new PersistError(
       "PERSIST_INVALID_CONFIG",
       `${state.label}: backtest-kit ${state.bundle.version} called ${method} on it, which none of its Persist*Instance classes has`,
     );
@@ -170,24 +179,23 @@ async function makeDelegate(Backend, state, method, makeError) {
 
 const isAsyncGenerator = (fn) => Object.prototype.toString.call(fn) === "[object AsyncGeneratorFunction]";
 
-/** Where domain methods go, and how to read an object's domain state (see `attach`). */
+/** The storage classes' common prototype, where domain methods go. */
 let host = null;
 
 /**
- * Give the storage classes' common prototype the domain methods. `stateOf(object)` is its domain
- * state, or null for a storage (whose domain call is refused with the registration that works);
- * `makeError(code, message)` builds the package's error.
+ * Give the storage classes' common prototype the domain methods; a storage's domain call is
+ * refused with the registration that works.
  */
-function attach(prototype, stateOf, makeError) {
-  host = { prototype, stateOf, makeError };
-  installDomainMethods(DOMAIN_METHODS);
+function installDomainMethods(prototype) {
+  host = prototype;
+  addDomainMethods(DOMAIN_METHODS);
 }
 
 /** Forwarding methods for `names` (`*` marks an async generator), each answered by the object's framework instance. */
-function installDomainMethods(names) {
-  const { prototype, stateOf, makeError } = host;
+function addDomainMethods(names) {
+  const prototype = host;
   const refuse = (self, method) =>
-    makeError(
+    new PersistError(
       "PERSIST_INVALID_CONFIG",
       `${self.constructor.name}.${method}: this object was made as a storage (entityName, baseDir), not by a ` +
         "backtest-kit adapter, so it has no domain methods; if backtest-kit is bundled into your program, register " +
@@ -207,14 +215,14 @@ function installDomainMethods(names) {
       forward = async function* (...args) {
         const state = stateOf(this);
         if (!state) throw refuse(this, method);
-        const instance = await delegateFor(this, state, method, makeError);
+        const instance = await delegateFor(this, state, method);
         yield* instance[method](...args);
       };
     } else {
       forward = async function (...args) {
         const state = stateOf(this);
         if (!state) throw refuse(this, method);
-        const instance = await delegateFor(this, state, method, makeError);
+        const instance = await delegateFor(this, state, method);
         return instance[method](...args);
       };
     }
@@ -234,4 +242,4 @@ function methodsOf(bundleModule) {
   );
 }
 
-module.exports = { attach, domainState, waitForInit };
+module.exports = { installDomainMethods, domainState, waitForInit };

@@ -55,7 +55,13 @@ module.exports = async function check(lib, label) {
     console.log(`packed ${tarballs.map((t) => path.basename(t)).join(", ")}`);
     check("the main tarball holds only the runtime files", () => {
       const listed = run("tar", ["-tzf", mainTarball]).trim().split("\n").sort();
-      const expected = ["CHANGELOG.md", "LICENSE", "README.md", "adapters.js", "bin/backtest-kit-rs.cjs", "binding.d.ts", "binding.js", "index.d.ts", "index.js", "kit.js", "package.json"].map((f) => `package/${f}`);
+      const lib = fs
+        .readdirSync(path.join(root, "lib"), { recursive: true })
+        .filter((f) => f.endsWith(".js"))
+        .map((f) => `lib/${f.split(path.sep).join("/")}`);
+      const expected = ["CHANGELOG.md", "LICENSE", "README.md", "bin/backtest-kit-rs.cjs", "binding.d.ts", "binding.js", "index.d.ts", "index.js", ...lib, "package.json"]
+        .map((f) => `package/${f}`)
+        .sort();
       if (JSON.stringify(listed) !== JSON.stringify(expected)) throw new Error(`tarball lists ${listed.join(", ")}`);
     });
     if (platformTarballs.length === 0) throw new Error("no native binary was packed: build first (npm run build)");

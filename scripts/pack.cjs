@@ -20,10 +20,10 @@ const npmPack = (dir) =>
 
 function stage(files, from, manifest) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bkrs-pack-"));
-  // Relative paths are kept (bin/backtest-kit-rs.cjs requires ../index.js).
+  // Relative paths are kept (bin/backtest-kit-rs.cjs requires ../index.js); a folder is copied whole.
   for (const file of files) {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-    fs.copyFileSync(path.join(from, file), path.join(dir, file));
+    fs.cpSync(path.join(from, file), path.join(dir, file), { recursive: true });
   }
   fs.writeFileSync(path.join(dir, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   return dir;

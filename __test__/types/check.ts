@@ -12,16 +12,21 @@ import {
   type TPersistBaseCtor,
 } from "backtest-kit";
 import {
+  createMongoPersist,
   createPersist,
   createPostgresPersist,
   createRedisPersist,
+  createS3Persist,
   createSqlitePersist,
   PersistError,
   RustFilePersist,
+  RustMongoPersist,
   RustPostgresPersist,
   RustRedisPersist,
+  RustS3Persist,
   RustSqlitePersist,
   setLogger,
+  type BackendClass,
   useDefaultPersist,
   usePersist,
   type PersistErrorCode,
@@ -48,6 +53,20 @@ const Sentinels: TPersistBaseCtor = createRedisPersist({ sentinel: { nodes: ["re
 const PostgresCtor: TPersistBaseCtor = RustPostgresPersist;
 const Trading: TPersistBaseCtor = createPostgresPersist({ url: "postgres://bot:pw@db/trading?sslmode=verify-full", table: "bot_a", tls: { ca: "PEM" } });
 const sslmode: string = RustPostgresPersist.options.sslmode;
+const MongoCtor: TPersistBaseCtor = RustMongoPersist;
+const Positions: TPersistBaseCtor = createMongoPersist({ url: "mongodb://db/trading", collection: "bot_a" });
+const collection: string = RustMongoPersist.options.collection;
+const S3Ctor: TPersistBaseCtor = RustS3Persist;
+const Archive: TPersistBaseCtor = createS3Persist("s3://bucket/bot-a?region=eu-west-1");
+const bucket: string | null = RustS3Persist.options.bucket;
+const sqlitePath: string = RustSqlitePersist.database.path;
+const encrypted: boolean = RustFilePersist.options.encryption !== false;
+const FromUrlClass: BackendClass<object> = createPersist("sqlite:./state.sqlite");
+// One class type for every backend; instances are typed by their entity.
+const typedStore: RustFilePersist<{ price: number }> = new RustFilePersist<{ price: number }>("signal");
+const price: Promise<{ price: number }> = typedStore.readValue("BTCUSDT");
+// @ts-expect-error an option a backend does not resolve is not there
+void RustRedisPersist.options.table;
 
 async function use(store: IPersistBase<{ price: number } | null>): Promise<number> {
   await store.waitForInit(true);
