@@ -14,9 +14,14 @@ pub enum Op {
     Remove,
     RemoveAll,
     Keys,
+    /// Closing a backend's storage (`Class.close()`); the "entity" is the backend's name.
+    Close,
+    /// Listing the entities of a backend's storage (the command); the "entity" is its name.
+    List,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Every variant holds plain data, so one failure can end every request it affects (`Clone`).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PersistError {
     /// The id cannot name a document safely (see `contract::validate_id`).
@@ -35,26 +40,27 @@ pub enum PersistError {
     #[error("corrupt document {location}: {detail}")]
     Corrupt { location: String, detail: String },
 
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {cause}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: io::Error,
+        cause: OsError,
     },
 
-    /// The SQLite database failed; `source` tells how (not a database, corrupt, I/O, ...).
-    #[error("database {path}: {source}")]
+    /// The SQLite database failed; `detail` tells how (not a database, corrupt, I/O, ...), and
+    /// `code` is SQLite's primary code when SQLite reported it.
+    #[error("database {path}: {detail}")]
     Database {
         path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
+        detail: String,
+        code: Option<rusqlite::ErrorCode>,
     },
 
-    /// The database was written by a newer version with a schema this one cannot read.
-    #[error("database {path}: schema version {found} is newer than the {supported} this version of backtest-kit-rs supports")]
+    /// The storage (a SQLite file, a PostgreSQL table) was written by a newer version with a
+    /// schema this one cannot read; `location` as shown to users (credentials redacted).
+    #[error("database {location}: schema version {found} is newer than the {supported} this version of backtest-kit-rs supports")]
     SchemaTooNew {
-        path: PathBuf,
+        location: String,
         found: i64,
         supported: i64,
     },
@@ -95,7 +101,7 @@ impl PersistError {
             PersistError::InvalidName { .. } => "PERSIST_INVALID_NAME",
             PersistError::NotFound => "PERSIST_NOT_FOUND",
             PersistError::Corrupt { .. } => "PERSIST_CORRUPT",
-            PersistError::Database { source, .. } => match source.sqlite_error_code() {
+            PersistError::Database { code, .. } => match code {
                 Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
                     "PERSIST_CORRUPT"
                 }
@@ -119,7 +125,7 @@ impl PersistError {
     /// The operating system's error number behind this error, where there is one.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            PersistError::Io { source, .. } => source.raw_os_error(),
+            PersistError::Io { cause, .. } => cause.errno,
             _ => None,
         }
     }
@@ -129,74 +135,8 @@ impl PersistError {
         match self {
             PersistError::Io { path, .. }
             | PersistError::Database { path, .. }
-            | PersistError::SchemaTooNew { path, .. }
             | PersistError::Closed { path } => Some(path),
             _ => None,
-        }
-    }
-
-    /// The same failure again, for every request it ended (errors carry sources that are not
-    /// `Clone`; an I/O error keeps its errno, a SQLite error its codes and message).
-    pub fn duplicate(&self) -> PersistError {
-        match self {
-            PersistError::InvalidId { id, reason } => PersistError::InvalidId {
-                id: id.clone(),
-                reason,
-            },
-            PersistError::InvalidName { name, reason } => PersistError::InvalidName {
-                name: name.clone(),
-                reason,
-            },
-            PersistError::NotFound => PersistError::NotFound,
-            PersistError::Corrupt { location, detail } => PersistError::Corrupt {
-                location: location.clone(),
-                detail: detail.clone(),
-            },
-            PersistError::Io {
-                action,
-                path,
-                source,
-            } => PersistError::Io {
-                action,
-                path: path.clone(),
-                source: match source.raw_os_error() {
-                    Some(errno) => io::Error::from_raw_os_error(errno),
-                    None => io::Error::new(source.kind(), source.to_string()),
-                },
-            },
-            PersistError::Database { path, source } => PersistError::Database {
-                path: path.clone(),
-                source: duplicate_sqlite(source),
-            },
-            PersistError::SchemaTooNew {
-                path,
-                found,
-                supported,
-            } => PersistError::SchemaTooNew {
-                path: path.clone(),
-                found: *found,
-                supported: *supported,
-            },
-            PersistError::Closed { path } => PersistError::Closed { path: path.clone() },
-            PersistError::Server {
-                service,
-                url,
-                detail,
-                kind,
-            } => PersistError::Server {
-                service,
-                url: url.clone(),
-                detail: detail.clone(),
-                kind: *kind,
-            },
-            PersistError::InvalidConfig { detail } => PersistError::InvalidConfig {
-                detail: detail.clone(),
-            },
-            PersistError::Decrypt { id, detail } => PersistError::Decrypt {
-                id: id.clone(),
-                detail: detail.clone(),
-            },
-            PersistError::Task(detail) => PersistError::Task(detail.clone()),
         }
     }
 
@@ -215,14 +155,15 @@ impl PersistError {
                 detail: format!("{detail} (the write may or may not have been {outcome})"),
                 kind: *kind,
             },
-            other => other.duplicate(),
+            other => other.clone(),
         }
     }
 
     pub fn database(path: impl Into<PathBuf>, source: rusqlite::Error) -> Self {
         PersistError::Database {
             path: path.into(),
-            source,
+            code: source.sqlite_error_code(),
+            detail: source.to_string(),
         }
     }
 
@@ -230,7 +171,7 @@ impl PersistError {
         PersistError::Io {
             action,
             path: path.into(),
-            source,
+            cause: OsError::from(source),
         }
     }
 
@@ -250,6 +191,8 @@ impl PersistError {
             (Op::Remove, e) => format!("Failed to remove entity {entity}:{id}: {e}"),
             (Op::RemoveAll, e) => format!("Failed to remove all entities of {entity}: {e}"),
             (Op::Keys, e) => format!("Failed to read keys for {entity}: {e}"),
+            (Op::Close, e) => format!("Failed to close the {entity} storage: {e}"),
+            (Op::List, e) => format!("Failed to list the entities of the {entity} storage: {e}"),
         }
     }
 }
@@ -270,13 +213,25 @@ pub enum ServerFailure {
 
 pub type Result<T, E = PersistError> = std::result::Result<T, E>;
 
-/// rusqlite errors are not `Clone`; a SQLite failure is fully described by its codes and message.
-pub fn duplicate_sqlite(err: &rusqlite::Error) -> rusqlite::Error {
-    match err {
-        rusqlite::Error::SqliteFailure(code, message) => {
-            rusqlite::Error::SqliteFailure(*code, message.clone())
+/// An operating system error as it was: its number (for `err.errno`) and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OsError {
+    pub errno: Option<i32>,
+    pub message: String,
+}
+
+impl From<io::Error> for OsError {
+    fn from(source: io::Error) -> Self {
+        OsError {
+            errno: source.raw_os_error(),
+            message: source.to_string(),
         }
-        other => rusqlite::Error::InvalidParameterName(other.to_string()),
+    }
+}
+
+impl std::fmt::Display for OsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 

@@ -6,36 +6,96 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::backends::ALL as KINDS;
+use crate::backends::ALL as BACKENDS;
 use crate::contract::{BoxFuture, Listing, Storage, Store, StoreStats};
 use crate::error::{PersistError, Result};
 use crate::layers::{order, sealed};
 
-/// A backend as the registry knows it. Options arrive as JSON; each backend resolves its
-/// defaults (environment, working directory) and refuses names it does not know.
-pub struct Kind {
-    pub name: &'static str,
+/// A backend: a name, the URL schemes naming it, and what the registry does with a resolved
+/// configuration. Options arrive as JSON; `config` resolves their defaults (environment, working
+/// directory) and refuses names it does not know, so every other call starts from a checked one.
+pub trait Backend: Sync + 'static {
+    /// The options resolved; its `Debug` shows no credentials.
+    type Config: std::fmt::Debug + Send + 'static;
+
+    const NAME: &'static str;
+
     /// The URL schemes naming this backend (`redis` for `redis://…`), one syntax for factories,
     /// environment variables and the command.
-    pub schemes: &'static [&'static str],
-    /// The options a URL of one of `schemes` stands for; its parameters are checked when the
-    /// options are resolved, the same way whichever way the URL came.
-    pub options_from_url: fn(&str) -> Result<Value>,
+    const SCHEMES: &'static [&'static str];
+
+    fn config(&self, options: &Value) -> Result<Self::Config>;
+
+    /// The options a URL of one of `schemes` stands for; a server URL stands for `{ url }`, whose
+    /// parameters `config` checks, the same way whichever way the URL came.
+    fn options_from_url(&self, url: &str) -> Result<Value> {
+        Ok(serde_json::json!({ "url": url }))
+    }
+
     /// A store for (entityName, baseDir); no I/O.
-    pub open: fn(&str, &str, &Value) -> Result<Arc<dyn Store>>,
-    /// The options as resolved now, for users to inspect.
-    pub describe: fn(&Value) -> Result<Value>,
-    /// Counters of the storage these options name; zero when it is not open.
-    pub stats: fn(&Value) -> Result<StoreStats>,
-    /// The storage these options name (its stores' scopes have it), so closing it waits for
-    /// their requests issued before.
-    pub storage: fn(&Value) -> Result<Storage>,
-    /// Release the shared resource (database, connection); writes issued before have finished.
-    pub close: fn(&Value) -> Result<BoxFuture<Result<()>>>,
+    fn open(&self, config: Self::Config, entity: &str, base_dir: &str) -> Result<Arc<dyn Store>>;
+
+    /// The configuration for users to inspect (credentials redacted).
+    fn describe(&self, config: &Self::Config) -> Value;
+
+    /// The storage this configuration names (its stores' scopes have it), so closing it waits
+    /// for their requests issued before.
+    fn storage(&self, config: &Self::Config) -> Storage;
+
+    /// Counters of the storage; zero when it is not open.
+    fn stats(&self, config: &Self::Config) -> StoreStats;
+
     /// Every (namespace, entity) holding documents, for tools (the hot path never lists). `root`:
     /// the directory of backtest-kit's layout (`./dump`), for the file backend.
-    pub entities: fn(&Value, &str) -> Result<Listing>,
+    fn entities(&self, config: Self::Config, root: &str) -> Result<Listing>;
+
+    /// Release the shared resource (database, connection); writes issued before have finished.
+    fn close(&self, config: Self::Config) -> BoxFuture<Result<()>>;
 }
+
+/// A [`Backend`] as the registry holds it, options as JSON (so the list can hold every backend).
+pub trait Registered: Sync {
+    fn name(&self) -> &'static str;
+    fn schemes(&self) -> &'static [&'static str];
+    fn options_from_url(&self, url: &str) -> Result<Value>;
+    fn open(&self, entity: &str, base_dir: &str, options: &Value) -> Result<Arc<dyn Store>>;
+    fn describe(&self, options: &Value) -> Result<Value>;
+    fn storage(&self, options: &Value) -> Result<Storage>;
+    fn stats(&self, options: &Value) -> Result<StoreStats>;
+    fn entities(&self, options: &Value, root: &str) -> Result<Listing>;
+    fn close(&self, options: &Value) -> Result<BoxFuture<Result<()>>>;
+}
+
+impl<B: Backend> Registered for B {
+    fn name(&self) -> &'static str {
+        B::NAME
+    }
+    fn schemes(&self) -> &'static [&'static str] {
+        B::SCHEMES
+    }
+    fn options_from_url(&self, url: &str) -> Result<Value> {
+        Backend::options_from_url(self, url)
+    }
+    fn open(&self, entity: &str, base_dir: &str, options: &Value) -> Result<Arc<dyn Store>> {
+        Backend::open(self, self.config(options)?, entity, base_dir)
+    }
+    fn describe(&self, options: &Value) -> Result<Value> {
+        Ok(Backend::describe(self, &self.config(options)?))
+    }
+    fn storage(&self, options: &Value) -> Result<Storage> {
+        Ok(Backend::storage(self, &self.config(options)?))
+    }
+    fn stats(&self, options: &Value) -> Result<StoreStats> {
+        Ok(Backend::stats(self, &self.config(options)?))
+    }
+    fn entities(&self, options: &Value, root: &str) -> Result<Listing> {
+        Backend::entities(self, self.config(options)?, root)
+    }
+    fn close(&self, options: &Value) -> Result<BoxFuture<Result<()>>> {
+        Ok(Backend::close(self, self.config(options)?))
+    }
+}
+
 /// The backend's own options and the `encryption` option (which every backend takes, and none
 /// parses: it wraps the store, see `sealed`).
 fn split_encryption(options: &Value) -> (Value, Option<Value>) {
@@ -59,7 +119,7 @@ pub fn open(
 ) -> Result<Arc<dyn Store>> {
     let (backend_options, encryption) = split_encryption(options);
     let keyring = sealed::keyring(encryption.as_ref())?;
-    let store = (kind(kind_name)?.open)(entity, base_dir, &backend_options)?;
+    let store = backend(kind_name)?.open(entity, base_dir, &backend_options)?;
     Ok(match keyring {
         Some(keyring) => Arc::new(sealed::Sealed::new(store, keyring, base_dir, entity)),
         None => Arc::new(sealed::Guarded::new(store)),
@@ -70,7 +130,7 @@ pub fn open(
 pub fn describe(kind_name: &str, options: &Value) -> Result<Value> {
     let (backend_options, encryption) = split_encryption(options);
     let keyring = sealed::keyring(encryption.as_ref())?;
-    let mut described = (kind(kind_name)?.describe)(&backend_options)?;
+    let mut described = backend(kind_name)?.describe(&backend_options)?;
     if let Value::Object(map) = &mut described {
         map.insert("encryption".into(), sealed::describe(&keyring));
     }
@@ -79,16 +139,18 @@ pub fn describe(kind_name: &str, options: &Value) -> Result<Value> {
 
 /// Counters of the storage the options name.
 pub fn stats(kind_name: &str, options: &Value) -> Result<StoreStats> {
-    (kind(kind_name)?.stats)(&split_encryption(options).0)
+    backend(kind_name)?.stats(&split_encryption(options).0)
 }
 
-/// Every (namespace, entity) the store holds documents of, sorted (see `Kind::entities`).
+/// Every (namespace, entity) the store holds documents of, sorted (see `Backend::entities`).
 pub async fn entities(
     kind_name: &str,
     options: &Value,
     root: &str,
 ) -> Result<Vec<(String, String)>> {
-    let mut pairs = (kind(kind_name)?.entities)(&split_encryption(options).0, root)?.await?;
+    let mut pairs = backend(kind_name)?
+        .entities(&split_encryption(options).0, root)?
+        .await?;
     pairs.sort();
     pairs.dedup();
     Ok(pairs)
@@ -96,20 +158,15 @@ pub async fn entities(
 
 /// Finish queued work and release the shared resource the options name.
 pub fn close(kind_name: &str, options: &Value) -> Result<BoxFuture<Result<()>>> {
-    let kind = kind(kind_name)?;
+    let backend = backend(kind_name)?;
     let options = split_encryption(options).0;
-    let storage = (kind.storage)(&options)?;
-    let release = (kind.close)(&options)?;
+    let storage = backend.storage(&options)?;
+    let release = backend.close(&options)?;
     Ok(Box::pin(async move {
         // Writes still waiting in issue order would open the database or connection again.
         order::settled(&storage).await;
         release.await
     }))
-}
-
-/// A server URL stands for `{ url }`: the backend's own resolution reads its parameters.
-pub fn url_option(url: &str) -> Result<Value> {
-    Ok(serde_json::json!({ "url": url }))
 }
 
 /// The backend a URL names and the options it stands for: `redis://…/0?prefix=bot-a` is
@@ -120,18 +177,18 @@ pub fn from_url(url: &str) -> Result<(&'static str, Value)> {
         .map(|(scheme, _)| scheme.to_ascii_lowercase());
     let found = scheme
         .as_deref()
-        .and_then(|scheme| KINDS.iter().find(|kind| kind.schemes.contains(&scheme)));
+        .and_then(|scheme| BACKENDS.iter().find(|b| b.schemes().contains(&scheme)));
     match found {
-        Some(kind) => Ok((kind.name, (kind.options_from_url)(url)?)),
+        Some(backend) => Ok((backend.name(), backend.options_from_url(url)?)),
         None => Err(PersistError::InvalidConfig {
             detail: format!(
                 "not a store URL{}: the schemes are {}",
                 scheme
                     .map(|s| format!(" (scheme {s:?})"))
                     .unwrap_or_default(),
-                KINDS
+                BACKENDS
                     .iter()
-                    .flat_map(|kind| kind.schemes.iter().map(|s| format!("{s}:")))
+                    .flat_map(|b| b.schemes().iter().map(|s| format!("{s}:")))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
@@ -139,11 +196,12 @@ pub fn from_url(url: &str) -> Result<(&'static str, Value)> {
     }
 }
 
-pub fn kind(name: &str) -> Result<&'static Kind> {
-    KINDS
+/// The registered backend of this name.
+pub fn backend(name: &str) -> Result<&'static dyn Registered> {
+    BACKENDS
         .iter()
         .copied()
-        .find(|k| k.name == name)
+        .find(|b| b.name() == name)
         .ok_or_else(|| PersistError::InvalidConfig {
             detail: format!("unknown backend {name:?}"),
         })

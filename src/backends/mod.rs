@@ -1,6 +1,6 @@
 //! Every backend, one folder each; adding one is a folder and a line here.
 
-use crate::registry::Kind;
+use crate::registry::Registered;
 
 pub mod file;
 pub mod mongo;
@@ -10,11 +10,11 @@ pub mod s3;
 pub mod sqlite;
 
 /// Every backend; adding one is a module and a line here.
-pub static ALL: &[&Kind] = &[
-    &file::KIND,
-    &sqlite::KIND,
-    &redis::KIND,
-    &postgres::KIND,
-    &mongo::KIND,
-    &s3::KIND,
+pub static ALL: &[&dyn Registered] = &[
+    &file::FileBackend,
+    &sqlite::SqliteBackend,
+    &redis::RedisBackend,
+    &postgres::PostgresBackend,
+    &mongo::MongoBackend,
+    &s3::S3Backend,
 ];

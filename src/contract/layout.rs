@@ -29,6 +29,31 @@ pub fn split(segments: &[&str]) -> (String, String) {
     }
 }
 
+/// The backtest-kit domain a namespace belongs to: the part after `data` (`dump/data/signal` →
+/// `signal`), else `memory`, `state` or `session` where the namespace holds one, else its last
+/// part (`(root)` when it has none). For tools that group what a store holds by domain.
+pub fn domain_of(namespace: &str) -> String {
+    let parts: Vec<&str> = namespace.split('/').collect();
+    let after_data = parts
+        .iter()
+        .rposition(|part| *part == "data")
+        .and_then(|at| parts.get(at + 1))
+        .filter(|domain| !domain.is_empty());
+    if let Some(domain) = after_data {
+        return (*domain).to_owned();
+    }
+    if let Some(domain) = ["memory", "state", "session"]
+        .into_iter()
+        .find(|domain| parts.contains(domain))
+    {
+        return domain.to_owned();
+    }
+    match parts.last() {
+        Some(last) if !last.is_empty() => (*last).to_owned(),
+        _ => "(root)".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +84,21 @@ mod tests {
         );
         assert_eq!(of("other/a/b"), pair("other/a", "b"));
         assert_eq!(of("dump/data/log"), pair("dump/data/log", ""));
+    }
+
+    #[test]
+    fn namespaces_belong_to_the_domain_backtest_kit_writes_them_for() {
+        for (namespace, domain) in [
+            ("dump/data/signal", "signal"),
+            ("bot/dump/data/candle", "candle"),
+            ("dump/memory/sig-1", "memory"),
+            ("dump/state/sig-1", "state"),
+            ("dump/session/s1/ex1", "session"),
+            ("dump/data", "data"),
+            ("elsewhere/custom", "custom"),
+            ("", "(root)"),
+        ] {
+            assert_eq!(domain_of(namespace), domain, "{namespace}");
+        }
     }
 }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use crate::error::Result;
 
+#[cfg(test)]
+pub(crate) mod conformance;
 pub mod layout;
 pub mod names;
 pub mod options;

@@ -88,35 +88,34 @@ impl Options {
 
     /// A non-empty array of strings.
     pub fn strings(&mut self, name: &str) -> Result<Option<Vec<String>>> {
-        match self.take(name) {
-            None => Ok(None),
-            Some(Value::Array(items)) if !items.is_empty() => items
-                .into_iter()
-                .map(|item| match item {
-                    Value::String(s) => Ok(s),
-                    other => Err(self.invalid(format!("{name} must hold strings, got {other}"))),
-                })
-                .collect::<Result<Vec<_>>>()
-                .map(Some),
-            Some(other) => Err(self.invalid(format!(
-                "{name} must be a non-empty array of strings, got {other}"
-            ))),
-        }
+        self.string_list(name, true)
     }
 
     /// A non-empty array of strings whose values never appear in an error (keys).
     pub fn secrets(&mut self, name: &str) -> Result<Option<Vec<String>>> {
+        self.string_list(name, false)
+    }
+
+    /// A non-empty array of strings; `show`: an error may echo the value given.
+    fn string_list(&mut self, name: &str, show: bool) -> Result<Option<Vec<String>>> {
+        let got = |value: &Value| match show {
+            true => format!(", got {value}"),
+            false => String::new(),
+        };
         match self.take(name) {
             None => Ok(None),
             Some(Value::Array(items)) if !items.is_empty() => items
                 .into_iter()
                 .map(|item| match item {
                     Value::String(s) => Ok(s),
-                    _ => Err(self.invalid(format!("{name} must hold strings"))),
+                    other => Err(self.invalid(format!("{name} must hold strings{}", got(&other)))),
                 })
                 .collect::<Result<Vec<_>>>()
                 .map(Some),
-            Some(_) => Err(self.invalid(format!("{name} must be a non-empty array of strings"))),
+            Some(other) => Err(self.invalid(format!(
+                "{name} must be a non-empty array of strings{}",
+                got(&other)
+            ))),
         }
     }
 
@@ -135,7 +134,7 @@ impl Options {
 
     /// A duration in whole milliseconds, 1 to 2^31 - 1 (what Node's timers accept), else `default_ms`.
     pub fn milliseconds(&mut self, name: &str, default_ms: u64) -> Result<std::time::Duration> {
-        let ms = self.positive(name, u64::from(i32::MAX as u32))?;
+        let ms = self.positive(name, MAX_MILLISECONDS)?;
         Ok(std::time::Duration::from_millis(ms.unwrap_or(default_ms)))
     }
 
@@ -196,6 +195,23 @@ pub fn query_pairs(url: &str) -> impl Iterator<Item = (&str, &str, &str)> {
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             (pair, name, value)
+        })
+}
+
+/// The longest timeout an option or URL parameter may give, in milliseconds (the timers' range).
+pub const MAX_MILLISECONDS: u64 = i32::MAX as u64;
+
+/// A timeout URL parameter (`?commandTimeoutMs=20000`): whole milliseconds, 1 to
+/// [`MAX_MILLISECONDS`], as the option of that name.
+pub fn milliseconds_param(name: &str, value: &str) -> std::result::Result<u64, String> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|ms| (1..=MAX_MILLISECONDS).contains(ms))
+        .ok_or_else(|| {
+            format!(
+                "url: {name} must be a whole number from 1 to {MAX_MILLISECONDS}, got {value:?}"
+            )
         })
 }
 

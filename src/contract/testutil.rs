@@ -121,6 +121,21 @@ impl Client {
     }
 }
 
+impl Client {
+    pub async fn remove_all(&self) -> Result<()> {
+        call(&self.0, Request::RemoveAll).await.map(drop)
+    }
+    pub async fn scan(&self) -> Result<Vec<(String, String)>> {
+        match call(&self.0, Request::Scan).await? {
+            Response::Entries(mut entries) => {
+                entries.sort();
+                Ok(entries)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

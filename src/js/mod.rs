@@ -375,6 +375,12 @@ pub fn backend_for_url(url: String) -> napi::Result<NativeUrl, PersistCode> {
         .map_err(config_error)
 }
 
+/// The backtest-kit domain a namespace belongs to (`dump/data/signal` → `signal`), for the command.
+#[napi]
+pub fn domain_of(namespace: String) -> String {
+    crate::contract::layout::domain_of(&namespace)
+}
+
 #[napi(object, object_from_js = false)]
 pub struct NativeStats {
     pub writes: f64,
@@ -407,7 +413,7 @@ pub fn close_backend(
     let pending = Pending::new(Arc::clone(&queue.inner), request);
     crate::exec::spawn(async move {
         let result = closing.await.map(|()| Response::Done);
-        pending.settle(settle(result, Op::Init, Arc::from(""), None));
+        pending.settle(settle(result, Op::Close, Arc::from(kind), None));
     });
     Ok(())
 }
@@ -428,7 +434,7 @@ pub fn list_entities(
         let result = registry::entities(&kind, &options, &root)
             .await
             .map(Response::Entries);
-        pending.settle(settle(result, Op::Keys, Arc::from(""), None));
+        pending.settle(settle(result, Op::List, Arc::from(kind), None));
     });
     Ok(())
 }

@@ -382,7 +382,7 @@ fn duplicate(result: &Result<Response>) -> Result<Response> {
     match result {
         Ok(Response::Written(count)) => Ok(Response::Written(*count)),
         Ok(_) => Ok(Response::Done),
-        Err(e) => Err(e.duplicate()),
+        Err(e) => Err(e.clone()),
     }
 }
 

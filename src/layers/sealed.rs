@@ -297,6 +297,47 @@ impl Sealed {
             other => other,
         })
     }
+
+    /// Every seal differs (a fresh nonce), so the backend cannot see an unchanged document:
+    /// compare plaintexts here, then replace only what changed.
+    fn replace_changed(self: Arc<Self>, docs: Vec<(String, String)>, durable: bool, reply: Reply) {
+        let read = Request::Read {
+            ids: docs.iter().map(|(id, _)| id.clone()).collect(),
+            stop_at_missing: false,
+            heal: false,
+        };
+        let this = Arc::clone(&self);
+        Arc::clone(&self.inner).submit(
+            read,
+            Box::new(move |outcome| {
+                let stored = match outcome {
+                    Ok(Response::Docs(stored)) => stored,
+                    Ok(_) => return reply(Err(PersistError::Task("bad reply".into()))),
+                    Err(e) => return reply(Err(e)),
+                };
+                let changed: Vec<(String, String)> = docs
+                    .into_iter()
+                    .zip(stored)
+                    .filter(|((id, text), doc)| match doc {
+                        Doc::Text(old) => this.open(id, old).ok().as_ref() != Some(text),
+                        _ => true,
+                    })
+                    .map(|(doc, _)| doc)
+                    .collect();
+                match this.seal_docs(changed) {
+                    Ok(sealed) => Arc::clone(&this.inner).submit(
+                        Request::Write {
+                            docs: sealed,
+                            mode: WriteMode::Replace,
+                            durable,
+                        },
+                        reply,
+                    ),
+                    Err(e) => reply(Err(e)),
+                }
+            }),
+        );
+    }
 }
 
 impl Store for Sealed {
@@ -337,47 +378,7 @@ impl Store for Sealed {
                 docs,
                 mode: WriteMode::ReplaceChanged,
                 durable,
-            } => {
-                // Every seal differs (a fresh nonce), so the backend cannot see an unchanged
-                // document: compare plaintexts here, then replace only what changed.
-                let ids: Vec<String> = docs.iter().map(|(id, _)| id.clone()).collect();
-                let this = Arc::clone(&self);
-                let read = Request::Read {
-                    ids: ids.clone(),
-                    stop_at_missing: false,
-                    heal: false,
-                };
-                Arc::clone(&self.inner).submit(
-                    read,
-                    Box::new(move |outcome| {
-                        let stored = match outcome {
-                            Ok(Response::Docs(stored)) => stored,
-                            Ok(_) => return reply(Err(PersistError::Task("bad reply".into()))),
-                            Err(e) => return reply(Err(e)),
-                        };
-                        let changed: Vec<(String, String)> = docs
-                            .into_iter()
-                            .zip(stored)
-                            .filter(|((id, text), doc)| match doc {
-                                Doc::Text(old) => this.open(id, old).ok().as_ref() != Some(text),
-                                _ => true,
-                            })
-                            .map(|(doc, _)| doc)
-                            .collect();
-                        match this.seal_docs(changed) {
-                            Ok(sealed) => Arc::clone(&this.inner).submit(
-                                Request::Write {
-                                    docs: sealed,
-                                    mode: WriteMode::Replace,
-                                    durable,
-                                },
-                                reply,
-                            ),
-                            Err(e) => reply(Err(e)),
-                        }
-                    }),
-                );
-            }
+            } => self.replace_changed(docs, durable, reply),
             Request::Write {
                 docs,
                 mode,

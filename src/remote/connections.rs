@@ -88,7 +88,7 @@ impl<C: Clone> SharedConnection<C> {
         }
         if let Some((failed_at, error)) = &*lock(&self.last_failure) {
             if *failed_at >= arrived {
-                return Err(error.duplicate());
+                return Err(error.clone());
             }
         }
         let closes = self.closes.load(Ordering::Acquire);
@@ -107,7 +107,7 @@ impl<C: Clone> SharedConnection<C> {
                 Ok(link)
             }
             Err(error) => {
-                *lock(&self.last_failure) = Some((Instant::now(), error.duplicate()));
+                *lock(&self.last_failure) = Some((Instant::now(), error.clone()));
                 Err(error)
             }
         }

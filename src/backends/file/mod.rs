@@ -17,13 +17,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use crate::contract::{
-    entity_segments, validate_id, Doc, InitReport, Options, Reply, Request, Response, Scope,
-    Storage, Store, StoreStats, WriteMode, TMP_PREFIX,
+    entity_segments, validate_id, BoxFuture, Doc, InitReport, Listing, Options, Reply, Request,
+    Response, Scope, Storage, Store, StoreStats, WriteMode, TMP_PREFIX,
 };
 use crate::error::{PersistError, Result};
 use crate::exec::{lock, runtime, spawn};
 use crate::json::is_valid_json;
-use crate::registry::Kind;
+use crate::registry::Backend;
 
 /// Tmp files younger than this may belong to a writer in another process; `PersistBase`
 /// uses the same 120 s.
@@ -93,40 +93,54 @@ fn options_from_url(url: &str) -> Result<serde_json::Value> {
     }
 }
 
-pub static KIND: Kind = Kind {
-    name: "file",
-    schemes: &["file"],
-    options_from_url,
-    open: |entity_name, base_dir, options| {
-        Options::new("file", options)?.finish()?;
-        Ok(Arc::new(FileStore::new(base_dir, entity_name)?))
-    },
-    describe: |options| {
-        Options::new("file", options)?.finish()?;
-        Ok(serde_json::json!({}))
-    },
-    stats: |options| {
-        Options::new("file", options)?.finish()?;
-        Ok(StoreStats {
+/// The file backend: no options but `encryption` (which the layers take).
+pub struct FileBackend;
+
+impl Backend for FileBackend {
+    type Config = ();
+
+    const NAME: &str = "file";
+    const SCHEMES: &[&str] = &["file"];
+
+    fn config(&self, options: &serde_json::Value) -> Result<()> {
+        Options::new("file", options)?.finish()
+    }
+
+    fn options_from_url(&self, url: &str) -> Result<serde_json::Value> {
+        options_from_url(url)
+    }
+
+    fn open(&self, (): (), entity: &str, base_dir: &str) -> Result<Arc<dyn Store>> {
+        Ok(Arc::new(FileStore::new(base_dir, entity)?))
+    }
+
+    fn describe(&self, (): &()) -> serde_json::Value {
+        serde_json::json!({})
+    }
+
+    fn storage(&self, (): &()) -> Storage {
+        storage()
+    }
+
+    /// The whole process's file writes.
+    fn stats(&self, (): &()) -> StoreStats {
+        StoreStats {
             writes: WRITES.load(Ordering::Relaxed),
             commits: COMMITS.load(Ordering::Relaxed),
-        })
-    },
-    entities: |_options, root| {
+        }
+    }
+
+    fn entities(&self, (): (), root: &str) -> Result<Listing> {
         let root = PathBuf::from(root);
         Ok(Box::pin(async move {
             crate::exec::blocking(move || entities_under(&root)).await
         }))
-    },
-    storage: |options| {
-        Options::new("file", options)?.finish()?;
-        Ok(storage())
-    },
-    close: |options| {
-        Options::new("file", options)?.finish()?;
-        Ok(Box::pin(async { Ok(()) }))
-    },
-};
+    }
+
+    fn close(&self, (): ()) -> BoxFuture<Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -637,6 +651,7 @@ fn entities_under(root: &Path) -> Result<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::conformance;
     use crate::contract::testutil::{rt, Client, TempDir};
 
     fn client(root: &Path, entity: &str) -> Client {
@@ -644,27 +659,33 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_uses_persist_base_layout() {
+    fn keeps_the_store_contract() {
+        let tmp = TempDir::new("conformance");
+        rt().block_on(conformance::check(|base, entity| {
+            client(&tmp.0.join(base), entity)
+        }));
+    }
+
+    #[test]
+    fn documents_are_files_in_persist_base_layout_and_no_temporary_stays() {
         let tmp = TempDir::new("layout");
         rt().block_on(async {
             let store = client(&tmp.0, "ex1/BTCUSDT/1m");
             store.init(true).await.expect("init");
             store.write("10", "{\"a\":1}").await.expect("write");
+            let batch = [("11", "[1]"), ("12", "[2]")];
+            store
+                .write_many(&batch, WriteMode::ReplaceChanged, false)
+                .await
+                .expect("batch");
             let on_disk = fs::read_to_string(tmp.0.join("ex1/BTCUSDT/1m/10.json")).expect("file");
             assert_eq!(on_disk, "{\"a\":1}");
-            assert_eq!(
-                store.read("10").await.expect("read").as_deref(),
-                Some("{\"a\":1}")
-            );
-            assert!(store.has("10").await.expect("has"));
-            assert_eq!(store.read("11").await.expect("read"), None);
-            assert!(!store.has("11").await.expect("has"));
-            assert_eq!(store.keys().await.expect("keys"), vec!["10".to_owned()]);
-            store.remove("10").await.expect("remove");
-            assert!(matches!(
-                store.remove("10").await,
-                Err(PersistError::NotFound)
-            ));
+            let mut names: Vec<_> = fs::read_dir(tmp.0.join("ex1/BTCUSDT/1m"))
+                .expect("ls")
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            assert_eq!(names, ["10.json", "11.json", "12.json"]);
         });
     }
 
@@ -717,88 +738,6 @@ mod tests {
             }
             assert_eq!(fs::read_dir(&tmp.0).expect("ls").count(), 1);
             assert_eq!(fs::read_dir(tmp.0.join("e")).expect("ls").count(), 0);
-        });
-    }
-
-    #[test]
-    fn batch_modes_insert_only_and_skip_unchanged() {
-        let tmp = TempDir::new("modes");
-        rt().block_on(async {
-            let store = client(&tmp.0, "e");
-            store.init(false).await.expect("init");
-            let written = store
-                .write_many(&[("1", "[1]"), ("2", "[2]")], WriteMode::InsertOnly, false)
-                .await
-                .expect("insert");
-            assert_eq!(written, 2);
-            let written = store
-                .write_many(&[("1", "[9]"), ("3", "[3]")], WriteMode::InsertOnly, false)
-                .await
-                .expect("insert again");
-            assert_eq!(written, 1);
-            assert_eq!(store.read("1").await.expect("read").as_deref(), Some("[1]"));
-            let written = store
-                .write_many(
-                    &[("1", "[1]"), ("2", "[22]")],
-                    WriteMode::ReplaceChanged,
-                    true,
-                )
-                .await
-                .expect("changed");
-            assert_eq!(written, 1);
-            assert_eq!(
-                store.read("2").await.expect("read").as_deref(),
-                Some("[22]")
-            );
-            let names: Vec<_> = fs::read_dir(tmp.0.join("e")).expect("ls").collect();
-            assert_eq!(names.len(), 3, "no tmp file left behind");
-        });
-    }
-
-    #[test]
-    fn windows_stop_at_the_first_missing_and_heal_corrupt_documents() {
-        let tmp = TempDir::new("window");
-        rt().block_on(async {
-            let store = client(&tmp.0, "e");
-            store.init(false).await.expect("init");
-            let dir = tmp.0.join("e");
-            fs::write(dir.join("1.json"), "[1]").expect("1");
-            fs::write(dir.join("2.json"), "{torn").expect("2");
-            fs::write(dir.join("4.json"), "[4]").expect("4");
-            let docs = store
-                .read_many(&["1", "3", "4"], true, false)
-                .await
-                .expect("read");
-            assert_eq!(docs, vec![Doc::Text("[1]".into()), Doc::Missing]);
-            let docs = store
-                .read_many(&["1", "2", "4"], false, true)
-                .await
-                .expect("read");
-            assert!(matches!(docs[1], Doc::Corrupt { .. }), "{docs:?}");
-            assert_eq!(docs[2], Doc::Text("[4]".into()));
-            assert_eq!(store.read("2").await.expect("read"), None);
-            assert_eq!(store.keys().await.expect("keys"), vec!["1", "4"]);
-        });
-    }
-
-    #[test]
-    fn concurrent_writes_to_one_id_leave_one_whole_version() {
-        let tmp = TempDir::new("race");
-        rt().block_on(async {
-            let store = Arc::new(client(&tmp.0, "e"));
-            store.init(true).await.expect("init");
-            let writes = (0..200)
-                .map(|i| {
-                    let store = Arc::clone(&store);
-                    tokio::spawn(async move { store.write("k", &format!("[{i}]")).await })
-                })
-                .collect::<Vec<_>>();
-            for w in writes {
-                w.await.expect("join").expect("write");
-            }
-            let text = store.read("k").await.expect("read").expect("present");
-            assert!(is_valid_json(text.as_bytes()));
-            assert_eq!(store.keys().await.expect("keys"), vec!["k".to_owned()]);
         });
     }
 }

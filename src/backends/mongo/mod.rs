@@ -22,17 +22,17 @@ use mongodb::options::{ClientOptions, ConnectionString, WriteConcern};
 use mongodb::{Client, Collection, Database};
 use serde_json::{json, Value};
 
-use crate::contract::options::take_url_params;
 use crate::contract::{
-    entity_segments, last_per_id, namespace_of, Doc, InitReport, Options, Reply, Request, Response,
-    Scope, Storage, Store, WriteMode,
+    entity_segments, last_per_id, namespace_of, BoxFuture, Doc, Listing, Options, Scope, Storage,
+    Store, StoreStats, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
-use crate::exec::spawn;
 use crate::json::is_valid_json;
-use crate::registry::Kind;
+use crate::registry::Backend;
 use crate::remote::connections::{install_crypto_provider, Counters, PerConfig, SharedConnection};
 use crate::remote::credentials::{redact_url, scrub_secrets};
+use crate::remote::engine::{Documents, Judged, Served};
+use crate::remote::server_url::ServerUrl;
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_MONGO_URL";
 const DEFAULT_URL: &str = "mongodb://127.0.0.1:27017";
@@ -44,44 +44,54 @@ const DEFAULT_TIMEOUT_MS: u64 = 5000;
 const MAX_BATCH_DOCS: usize = 1000;
 const MAX_COMMAND_BYTES: usize = 8 << 20;
 
-pub static KIND: Kind = Kind {
-    name: "mongodb",
-    schemes: &["mongodb", "mongodb+srv"],
-    options_from_url: crate::registry::url_option,
-    open: |entity_name, base_dir, options| {
-        let config = resolve(options)?;
-        Ok(Arc::new(MongoStore::new(config, base_dir, entity_name)?))
-    },
-    describe: |options| {
-        let config = resolve(options)?;
-        Ok(json!({
+pub struct MongoBackend;
+
+impl Backend for MongoBackend {
+    type Config = MongoConfig;
+
+    const NAME: &str = "mongodb";
+    const SCHEMES: &[&str] = &["mongodb", "mongodb+srv"];
+
+    fn config(&self, options: &Value) -> Result<MongoConfig> {
+        resolve(options)
+    }
+
+    fn open(&self, config: MongoConfig, entity: &str, base_dir: &str) -> Result<Arc<dyn Store>> {
+        Ok(Arc::new(Served(MongoStore::new(config, base_dir, entity)?)))
+    }
+
+    fn describe(&self, config: &MongoConfig) -> Value {
+        json!({
             "url": redact_url(&config.url),
             "database": config.database,
             "collection": config.collection,
             "connectTimeoutMs": config.connect_timeout.as_millis() as u64,
             "commandTimeoutMs": config.command_timeout.as_millis() as u64,
-        }))
-    },
-    stats: |options| {
-        let config = resolve(options)?;
-        Ok(per_config().get(&config).counters.snapshot())
-    },
-    entities: |options, _root| {
-        let config = resolve(options)?;
+        })
+    }
+
+    fn storage(&self, config: &MongoConfig) -> Storage {
+        storage(config)
+    }
+
+    fn stats(&self, config: &MongoConfig) -> StoreStats {
+        PER_CONFIG.get(config).counters.snapshot()
+    }
+
+    fn entities(&self, config: MongoConfig, _root: &str) -> Result<Listing> {
         let probe = MongoStore::new(config, "", "")?;
         Ok(Box::pin(async move { probe.entities().await }))
-    },
-    storage: |options| Ok(storage(&resolve(options)?)),
-    close: |options| {
-        let config = resolve(options)?;
-        Ok(Box::pin(async move {
+    }
+
+    fn close(&self, config: MongoConfig) -> BoxFuture<Result<()>> {
+        Box::pin(async move {
             // Operations in flight finish on their clone of the client; the pool closes when the
             // last one is dropped.
-            per_config().get(&config).client.close();
+            PER_CONFIG.get(&config).client.close();
             Ok(())
-        }))
-    },
-};
+        })
+    }
+}
 
 /// How to reach the collection: one client (pool) per distinct value. `Debug` shows the URL
 /// with its credentials redacted.
@@ -124,26 +134,16 @@ impl MongoConfig {
 
 fn resolve(options: &Value) -> Result<MongoConfig> {
     let mut options = Options::new("mongodb", options)?;
-    let (url, origin) = match options.string_or_env("url", &[URL_ENV, "MONGODB_URI"])? {
-        Some(setting) => (setting.value, setting.origin),
-        None => (DEFAULT_URL.to_owned(), "the default".to_owned()),
-    };
     // `?collection=` (and `?database=`, also the URL's path) are ours; the driver's stay.
-    let (url, url_params) = take_url_params(&url, &["collection", "database"])
-        .map_err(|detail| options.invalid(format!("{detail} (from {origin})")))?;
-    if !(url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")) {
-        return Err(options.invalid(format!(
-            "url must be a mongodb:// or mongodb+srv:// URL, got {} (from {origin})",
-            redact_url(&url)
-        )));
-    }
-    let parsed = ConnectionString::parse(&url).map_err(|e| {
-        options.invalid(format!(
-            "url {} (from {origin}): {}",
-            redact_url(&url),
-            scrub_secrets(&error_message(&e), &url)
-        ))
-    })?;
+    let server = ServerUrl::resolve(
+        &mut options,
+        &[URL_ENV, "MONGODB_URI"],
+        DEFAULT_URL,
+        &["collection", "database"],
+        &["mongodb", "mongodb+srv"],
+    )?;
+    let parsed = ConnectionString::parse(&server.url)
+        .map_err(|e| server.refused(&options, &error_message(&e)))?;
     if parsed
         .write_concern
         .as_ref()
@@ -155,7 +155,7 @@ fn resolve(options: &Value) -> Result<MongoConfig> {
         ));
     }
     let database = options
-        .string_or_url_param("database", &url_params)?
+        .string_or_url_param("database", &server.params)?
         .or(parsed.default_database.clone())
         .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
     // The server's rules for names; `$` would make a name an operator.
@@ -168,7 +168,7 @@ fn resolve(options: &Value) -> Result<MongoConfig> {
         )));
     }
     let collection = options
-        .string_or_url_param("collection", &url_params)?
+        .string_or_url_param("collection", &server.params)?
         .unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
     if collection.is_empty()
         || collection.len() > 200
@@ -184,7 +184,7 @@ fn resolve(options: &Value) -> Result<MongoConfig> {
     let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
     options.finish()?;
     Ok(MongoConfig {
-        url,
+        url: server.url,
         database,
         collection,
         connect_timeout,
@@ -218,7 +218,7 @@ impl MongoStore {
             .unwrap_or_default();
         Ok(MongoStore {
             write_concern,
-            resources: per_config().get(&config),
+            resources: PER_CONFIG.get(&config),
             config: Arc::new(config),
             namespace: namespace.into(),
             entity: entity_name.into(),
@@ -343,115 +343,6 @@ impl MongoStore {
         .await
     }
 
-    async fn run(&self, request: Request) -> Result<Response> {
-        match request {
-            Request::Init { validate } => self.init(validate).await.map(Response::Init),
-            Request::Read {
-                ids,
-                stop_at_missing,
-                heal,
-            } => {
-                let mut found: HashMap<String, Stored> = if ids.is_empty() {
-                    HashMap::new()
-                } else {
-                    self.find(self.ids_filter(&ids), false)
-                        .await?
-                        .into_iter()
-                        .collect()
-                };
-                let mut docs = Vec::with_capacity(ids.len());
-                for id in &ids {
-                    let Some(stored) = found.remove(id) else {
-                        docs.push(Doc::Missing);
-                        if stop_at_missing {
-                            break;
-                        }
-                        continue;
-                    };
-                    docs.push(match stored.text() {
-                        Ok(text) => Doc::Text(text),
-                        Err(why) if heal => {
-                            self.move_aside(id, &stored).await?;
-                            Doc::Corrupt {
-                                id: id.clone(),
-                                detail: format!(
-                                    "{} {why}; moved aside to collection {}_quarantine",
-                                    self.location(id),
-                                    self.config.collection
-                                ),
-                            }
-                        }
-                        Err(_) => match stored.value {
-                            Some(text) => Doc::Text(text),
-                            None => Doc::Missing,
-                        },
-                    });
-                }
-                Ok(Response::Docs(docs))
-            }
-            Request::Has { ids } => {
-                let present: std::collections::HashSet<String> = if ids.is_empty() {
-                    Default::default()
-                } else {
-                    self.find(self.ids_filter(&ids), true)
-                        .await?
-                        .into_iter()
-                        .map(|(id, _)| id)
-                        .collect()
-                };
-                Ok(Response::Flags(
-                    ids.iter().map(|id| present.contains(id)).collect(),
-                ))
-            }
-            Request::Write {
-                docs,
-                mode,
-                durable,
-            } => self.write(docs, mode, durable).await.map(Response::Written),
-            Request::Remove { id } => {
-                let collection = self.collection("").await?;
-                let removed = self
-                    .bounded(
-                        collection
-                            .delete_one(doc! { "_id": self.key(&id) })
-                            .write_concern(self.write_concern(true)),
-                    )
-                    .await?;
-                self.resources.counters.count(removed.deleted_count);
-                match removed.deleted_count {
-                    0 => Err(PersistError::NotFound),
-                    _ => Ok(Response::Done),
-                }
-            }
-            Request::RemoveAll => {
-                let collection = self.collection("").await?;
-                let removed = self
-                    .bounded(
-                        collection
-                            .delete_many(self.entity_range())
-                            .write_concern(self.write_concern(true)),
-                    )
-                    .await?;
-                self.resources.counters.count(removed.deleted_count);
-                Ok(Response::Done)
-            }
-            Request::Keys => Ok(Response::Keys(
-                self.find(self.entity_range(), true)
-                    .await?
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .collect(),
-            )),
-            Request::Scan => Ok(Response::Entries(
-                self.find(self.entity_range(), false)
-                    .await?
-                    .into_iter()
-                    .filter_map(|(id, stored)| stored.value.map(|text| (id, text)))
-                    .collect(),
-            )),
-        }
-    }
-
     /// The URL's write concern; `j: true` added for a durable write (journaled before the reply).
     fn write_concern(&self, durable: bool) -> WriteConcern {
         let mut concern = self.write_concern.clone();
@@ -571,31 +462,6 @@ impl MongoStore {
         })
     }
 
-    /// Connect (the first store of a configuration checks the server answers), and with
-    /// `validate` move aside every document of the entity whose value is not a JSON string.
-    async fn init(&self, validate: bool) -> Result<InitReport> {
-        self.database().await?;
-        let mut report = InitReport::default();
-        if !validate {
-            return Ok(report);
-        }
-        for (id, stored) in self.find(self.entity_range(), false).await? {
-            if stored.text().is_ok() {
-                continue;
-            }
-            let location = self.location(&id);
-            match self.move_aside(&id, &stored).await {
-                Ok(false) => {} // rewritten meanwhile
-                Ok(true) => report.removed_invalid.push(format!(
-                    "{location} (moved aside to collection {}_quarantine)",
-                    self.config.collection
-                )),
-                Err(e) => report.failed_removals.push(format!("{location}: {e}")),
-            }
-        }
-        Ok(report)
-    }
-
     /// Copy a document that is not a JSON text to `{collection}_quarantine`, then remove it only
     /// if it is unchanged (a concurrent rewrite by another process is kept, and the copy, ours,
     /// dropped). Without transactions (a single test server has none) copy-then-remove is the
@@ -639,7 +505,7 @@ impl MongoStore {
 
 /// A stored document as found: its value when that is a string, and the whole document (for
 /// the quarantine copy of one that is not).
-struct Stored {
+pub struct Stored {
     value: Option<String>,
     raw: Document,
     /// Why the document is not a JSON text, if it is not.
@@ -675,13 +541,110 @@ impl Stored {
     }
 }
 
-impl Store for MongoStore {
+impl Documents for MongoStore {
+    type Raw = Stored;
+
     fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 
-    fn submit(self: Arc<Self>, request: Request, reply: Reply) {
-        spawn(async move { reply(self.run(request).await) })
+    fn location(&self, id: &str) -> String {
+        self.location(id)
+    }
+
+    fn quarantine_place(&self) -> String {
+        format!("collection {}_quarantine", self.config.collection)
+    }
+
+    async fn prepare(&self) -> Result<()> {
+        self.database().await.map(drop)
+    }
+
+    fn judge(&self, _id: &str, stored: Stored) -> Judged<Stored> {
+        match stored.text() {
+            Ok(text) => Judged::Json(text),
+            Err(why) => Judged::Invalid {
+                why: why.into(),
+                unhealed: stored.value.clone().map_or(Doc::Missing, Doc::Text),
+                raw: stored,
+            },
+        }
+    }
+
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<Option<Stored>>> {
+        let mut found: HashMap<String, Stored> = self
+            .find(self.ids_filter(ids), false)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(ids.iter().map(|id| found.remove(id)).collect())
+    }
+
+    async fn has_many(&self, ids: &[String]) -> Result<Vec<bool>> {
+        let present: std::collections::HashSet<String> = self
+            .find(self.ids_filter(ids), true)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        Ok(ids.iter().map(|id| present.contains(id)).collect())
+    }
+
+    async fn put_many(
+        &self,
+        docs: Vec<(String, String)>,
+        mode: WriteMode,
+        durable: bool,
+    ) -> Result<usize> {
+        self.write(docs, mode, durable).await
+    }
+
+    async fn remove(&self, id: &str) -> Result<bool> {
+        let collection = self.collection("").await?;
+        let removed = self
+            .bounded(
+                collection
+                    .delete_one(doc! { "_id": self.key(id) })
+                    .write_concern(self.write_concern(true)),
+            )
+            .await?;
+        self.resources.counters.count(removed.deleted_count);
+        Ok(removed.deleted_count > 0)
+    }
+
+    async fn remove_all(&self) -> Result<()> {
+        let collection = self.collection("").await?;
+        let removed = self
+            .bounded(
+                collection
+                    .delete_many(self.entity_range())
+                    .write_concern(self.write_concern(true)),
+            )
+            .await?;
+        self.resources.counters.count(removed.deleted_count);
+        Ok(())
+    }
+
+    async fn ids(&self) -> Result<Vec<String>> {
+        let found = self.find(self.entity_range(), true).await?;
+        Ok(found.into_iter().map(|(id, _)| id).collect())
+    }
+
+    async fn entries(&self) -> Result<Vec<(String, String)>> {
+        let found = self.find(self.entity_range(), false).await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(id, stored)| stored.value.map(|text| (id, text)))
+            .collect())
+    }
+
+    async fn scan_raw(&self) -> Result<Vec<(String, Stored)>> {
+        self.find(self.entity_range(), false).await
+    }
+
+    async fn quarantine(&self, id: &str, stored: &Stored) -> Result<Option<String>> {
+        let moved = self.move_aside(id, stored).await?;
+        Ok(moved.then(|| self.quarantine_place()))
     }
 }
 
@@ -797,11 +760,8 @@ struct Resources {
     counters: Counters,
 }
 
-/// One entry per configuration, for the process.
-fn per_config() -> &'static PerConfig<MongoConfig, Resources> {
-    static PER_CONFIG: PerConfig<MongoConfig, Resources> = PerConfig::new();
-    &PER_CONFIG
-}
+/// What the stores of one configuration share, for the process.
+static PER_CONFIG: PerConfig<MongoConfig, Resources> = PerConfig::new();
 
 #[cfg(test)]
 mod tests {

@@ -31,19 +31,20 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::contract::options::take_url_params;
 use crate::contract::{
-    entity_segments, last_per_id, namespace_of, Doc, InitReport, Options, Reply, Request, Response,
-    Scope, Storage, Store, WriteMode,
+    entity_segments, last_per_id, namespace_of, BoxFuture, Doc, Listing, Options, Scope, Storage,
+    Store, StoreStats, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::{lock, spawn};
 use crate::json::is_valid_json;
-use crate::registry::Kind;
+use crate::registry::Backend;
 use crate::remote::connections::{
     install_crypto_provider, Counters, Link, PerConfig, SharedConnection,
 };
 use crate::remote::credentials::{redact_url, scrub_secrets};
+use crate::remote::engine::{Documents, Judged, Served};
+use crate::remote::server_url::ServerUrl;
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_POSTGRES_URL";
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -57,17 +58,26 @@ const MAX_GROUP: usize = 512;
 /// Longest table name we accept: `_quarantine` is appended, and PostgreSQL cuts names at 63.
 const MAX_TABLE_NAME: usize = 63 - "_quarantine".len();
 
-pub static KIND: Kind = Kind {
-    name: "postgres",
-    schemes: &["postgres", "postgresql"],
-    options_from_url: crate::registry::url_option,
-    open: |entity_name, base_dir, options| {
-        let config = resolve(options)?;
-        Ok(Arc::new(PostgresStore::new(config, base_dir, entity_name)?))
-    },
-    describe: |options| {
-        let config = resolve(options)?;
-        Ok(json!({
+pub struct PostgresBackend;
+
+impl Backend for PostgresBackend {
+    type Config = PostgresConfig;
+
+    const NAME: &str = "postgres";
+    const SCHEMES: &[&str] = &["postgres", "postgresql"];
+
+    fn config(&self, options: &Value) -> Result<PostgresConfig> {
+        resolve(options)
+    }
+
+    fn open(&self, config: PostgresConfig, entity: &str, base_dir: &str) -> Result<Arc<dyn Store>> {
+        Ok(Arc::new(Served(PostgresStore::new(
+            config, base_dir, entity,
+        )?)))
+    }
+
+    fn describe(&self, config: &PostgresConfig) -> Value {
+        json!({
             "url": redact_url(&config.url),
             "schema": config.schema,
             "table": config.table,
@@ -75,14 +85,18 @@ pub static KIND: Kind = Kind {
             "connectTimeoutMs": config.connect_timeout.as_millis() as u64,
             "commandTimeoutMs": config.command_timeout.as_millis() as u64,
             "tls": { "ca": config.ca_pem.is_some() },
-        }))
-    },
-    stats: |options| {
-        let config = resolve(options)?;
-        Ok(per_config().get(&config).counters.snapshot())
-    },
-    entities: |options, _root| {
-        let config = resolve(options)?;
+        })
+    }
+
+    fn storage(&self, config: &PostgresConfig) -> Storage {
+        storage(config)
+    }
+
+    fn stats(&self, config: &PostgresConfig) -> StoreStats {
+        PER_CONFIG.get(config).counters.snapshot()
+    }
+
+    fn entities(&self, config: PostgresConfig, _root: &str) -> Result<Listing> {
         let probe = PostgresStore::new(config, "", "")?;
         Ok(Box::pin(async move {
             let rows = probe.query(|s| &s.entities, &[]).await?;
@@ -91,19 +105,18 @@ pub static KIND: Kind = Kind {
                 .map(|row| (row.get(0), row.get(1)))
                 .collect())
         }))
-    },
-    storage: |options| Ok(storage(&resolve(options)?)),
-    close: |options| {
-        let config = resolve(options)?;
-        Ok(Box::pin(async move {
-            let resources = per_config().get(&config);
+    }
+
+    fn close(&self, config: PostgresConfig) -> BoxFuture<Result<()>> {
+        Box::pin(async move {
+            let resources = PER_CONFIG.get(&config);
             resources.reader.close();
             // The writer task ends once its queue is empty and every sender is gone.
             *lock(&resources.writer) = None;
             Ok(())
-        }))
-    },
-};
+        })
+    }
+}
 
 /// `sslmode` as libpq reads it: `prefer` and `require` encrypt without checking the server's
 /// certificate (unless a CA is given, which makes them check the chain as `verify-ca` does),
@@ -189,33 +202,24 @@ impl PostgresConfig {
 
 fn resolve(options: &Value) -> Result<PostgresConfig> {
     let mut options = Options::new("postgres", options)?;
-    let (url, origin) = match options.string_or_env("url", &[URL_ENV, "DATABASE_URL"])? {
-        Some(setting) => (setting.value, setting.origin),
-        None => (DEFAULT_URL.to_owned(), "the default".to_owned()),
-    };
     // `?table=` and `?schema=` are ours; libpq's own parameters stay for the driver.
-    let (url, url_params) = take_url_params(&url, &["table", "schema"])
-        .map_err(|detail| options.invalid(format!("{detail} (from {origin})")))?;
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(options.invalid(format!(
-            "url must be a postgres:// or postgresql:// URL, got {} (from {origin})",
-            redact_url(&url)
-        )));
-    }
-    let (connect, ssl) = split_sslmode(&url)
-        .map_err(|detail| options.invalid(format!("{detail} (from {origin})")))?;
+    let server = ServerUrl::resolve(
+        &mut options,
+        &[URL_ENV, "DATABASE_URL"],
+        DEFAULT_URL,
+        &["table", "schema"],
+        &["postgres", "postgresql"],
+    )?;
+    let (connect, ssl) = split_sslmode(&server.url)
+        .map_err(|detail| options.invalid(format!("{detail} (from {})", server.origin)))?;
     if let Err(e) = connect.parse::<tokio_postgres::Config>() {
-        return Err(options.invalid(format!(
-            "url {} (from {origin}): {}",
-            redact_url(&url),
-            scrub_secrets(&e.to_string(), &url)
-        )));
+        return Err(server.refused(&options, &e.to_string()));
     }
     let schema = options
-        .string_or_url_param("schema", &url_params)?
+        .string_or_url_param("schema", &server.params)?
         .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
     let table = options
-        .string_or_url_param("table", &url_params)?
+        .string_or_url_param("table", &server.params)?
         .unwrap_or_else(|| DEFAULT_TABLE.to_owned());
     for (name, value, max) in [("schema", &schema, 63), ("table", &table, MAX_TABLE_NAME)] {
         if !is_plain_identifier(value, max) {
@@ -241,7 +245,7 @@ fn resolve(options: &Value) -> Result<PostgresConfig> {
     }
     options.finish()?;
     Ok(PostgresConfig {
-        url,
+        url: server.url,
         connect,
         ssl,
         schema,
@@ -310,7 +314,7 @@ impl PostgresStore {
         let scope = storage(&config)
             .entity(serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default());
         Ok(PostgresStore {
-            resources: per_config().get(&config),
+            resources: PER_CONFIG.get(&config),
             config: Arc::new(config),
             namespace: namespace.into(),
             entity: entity_name.into(),
@@ -382,151 +386,111 @@ impl PostgresStore {
             kind,
         }
     }
+}
 
-    async fn run(&self, request: Request) -> Result<Response> {
-        let (ns, entity) = (&*self.namespace, &*self.entity);
-        match request {
-            Request::Init { validate } => self.init(validate).await.map(Response::Init),
-            Request::Read {
-                ids,
-                stop_at_missing,
-                heal,
-            } => {
-                let rows = if ids.is_empty() {
-                    Vec::new()
-                } else {
-                    self.query(|s| &s.read, &[&ns, &entity, &ids]).await?
-                };
-                let mut found: HashMap<String, String> = rows
-                    .into_iter()
-                    .map(|row| (row.get(0), row.get(1)))
-                    .collect();
-                let mut docs = Vec::with_capacity(ids.len());
-                for id in &ids {
-                    let Some(text) = found.remove(id) else {
-                        docs.push(Doc::Missing);
-                        if stop_at_missing {
-                            break;
-                        }
-                        continue;
-                    };
-                    if is_valid_json(text.as_bytes()) {
-                        docs.push(Doc::Text(text));
-                    } else if heal {
-                        self.move_aside(id, &text).await?;
-                        docs.push(Doc::Corrupt {
-                            id: id.clone(),
-                            detail: format!(
-                                "{} is not JSON; moved aside to table {}",
-                                self.location(id),
-                                self.config.quoted("_quarantine")
-                            ),
-                        });
-                    } else {
-                        docs.push(Doc::Text(text));
-                    }
-                }
-                Ok(Response::Docs(docs))
-            }
-            Request::Has { ids } => {
-                let rows = if ids.is_empty() {
-                    Vec::new()
-                } else {
-                    self.query(|s| &s.has, &[&ns, &entity, &ids]).await?
-                };
-                let present: std::collections::HashSet<String> =
-                    rows.into_iter().map(|row| row.get(0)).collect();
-                Ok(Response::Flags(
-                    ids.iter().map(|id| present.contains(id)).collect(),
-                ))
-            }
-            Request::Write { docs, mode, .. } => {
-                if docs.is_empty() {
-                    return Ok(Response::Written(0));
-                }
-                // One row per id: the last text given for it (ON CONFLICT may touch a row once).
-                let (ids, texts): (Vec<String>, Vec<String>) =
-                    last_per_id(docs).into_iter().unzip();
-                let written = self
-                    .write(self.job(JobKind::Upsert { ids, texts, mode }))
-                    .await?;
-                Ok(Response::Written(written as usize))
-            }
-            Request::Remove { id } => match self.write(self.job(JobKind::Remove { id })).await? {
-                0 => Err(PersistError::NotFound),
-                _ => Ok(Response::Done),
-            },
-            Request::RemoveAll => self
-                .write(self.job(JobKind::RemoveAll))
-                .await
-                .map(|_| Response::Done),
-            Request::Keys => {
-                let rows = self.query(|s| &s.keys, &[&ns, &entity]).await?;
-                Ok(Response::Keys(
-                    rows.into_iter().map(|row| row.get(0)).collect(),
-                ))
-            }
-            Request::Scan => {
-                let rows = self.query(|s| &s.scan, &[&ns, &entity]).await?;
-                Ok(Response::Entries(
-                    rows.into_iter()
-                        .map(|row| (row.get(0), row.get(1)))
-                        .collect(),
-                ))
-            }
+impl Documents for PostgresStore {
+    type Raw = String;
+
+    fn scope(&self) -> &Arc<Scope> {
+        &self.scope
+    }
+
+    fn location(&self, id: &str) -> String {
+        self.location(id)
+    }
+
+    fn quarantine_place(&self) -> String {
+        format!("table {}", self.config.quoted("_quarantine"))
+    }
+
+    /// Connect (creating or checking the schema).
+    async fn prepare(&self) -> Result<()> {
+        self.reader().await.map(drop)
+    }
+
+    fn judge(&self, _id: &str, text: String) -> Judged<String> {
+        if is_valid_json(text.as_bytes()) {
+            return Judged::Json(text);
+        }
+        Judged::Invalid {
+            why: "is not JSON".into(),
+            unhealed: Doc::Text(text.clone()),
+            raw: text,
         }
     }
 
-    /// Connect (creating or checking the schema), and with `validate` move aside every row of
-    /// the entity that is not JSON.
-    async fn init(&self, validate: bool) -> Result<InitReport> {
-        self.reader().await?;
-        let mut report = InitReport::default();
-        if !validate {
-            return Ok(report);
-        }
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<Option<String>>> {
+        let (ns, entity) = (&*self.namespace, &*self.entity);
+        let rows = self.query(|s| &s.read, &[&ns, &entity, &ids]).await?;
+        let mut found: HashMap<String, String> = rows
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        Ok(ids.iter().map(|id| found.remove(id)).collect())
+    }
+
+    async fn has_many(&self, ids: &[String]) -> Result<Vec<bool>> {
+        let (ns, entity) = (&*self.namespace, &*self.entity);
+        let rows = self.query(|s| &s.has, &[&ns, &entity, &ids]).await?;
+        let present: std::collections::HashSet<String> =
+            rows.into_iter().map(|row| row.get(0)).collect();
+        Ok(ids.iter().map(|id| present.contains(id)).collect())
+    }
+
+    async fn put_many(
+        &self,
+        docs: Vec<(String, String)>,
+        mode: WriteMode,
+        _durable: bool,
+    ) -> Result<usize> {
+        // One row per id: the last text given for it (ON CONFLICT may touch a row once).
+        let (ids, texts): (Vec<String>, Vec<String>) = last_per_id(docs).into_iter().unzip();
+        let written = self
+            .write(self.job(JobKind::Upsert { ids, texts, mode }))
+            .await?;
+        Ok(written as usize)
+    }
+
+    async fn remove(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        Ok(self.write(self.job(JobKind::Remove { id })).await? > 0)
+    }
+
+    async fn remove_all(&self) -> Result<()> {
+        self.write(self.job(JobKind::RemoveAll)).await.map(drop)
+    }
+
+    async fn ids(&self) -> Result<Vec<String>> {
+        let (ns, entity) = (&*self.namespace, &*self.entity);
+        let rows = self.query(|s| &s.keys, &[&ns, &entity]).await?;
+        Ok(rows.into_iter().map(|row| row.get(0)).collect())
+    }
+
+    async fn entries(&self) -> Result<Vec<(String, String)>> {
         let (ns, entity) = (&*self.namespace, &*self.entity);
         let rows = self.query(|s| &s.scan, &[&ns, &entity]).await?;
-        for row in rows {
-            let (id, text): (String, String) = (row.get(0), row.get(1));
-            if is_valid_json(text.as_bytes()) {
-                continue;
-            }
-            let location = self.location(&id);
-            match self.move_aside(&id, &text).await {
-                Ok(0) => {} // rewritten meanwhile
-                Ok(_) => report.removed_invalid.push(format!(
-                    "{location} (moved aside to table {})",
-                    self.config.quoted("_quarantine")
-                )),
-                Err(e) => report.failed_removals.push(format!("{location}: {e}")),
-            }
-        }
-        Ok(report)
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect())
+    }
+
+    async fn scan_raw(&self) -> Result<Vec<(String, String)>> {
+        self.entries().await
     }
 
     /// Move a row that is not JSON to the quarantine table, only if it still holds that text,
     /// so a concurrent rewrite by another process is never moved. One statement: atomic.
-    async fn move_aside(&self, id: &str, text: &str) -> Result<u64> {
+    async fn quarantine(&self, id: &str, text: &String) -> Result<Option<String>> {
         let moved_at = std::time::SystemTime::now()
             .duration_since(std::time::SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default();
         let (ns, entity) = (&*self.namespace, &*self.entity);
         let rows = self
-            .query(|s| &s.move_aside, &[&ns, &entity, &id, &text, &moved_at])
+            .query(|s| &s.move_aside, &[&ns, &entity, &id, text, &moved_at])
             .await?;
-        Ok(rows.len() as u64)
-    }
-}
-
-impl Store for PostgresStore {
-    fn scope(&self) -> &Arc<Scope> {
-        &self.scope
-    }
-
-    fn submit(self: Arc<Self>, request: Request, reply: Reply) {
-        spawn(async move { reply(self.run(request).await) })
+        Ok((!rows.is_empty()).then(|| self.quarantine_place()))
     }
 }
 
@@ -573,7 +537,7 @@ async fn writer_task(
                 Ok(fresh) => conn = Some(fresh),
                 Err(error) => {
                     for (_, reply) in group {
-                        let _ = reply.send(Err(error.duplicate()));
+                        let _ = reply.send(Err(error.clone()));
                     }
                     continue;
                 }
@@ -650,7 +614,7 @@ async fn commit_group(
             .map(|e| failure(config, &e).uncertain("committed"))
             .unwrap_or_else(|| PersistError::Task("the connection closed".into()));
         for (_, reply) in group {
-            let _ = reply.send(Err(error.duplicate()));
+            let _ = reply.send(Err(error.clone()));
         }
         return false;
     }
@@ -921,64 +885,17 @@ async fn ensure_schema(client: &Client, config: &PostgresConfig) -> Result<()> {
             ),
         });
     }
-    let (table, meta, quarantine) = (
-        config.quoted(""),
-        config.quoted("_meta"),
-        config.quoted("_quarantine"),
-    );
     let lock_key = advisory_key(&format!(
         "backtest-kit-rs {}.{}",
         config.schema, config.table
     ));
     client.batch_execute("BEGIN").await.map_err(err)?;
-    let outcome = async {
-        client
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key])
-            .await?;
-        let schema_exists = client
-            .query_opt(
-                "SELECT 1 FROM pg_namespace WHERE nspname = $1",
-                &[&config.schema],
-            )
-            .await?
-            .is_some();
-        if !schema_exists {
-            client
-                .batch_execute(&format!("CREATE SCHEMA \"{}\"", config.schema))
-                .await?;
-        }
-        client
-            .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {meta} (key text PRIMARY KEY, value text NOT NULL)"
-            ))
-            .await?;
-        let found: Option<i64> = client
-            .query_opt(
-                &format!("SELECT value::bigint FROM {meta} WHERE key = 'schema_version'"),
-                &[],
-            )
-            .await?
-            .map(|row| row.get(0));
-        if found.is_none() {
-            client
-                .batch_execute(&format!(
-                    "CREATE TABLE {table} (namespace text COLLATE \"C\" NOT NULL, \
-                       entity text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL, \
-                       value text NOT NULL, PRIMARY KEY (namespace, entity, id)); \
-                     CREATE TABLE {quarantine} (namespace text NOT NULL, entity text NOT NULL, \
-                       id text NOT NULL, value text NOT NULL, moved_at_ms bigint NOT NULL); \
-                     INSERT INTO {meta} (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')"
-                ))
-                .await?;
-        }
-        Ok::<_, tokio_postgres::Error>(found.unwrap_or(SCHEMA_VERSION))
-    }
-    .await;
+    let outcome = create_or_read_schema(client, config, lock_key).await;
     match outcome {
         Ok(found) if found > SCHEMA_VERSION => {
             let _ = client.batch_execute("ROLLBACK").await;
             Err(PersistError::SchemaTooNew {
-                path: config.shown().into(),
+                location: config.shown(),
                 found,
                 supported: SCHEMA_VERSION,
             })
@@ -989,6 +906,60 @@ async fn ensure_schema(client: &Client, config: &PostgresConfig) -> Result<()> {
             Err(err(e))
         }
     }
+}
+
+/// Under the advisory lock, in the caller's transaction: create the schema, tables and version
+/// row if missing; the version found (this one's when just created).
+async fn create_or_read_schema(
+    client: &Client,
+    config: &PostgresConfig,
+    lock_key: i64,
+) -> std::result::Result<i64, tokio_postgres::Error> {
+    let (table, meta, quarantine) = (
+        config.quoted(""),
+        config.quoted("_meta"),
+        config.quoted("_quarantine"),
+    );
+    client
+        .execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key])
+        .await?;
+    let schema_exists = client
+        .query_opt(
+            "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+            &[&config.schema],
+        )
+        .await?
+        .is_some();
+    if !schema_exists {
+        client
+            .batch_execute(&format!("CREATE SCHEMA \"{}\"", config.schema))
+            .await?;
+    }
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {meta} (key text PRIMARY KEY, value text NOT NULL)"
+        ))
+        .await?;
+    let found: Option<i64> = client
+        .query_opt(
+            &format!("SELECT value::bigint FROM {meta} WHERE key = 'schema_version'"),
+            &[],
+        )
+        .await?
+        .map(|row| row.get(0));
+    if found.is_none() {
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE {table} (namespace text COLLATE \"C\" NOT NULL, \
+                   entity text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL, \
+                   value text NOT NULL, PRIMARY KEY (namespace, entity, id)); \
+                 CREATE TABLE {quarantine} (namespace text NOT NULL, entity text NOT NULL, \
+                   id text NOT NULL, value text NOT NULL, moved_at_ms bigint NOT NULL); \
+                 INSERT INTO {meta} (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')"
+            ))
+            .await?;
+    }
+    Ok(found.unwrap_or(SCHEMA_VERSION))
 }
 
 /// FNV-1a: a stable 64-bit key for `pg_advisory_xact_lock`, the same in every process.
@@ -1212,11 +1183,8 @@ struct Resources {
     counters: Counters,
 }
 
-/// One entry per configuration, for the process.
-fn per_config() -> &'static PerConfig<PostgresConfig, Resources> {
-    static PER_CONFIG: PerConfig<PostgresConfig, Resources> = PerConfig::new();
-    &PER_CONFIG
-}
+/// What the stores of one configuration share, for the process.
+static PER_CONFIG: PerConfig<PostgresConfig, Resources> = PerConfig::new();
 
 #[cfg(test)]
 mod tests {

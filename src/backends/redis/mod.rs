@@ -26,18 +26,18 @@ use serde_json::{json, Value};
 
 use crate::contract::options::{query_pairs, take_url_params, Setting};
 use crate::contract::{
-    entity_segments, namespace_of, Doc, InitReport, Options, Reply, Request, Response, Scope,
-    Storage, Store, WriteMode,
+    entity_segments, namespace_of, BoxFuture, Doc, Listing, Options, Scope, Storage, Store,
+    StoreStats, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
-use crate::exec::spawn;
 use crate::json::is_valid_json;
-use crate::registry::Kind;
+use crate::registry::Backend;
 
 use crate::remote::connections::{
     install_crypto_provider, Counters, Link, PerConfig, SharedConnection,
 };
 use crate::remote::credentials::{redact_url, scrub_secrets};
+use crate::remote::engine::{Documents, Judged, Served};
 
 /// Fields fetched per HSCAN step while validating an entity at init.
 const SCAN_COUNT: usize = 1000;
@@ -65,21 +65,30 @@ const DEFAULT_REPLICAS_TIMEOUT_MS: u64 = 1000;
 const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 const DEFAULT_TIMEOUT_MS: u64 = 5000;
 
-pub static KIND: Kind = Kind {
-    name: "redis",
-    schemes: &["redis", "rediss"],
-    options_from_url: crate::registry::url_option,
-    open: |entity_name, base_dir, options| {
-        let (config, settings) = resolve(options)?;
-        Ok(Arc::new(RedisStore::new(
-            config,
-            &settings,
-            base_dir,
-            entity_name,
-        )?))
-    },
-    describe: |options| {
-        let (config, settings) = resolve(options)?;
+pub struct RedisBackend;
+
+impl Backend for RedisBackend {
+    type Config = (RedisConfig, Settings);
+
+    const NAME: &str = "redis";
+    const SCHEMES: &[&str] = &["redis", "rediss"];
+
+    fn config(&self, options: &Value) -> Result<(RedisConfig, Settings)> {
+        resolve(options)
+    }
+
+    fn open(
+        &self,
+        (config, settings): (RedisConfig, Settings),
+        entity: &str,
+        base_dir: &str,
+    ) -> Result<Arc<dyn Store>> {
+        Ok(Arc::new(Served(RedisStore::new(
+            config, &settings, base_dir, entity,
+        )?)))
+    }
+
+    fn describe(&self, (config, settings): &(RedisConfig, Settings)) -> Value {
         let mut described = json!({
             "url": redact_url(&config.url),
             "prefix": settings.prefix,
@@ -106,14 +115,22 @@ pub static KIND: Kind = Kind {
             described["replicas"] = json!(replicas.count);
             described["replicasTimeoutMs"] = json!(replicas.timeout.as_millis() as u64);
         }
-        Ok(described)
-    },
-    stats: |options| {
-        let (config, _) = resolve(options)?;
-        Ok(per_config().get(&config).counters.snapshot())
-    },
-    entities: |options, _root| {
-        let (config, settings) = resolve(options)?;
+        described
+    }
+
+    fn storage(&self, (config, _): &(RedisConfig, Settings)) -> Storage {
+        storage(config)
+    }
+
+    fn stats(&self, (config, _): &(RedisConfig, Settings)) -> StoreStats {
+        PER_CONFIG.get(config).counters.snapshot()
+    }
+
+    fn entities(
+        &self,
+        (config, settings): (RedisConfig, Settings),
+        _root: &str,
+    ) -> Result<Listing> {
         if !config.cluster.is_empty() {
             return Err(PersistError::InvalidConfig {
                 detail: "redis: listing the entities of a Redis Cluster is not supported (SCAN \
@@ -125,20 +142,19 @@ pub static KIND: Kind = Kind {
         // A store of no entity: its connection is the configuration's shared one.
         let probe = RedisStore::new(config, &settings, "", "")?;
         Ok(Box::pin(async move { probe.entities(&prefix).await }))
-    },
-    storage: |options| Ok(storage(&resolve(options)?.0)),
-    close: |options| {
-        let (config, _) = resolve(options)?;
-        Ok(Box::pin(async move {
+    }
+
+    fn close(&self, (config, _): (RedisConfig, Settings)) -> BoxFuture<Result<()>> {
+        Box::pin(async move {
             RedisStore::close(&config);
             Ok(())
-        }))
-    },
-};
+        })
+    }
+}
 
 /// What a store does on the connection beyond reaching it.
 #[derive(Debug, Clone)]
-struct Settings {
+pub struct Settings {
     prefix: String,
     replicas: Option<Replicas>,
 }
@@ -153,7 +169,6 @@ struct Replicas {
 /// Options with their defaults applied (env at this moment).
 fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
     let mut options = Options::new("redis", options)?;
-    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
     let url_option = options.string("url")?;
     let cluster_option = options.strings("cluster")?;
     let sentinel = match options.object("sentinel")? {
@@ -173,56 +188,9 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
     let cluster = match (cluster_option, &url_option, &sentinel) {
         (Some(seeds), _, _) => seeds,
         (None, Some(_), _) | (None, None, Some(_)) => Vec::new(),
-        (None, None, None) => env(CLUSTER_ENV)
-            .map(|seeds| {
-                seeds
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|seed| !seed.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        (None, None, None) => cluster_from_env(),
     };
-    let first_node = cluster
-        .first()
-        .or_else(|| sentinel.as_ref().map(|s| &s.nodes[0]));
-    let (url, origin) = match first_node {
-        Some(first) => (first.clone(), "the cluster or sentinel nodes".to_owned()),
-        None => match url_option {
-            Some(url) => (url, "the url option".to_owned()),
-            None => Setting::from_env(&[URL_ENV, "REDIS_URL"])
-                .map(|setting| (setting.value, setting.origin))
-                .unwrap_or_else(|| (DEFAULT_URL.to_owned(), "the default".to_owned())),
-        },
-    };
-    // `?prefix=` is ours; redis-rs reads only `protocol` and would ignore anything else silently.
-    let (url, url_params) = take_url_params(&url, &["prefix"])
-        .map_err(|detail| options.invalid(format!("{detail} (from {origin})")))?;
-    if let Some((_, unknown, _)) = query_pairs(&url).find(|(_, name, _)| *name != "protocol") {
-        return Err(options.invalid(format!(
-            "url: unknown parameter {unknown:?} (from {origin}); a Redis URL takes ?prefix= and ?protocol="
-        )));
-    }
-    let sentinel_nodes = sentinel.iter().flat_map(|s| s.nodes.iter());
-    for each in cluster
-        .iter()
-        .chain(sentinel_nodes)
-        .chain(std::iter::once(&url))
-    {
-        if !(each.starts_with("redis://") || each.starts_with("rediss://")) {
-            return Err(options.invalid(format!(
-                "url, cluster seeds and sentinel nodes must be redis:// or rediss:// URLs, got {} (from {origin})",
-                redact_url(each)
-            )));
-        }
-        if redis::IntoConnectionInfo::into_connection_info(each.as_str()).is_err() {
-            return Err(options.invalid(format!(
-                "{} (from {origin}) is not a valid Redis URL (redis[s]://[user:password@]host[:port][/db])",
-                redact_url(each)
-            )));
-        }
-    }
+    let (url, url_params) = node_url(&options, url_option, &cluster, sentinel.as_ref())?;
     let prefix = options
         .string_or_url_param("prefix", &url_params)?
         .unwrap_or_else(|| "backtest-kit".to_owned());
@@ -267,6 +235,78 @@ fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
         },
         Settings { prefix, replicas },
     ))
+}
+
+/// The URL of the server, or of the first cluster or sentinel node, with our own parameters
+/// taken out of it, every node URL checked; messages name where the URL came from.
+fn node_url(
+    options: &Options,
+    url_option: Option<String>,
+    cluster: &[String],
+    sentinel: Option<&SentinelConfig>,
+) -> Result<(String, Vec<(String, String)>)> {
+    let first_node = cluster.first().or_else(|| sentinel.map(|s| &s.nodes[0]));
+    let (url, origin) = match first_node {
+        Some(first) => (first.clone(), "the cluster or sentinel nodes".to_owned()),
+        None => match url_option {
+            Some(url) => (url, "the url option".to_owned()),
+            None => Setting::from_env(&[URL_ENV, "REDIS_URL"])
+                .map(|setting| (setting.value, setting.origin))
+                .unwrap_or_else(|| (DEFAULT_URL.to_owned(), "the default".to_owned())),
+        },
+    };
+    // `?prefix=` is ours; redis-rs reads only `protocol` and would ignore anything else silently.
+    let (url, url_params) = take_url_params(&url, &["prefix"])
+        .map_err(|detail| options.invalid(format!("{detail} (from {origin})")))?;
+    if let Some((_, unknown, _)) = query_pairs(&url).find(|(_, name, _)| *name != "protocol") {
+        return Err(options.invalid(format!(
+            "url: unknown parameter {unknown:?} (from {origin}); a Redis URL takes ?prefix= and ?protocol="
+        )));
+    }
+    let sentinel_nodes = sentinel.iter().flat_map(|s| s.nodes.iter());
+    let nodes = cluster
+        .iter()
+        .chain(sentinel_nodes)
+        .chain(std::iter::once(&url));
+    check_node_urls(options, nodes, &origin)?;
+    Ok((url, url_params))
+}
+
+/// `BACKTEST_KIT_RS_REDIS_CLUSTER`: comma-separated seed nodes, none when unset.
+fn cluster_from_env() -> Vec<String> {
+    std::env::var(CLUSTER_ENV)
+        .map(|seeds| {
+            seeds
+                .split(',')
+                .map(str::trim)
+                .filter(|seed| !seed.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every node must be a `redis://` or `rediss://` URL that redis-rs can read; shown redacted.
+fn check_node_urls<'a>(
+    options: &Options,
+    nodes: impl Iterator<Item = &'a String>,
+    origin: &str,
+) -> Result<()> {
+    for each in nodes {
+        if !(each.starts_with("redis://") || each.starts_with("rediss://")) {
+            return Err(options.invalid(format!(
+                "url, cluster seeds and sentinel nodes must be redis:// or rediss:// URLs, got {} (from {origin})",
+                redact_url(each)
+            )));
+        }
+        if redis::IntoConnectionInfo::into_connection_info(each.as_str()).is_err() {
+            return Err(options.invalid(format!(
+                "{} (from {origin}) is not a valid Redis URL (redis[s]://[user:password@]host[:port][/db])",
+                redact_url(each)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `sentinel: { nodes, masterName, username, password, db }`: the sentinels' own credentials
@@ -477,7 +517,7 @@ impl RedisStore {
         );
         let scope = storage(&config).entity(key.clone());
         Ok(RedisStore {
-            resources: per_config().get(&config),
+            resources: PER_CONFIG.get(&config),
             config: Arc::new(config),
             client: Arc::new(client),
             replicas: settings.replicas,
@@ -739,209 +779,11 @@ impl RedisStore {
     /// Drop this configuration's shared connection (commands in flight finish on their clone;
     /// a connect in flight is not kept); later use connects again.
     pub fn close(config: &RedisConfig) {
-        per_config().get(config).connection.close();
+        PER_CONFIG.get(config).connection.close();
     }
 }
 
 impl RedisStore {
-    async fn run(&self, request: Request) -> Result<Response> {
-        let key = &*self.key;
-        match request {
-            Request::Init { validate } => self.init(validate).await.map(Response::Init),
-            Request::Read {
-                ids,
-                stop_at_missing,
-                heal,
-            } => {
-                // Bytes, not strings: one value that is not UTF-8 must not fail the whole read.
-                let mut values: Vec<Option<Vec<u8>>> = match ids.as_slice() {
-                    [] => Vec::new(),
-                    [id] => vec![
-                        self.query(redis::cmd("HGET").arg(key).arg(id).to_owned())
-                            .await?,
-                    ],
-                    _ => {
-                        self.query(redis::cmd("HMGET").arg(key).arg(&ids).to_owned())
-                            .await?
-                    }
-                };
-                if stop_at_missing {
-                    if let Some(first_missing) = values.iter().position(Option::is_none) {
-                        values.truncate(first_missing + 1);
-                    }
-                }
-                let mut docs = Vec::with_capacity(values.len());
-                for (id, value) in ids.iter().zip(values) {
-                    let Some(bytes) = value else {
-                        docs.push(Doc::Missing);
-                        continue;
-                    };
-                    let valid = is_valid_json(&bytes);
-                    docs.push(match String::from_utf8(bytes) {
-                        Ok(text) if valid || !heal => Doc::Text(text),
-                        Ok(text) => self.heal(id, text.into_bytes(), "JSON").await?,
-                        Err(e) if heal => self.heal(id, e.into_bytes(), "UTF-8").await?,
-                        Err(_) => Doc::Corrupt {
-                            id: id.clone(),
-                            detail: format!("{} is not UTF-8", self.location(id)),
-                        },
-                    });
-                }
-                Ok(Response::Docs(docs))
-            }
-            Request::Has { ids } => {
-                let flags = match ids.as_slice() {
-                    [id] => vec![
-                        self.query(redis::cmd("HEXISTS").arg(key).arg(id).to_owned())
-                            .await?,
-                    ],
-                    _ => {
-                        let mut pipe = redis::pipe();
-                        for id in &ids {
-                            pipe.cmd("HEXISTS").arg(key).arg(id);
-                        }
-                        self.keyed_pipeline(&pipe, self.config.command_timeout)
-                            .await?
-                    }
-                };
-                Ok(Response::Flags(flags))
-            }
-            Request::Write { docs, mode, .. } => {
-                // Durability is the server's (appendfsync); every write is acknowledged.
-                if docs.is_empty() {
-                    return Ok(Response::Written(0));
-                }
-                let written = match mode {
-                    WriteMode::Replace => {
-                        let mut cmd = redis::cmd("HSET");
-                        cmd.arg(key);
-                        for (id, text) in &docs {
-                            cmd.arg(id).arg(text);
-                        }
-                        self.write_command::<i64>(cmd).await?;
-                        docs.len()
-                    }
-                    WriteMode::ReplaceChanged | WriteMode::InsertOnly => {
-                        let mut cmd = redis::cmd("EVAL");
-                        cmd.arg(WRITE_SOME).arg(1).arg(key);
-                        cmd.arg(if mode == WriteMode::InsertOnly {
-                            "insert"
-                        } else {
-                            "changed"
-                        });
-                        for (id, text) in &docs {
-                            cmd.arg(id).arg(text);
-                        }
-                        usize::try_from(self.write_command::<i64>(cmd).await?).unwrap_or_default()
-                    }
-                };
-                self.resources.counters.count(written as u64);
-                Ok(Response::Written(written))
-            }
-            Request::Remove { id } => {
-                let removed: i64 = self
-                    .write_command(redis::cmd("HDEL").arg(key).arg(&id).to_owned())
-                    .await?;
-                if removed == 0 {
-                    return Err(PersistError::NotFound);
-                }
-                Ok(Response::Done)
-            }
-            Request::RemoveAll => self
-                .write_command::<i64>(redis::cmd("DEL").arg(key).to_owned())
-                .await
-                .map(|_| Response::Done),
-            // A field that is not UTF-8 cannot be named by any id: not listed.
-            Request::Keys => self
-                .query::<Vec<Vec<u8>>>(redis::cmd("HKEYS").arg(key).to_owned())
-                .await
-                .map(|fields| {
-                    Response::Keys(
-                        fields
-                            .into_iter()
-                            .filter_map(|f| String::from_utf8(f).ok())
-                            .collect(),
-                    )
-                }),
-            Request::Scan => {
-                let pairs: Vec<RawField> = self
-                    .query(redis::cmd("HGETALL").arg(key).to_owned())
-                    .await?;
-                let mut entries = Vec::with_capacity(pairs.len());
-                for (field, value) in pairs {
-                    let Ok(id) = String::from_utf8(field) else {
-                        continue;
-                    };
-                    // As keys() + readValue would: a value that is not UTF-8 fails the read.
-                    let text = String::from_utf8(value).map_err(|_| PersistError::Corrupt {
-                        location: self.location(&id),
-                        detail: "not UTF-8".into(),
-                    })?;
-                    entries.push((id, text));
-                }
-                Ok(Response::Entries(entries))
-            }
-        }
-    }
-
-    /// Move a value that is not a JSON document aside; the id then reads as missing.
-    async fn heal(&self, id: &str, value: Vec<u8>, not: &str) -> Result<Doc> {
-        self.move_aside(id, &value).await?;
-        Ok(Doc::Corrupt {
-            id: id.to_owned(),
-            detail: format!(
-                "{} is not {not}; moved aside to {}",
-                self.location(id),
-                self.quarantine_key
-            ),
-        })
-    }
-
-    /// Connect, and with `validate` move aside every field that is not JSON.
-    async fn init(&self, validate: bool) -> Result<InitReport> {
-        self.connection().await?;
-        let mut report = InitReport::default();
-        if !validate {
-            return Ok(report);
-        }
-        let mut invalid = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, page): (u64, Vec<RawField>) = self
-                .query(
-                    redis::cmd("HSCAN")
-                        .arg(&*self.key)
-                        .arg(cursor)
-                        .arg("COUNT")
-                        .arg(SCAN_COUNT)
-                        .to_owned(),
-                )
-                .await?;
-            // Fields that are not UTF-8 cannot be named by any id and are left alone.
-            invalid.extend(page.into_iter().filter_map(|(field, value)| {
-                let id = String::from_utf8(field).ok()?;
-                let document = std::str::from_utf8(&value).is_ok() && is_valid_json(&value);
-                (!document).then_some((id, value))
-            }));
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        for (id, value) in invalid {
-            let location = self.location(&id);
-            match self.move_aside(&id, &value).await {
-                Ok(0) => {}
-                Ok(_) => report.removed_invalid.push(format!(
-                    "{location} (moved aside to {})",
-                    self.quarantine_key
-                )),
-                Err(e) => report.failed_removals.push(format!("{location}: {e}")),
-            }
-        }
-        Ok(report)
-    }
-
     async fn move_aside(&self, id: &str, value: &[u8]) -> Result<i64> {
         let moved_at = std::time::SystemTime::now()
             .duration_since(std::time::SystemTime::UNIX_EPOCH)
@@ -962,13 +804,187 @@ impl RedisStore {
     }
 }
 
-impl Store for RedisStore {
+impl Documents for RedisStore {
+    /// Bytes, not strings: one value that is not UTF-8 must not fail the whole read.
+    type Raw = Vec<u8>;
+
     fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 
-    fn submit(self: Arc<Self>, request: Request, reply: Reply) {
-        spawn(async move { reply(self.run(request).await) })
+    fn location(&self, id: &str) -> String {
+        self.location(id)
+    }
+
+    fn quarantine_place(&self) -> String {
+        self.quarantine_key.to_string()
+    }
+
+    async fn prepare(&self) -> Result<()> {
+        self.connection().await.map(drop)
+    }
+
+    fn judge(&self, id: &str, bytes: Vec<u8>) -> Judged<Vec<u8>> {
+        let valid = is_valid_json(&bytes);
+        match String::from_utf8(bytes) {
+            Ok(text) if valid => Judged::Json(text),
+            Ok(text) => Judged::Invalid {
+                why: "is not JSON".into(),
+                unhealed: Doc::Text(text.clone()),
+                raw: text.into_bytes(),
+            },
+            Err(e) => Judged::Invalid {
+                why: "is not UTF-8".into(),
+                unhealed: Doc::Corrupt {
+                    id: id.to_owned(),
+                    detail: format!("{} is not UTF-8", self.location(id)),
+                },
+                raw: e.into_bytes(),
+            },
+        }
+    }
+
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let key = &*self.key;
+        match ids {
+            [id] => Ok(vec![
+                self.query(redis::cmd("HGET").arg(key).arg(id).to_owned())
+                    .await?,
+            ]),
+            _ => {
+                self.query(redis::cmd("HMGET").arg(key).arg(ids).to_owned())
+                    .await
+            }
+        }
+    }
+
+    async fn has_many(&self, ids: &[String]) -> Result<Vec<bool>> {
+        let key = &*self.key;
+        match ids {
+            [id] => Ok(vec![
+                self.query(redis::cmd("HEXISTS").arg(key).arg(id).to_owned())
+                    .await?,
+            ]),
+            _ => {
+                let mut pipe = redis::pipe();
+                for id in ids {
+                    pipe.cmd("HEXISTS").arg(key).arg(id);
+                }
+                self.keyed_pipeline(&pipe, self.config.command_timeout)
+                    .await
+            }
+        }
+    }
+
+    /// Durability is the server's (appendfsync); every write is acknowledged.
+    async fn put_many(
+        &self,
+        docs: Vec<(String, String)>,
+        mode: WriteMode,
+        _durable: bool,
+    ) -> Result<usize> {
+        let key = &*self.key;
+        let written = match mode {
+            WriteMode::Replace => {
+                let mut cmd = redis::cmd("HSET");
+                cmd.arg(key);
+                for (id, text) in &docs {
+                    cmd.arg(id).arg(text);
+                }
+                self.write_command::<i64>(cmd).await?;
+                docs.len()
+            }
+            WriteMode::ReplaceChanged | WriteMode::InsertOnly => {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(WRITE_SOME).arg(1).arg(key);
+                cmd.arg(if mode == WriteMode::InsertOnly {
+                    "insert"
+                } else {
+                    "changed"
+                });
+                for (id, text) in &docs {
+                    cmd.arg(id).arg(text);
+                }
+                usize::try_from(self.write_command::<i64>(cmd).await?).unwrap_or_default()
+            }
+        };
+        self.resources.counters.count(written as u64);
+        Ok(written)
+    }
+
+    async fn remove(&self, id: &str) -> Result<bool> {
+        let removed: i64 = self
+            .write_command(redis::cmd("HDEL").arg(&*self.key).arg(id).to_owned())
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn remove_all(&self) -> Result<()> {
+        self.write_command::<i64>(redis::cmd("DEL").arg(&*self.key).to_owned())
+            .await
+            .map(drop)
+    }
+
+    /// A field that is not UTF-8 cannot be named by any id: not listed.
+    async fn ids(&self) -> Result<Vec<String>> {
+        let fields: Vec<Vec<u8>> = self
+            .query(redis::cmd("HKEYS").arg(&*self.key).to_owned())
+            .await?;
+        Ok(fields
+            .into_iter()
+            .filter_map(|f| String::from_utf8(f).ok())
+            .collect())
+    }
+
+    async fn entries(&self) -> Result<Vec<(String, String)>> {
+        let pairs: Vec<RawField> = self
+            .query(redis::cmd("HGETALL").arg(&*self.key).to_owned())
+            .await?;
+        let mut entries = Vec::with_capacity(pairs.len());
+        for (field, value) in pairs {
+            let Ok(id) = String::from_utf8(field) else {
+                continue;
+            };
+            // As keys() + readValue would: a value that is not UTF-8 fails the read.
+            let text = String::from_utf8(value).map_err(|_| PersistError::Corrupt {
+                location: self.location(&id),
+                detail: "not UTF-8".into(),
+            })?;
+            entries.push((id, text));
+        }
+        Ok(entries)
+    }
+
+    /// Every field, a page of HSCAN at a time; fields that are not UTF-8 cannot be named by any
+    /// id and are left alone.
+    async fn scan_raw(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut fields = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, page): (u64, Vec<RawField>) = self
+                .query(
+                    redis::cmd("HSCAN")
+                        .arg(&*self.key)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(SCAN_COUNT)
+                        .to_owned(),
+                )
+                .await?;
+            fields.extend(
+                page.into_iter()
+                    .filter_map(|(field, value)| Some((String::from_utf8(field).ok()?, value))),
+            );
+            if next == 0 {
+                return Ok(fields);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn quarantine(&self, id: &str, value: &Vec<u8>) -> Result<Option<String>> {
+        let moved = self.move_aside(id, value).await?;
+        Ok((moved > 0).then(|| self.quarantine_place()))
     }
 }
 
@@ -987,11 +1003,8 @@ struct Resources {
     counters: Counters,
 }
 
-/// One entry per configuration, for the process.
-fn per_config() -> &'static PerConfig<RedisConfig, Resources> {
-    static PER_CONFIG: PerConfig<RedisConfig, Resources> = PerConfig::new();
-    &PER_CONFIG
-}
+/// What the stores of one configuration share, for the process.
+static PER_CONFIG: PerConfig<RedisConfig, Resources> = PerConfig::new();
 
 /// What connections are made from: one server's client, or a cluster's. One per store, behind
 /// an `Arc`: the variants' sizes do not matter.

@@ -22,17 +22,17 @@ use object_store::{
 };
 use serde_json::{json, Value};
 
-use crate::contract::options::{boolean_param, query_pairs};
+use crate::contract::options::{boolean_param, milliseconds_param, query_pairs};
 use crate::contract::{
-    entity_segments, last_per_id, namespace_of, Doc, InitReport, Options, Reply, Request, Response,
-    Scope, Storage, Store, WriteMode,
+    entity_segments, last_per_id, namespace_of, BoxFuture, Doc, Listing, Options, Scope, Storage,
+    Store, StoreStats, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
-use crate::exec::spawn;
 use crate::json::is_valid_json;
-use crate::registry::Kind;
+use crate::registry::Backend;
 use crate::remote::connections::{install_crypto_provider, Counters, PerConfig, SharedConnection};
 use crate::remote::credentials::{percent_decode, redact_url};
+use crate::remote::engine::{Documents, Judged, Served};
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_S3_URL";
 const DEFAULT_REGION: &str = "us-east-1";
@@ -43,12 +43,19 @@ const SUFFIX: &str = ".json";
 /// S3's limit on an object key, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
 
-pub static KIND: Kind = Kind {
-    name: "s3",
-    schemes: &["s3"],
-    options_from_url: crate::registry::url_option,
-    open: |entity_name, base_dir, options| {
-        let config = resolve(options)?;
+pub struct S3Backend;
+
+impl Backend for S3Backend {
+    type Config = S3Config;
+
+    const NAME: &str = "s3";
+    const SCHEMES: &[&str] = &["s3"];
+
+    fn config(&self, options: &Value) -> Result<S3Config> {
+        resolve(options)
+    }
+
+    fn open(&self, config: S3Config, entity: &str, base_dir: &str) -> Result<Arc<dyn Store>> {
         if config.bucket.is_empty() {
             return Err(PersistError::InvalidConfig {
                 detail: format!(
@@ -56,11 +63,11 @@ pub static KIND: Kind = Kind {
                 ),
             });
         }
-        Ok(Arc::new(S3Store::new(config, base_dir, entity_name)?))
-    },
-    describe: |options| {
-        let config = resolve(options)?;
-        Ok(json!({
+        Ok(Arc::new(Served(S3Store::new(config, base_dir, entity)?)))
+    }
+
+    fn describe(&self, config: &S3Config) -> Value {
+        json!({
             "bucket": Some(&config.bucket).filter(|b| !b.is_empty()),
             "prefix": config.prefix,
             "region": config.region,
@@ -73,14 +80,18 @@ pub static KIND: Kind = Kind {
             },
             "connectTimeoutMs": config.connect_timeout.as_millis() as u64,
             "commandTimeoutMs": config.command_timeout.as_millis() as u64,
-        }))
-    },
-    stats: |options| {
-        let config = resolve(options)?;
-        Ok(per_config().get(&config).counters.snapshot())
-    },
-    entities: |options, _root| {
-        let config = resolve(options)?;
+        })
+    }
+
+    fn storage(&self, config: &S3Config) -> Storage {
+        storage(config)
+    }
+
+    fn stats(&self, config: &S3Config) -> StoreStats {
+        PER_CONFIG.get(config).counters.snapshot()
+    }
+
+    fn entities(&self, config: S3Config, _root: &str) -> Result<Listing> {
         if config.bucket.is_empty() {
             return Err(PersistError::InvalidConfig {
                 detail: "s3: no bucket".into(),
@@ -88,16 +99,15 @@ pub static KIND: Kind = Kind {
         }
         let probe = S3Store::new(config, "", "")?;
         Ok(Box::pin(async move { probe.entities().await }))
-    },
-    storage: |options| Ok(storage(&resolve(options)?)),
-    close: |options| {
-        let config = resolve(options)?;
-        Ok(Box::pin(async move {
-            per_config().get(&config).client.close();
+    }
+
+    fn close(&self, config: S3Config) -> BoxFuture<Result<()>> {
+        Box::pin(async move {
+            PER_CONFIG.get(&config).client.close();
             Ok(())
-        }))
-    },
-};
+        })
+    }
+}
 
 /// Where the objects are and how to reach them. `Debug` shows no credentials.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -185,15 +195,7 @@ fn resolve(options: &Value) -> Result<S3Config> {
         .string("bucket")?
         .or(from_url.bucket.take())
         .unwrap_or_default();
-    // The rules S3 gives for bucket names (path-style servers accept the same).
-    let bucket_ok = bucket.is_empty()
-        || (3..=63).contains(&bucket.len())
-            && bucket
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-            && !bucket.starts_with(['-', '.'])
-            && !bucket.ends_with(['-', '.']);
-    if !bucket_ok {
+    if !(bucket.is_empty() || is_bucket_name(&bucket)) {
         return Err(options.invalid(format!(
             "bucket must be 3 to 63 lowercase letters, digits, - or ., got {bucket:?}{bucket_origin}"
         )));
@@ -235,31 +237,15 @@ fn resolve(options: &Value) -> Result<S3Config> {
         .boolean("pathStyle")?
         .or(from_url.path_style)
         .unwrap_or(true);
-    let given_key = options.secret("accessKeyId")?;
-    let given_secret = options.secret("secretAccessKey")?;
-    let given_token = options.secret("sessionToken")?;
-    let connect_timeout = options.milliseconds("connectTimeoutMs", DEFAULT_TIMEOUT_MS)?;
-    let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
-    let (access_key_id, secret_access_key, session_token, from_env) =
-        match (given_key, given_secret) {
-            (Some(key), Some(secret)) => (Some(key), Some(secret), given_token, false),
-            (None, None) if given_token.is_none() => (
-                env("AWS_ACCESS_KEY_ID"),
-                env("AWS_SECRET_ACCESS_KEY"),
-                env("AWS_SESSION_TOKEN"),
-                true,
-            ),
-            _ => {
-                return Err(options.invalid(
-                    "accessKeyId and secretAccessKey go together (sessionToken with them)",
-                ))
-            }
-        };
-    if access_key_id.is_some() != secret_access_key.is_some() {
-        return Err(
-            options.invalid("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together")
-        );
-    }
+    let (access_key_id, secret_access_key, session_token, from_env) = credentials(&mut options)?;
+    let connect_timeout = options.milliseconds(
+        "connectTimeoutMs",
+        from_url.connect_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+    )?;
+    let command_timeout = options.milliseconds(
+        "commandTimeoutMs",
+        from_url.command_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+    )?;
     options.finish()?;
     Ok(S3Config {
         bucket,
@@ -276,6 +262,46 @@ fn resolve(options: &Value) -> Result<S3Config> {
     })
 }
 
+/// The rules S3 gives for bucket names (path-style servers accept the same).
+fn is_bucket_name(bucket: &str) -> bool {
+    (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && !bucket.starts_with(['-', '.'])
+        && !bucket.ends_with(['-', '.'])
+}
+
+/// Static credentials as (key, secret, session token, from the environment): the options'
+/// pair, else the `AWS_*` variables; none means the default chain.
+type Credentials = (Option<String>, Option<String>, Option<String>, bool);
+
+fn credentials(options: &mut Options) -> Result<Credentials> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let given_key = options.secret("accessKeyId")?;
+    let given_secret = options.secret("secretAccessKey")?;
+    let given_token = options.secret("sessionToken")?;
+    let found = match (given_key, given_secret) {
+        (Some(key), Some(secret)) => (Some(key), Some(secret), given_token, false),
+        (None, None) if given_token.is_none() => (
+            env("AWS_ACCESS_KEY_ID"),
+            env("AWS_SECRET_ACCESS_KEY"),
+            env("AWS_SESSION_TOKEN"),
+            true,
+        ),
+        _ => {
+            return Err(options
+                .invalid("accessKeyId and secretAccessKey go together (sessionToken with them)"))
+        }
+    };
+    if found.0.is_some() != found.1.is_some() {
+        return Err(
+            options.invalid("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together")
+        );
+    }
+    Ok(found)
+}
+
 #[derive(Default, Debug, PartialEq)]
 struct UrlParts {
     bucket: Option<String>,
@@ -283,9 +309,11 @@ struct UrlParts {
     region: Option<String>,
     endpoint: Option<String>,
     path_style: Option<bool>,
+    connect_timeout_ms: Option<u64>,
+    command_timeout_ms: Option<u64>,
 }
 
-/// `s3://bucket/prefix?region=…&endpoint=…&pathStyle=true|false`.
+/// `s3://bucket/prefix?region=…&endpoint=…&pathStyle=true|false&connectTimeoutMs=…&commandTimeoutMs=…`.
 fn parse_url(url: &str) -> std::result::Result<UrlParts, String> {
     let rest = url
         .strip_prefix("s3://")
@@ -303,9 +331,16 @@ fn parse_url(url: &str) -> std::result::Result<UrlParts, String> {
             "region" => parts.region = Some(value),
             "endpoint" => parts.endpoint = Some(value),
             "pathStyle" => parts.path_style = Some(boolean_param(name, &value)?),
+            "connectTimeoutMs" => {
+                parts.connect_timeout_ms = Some(milliseconds_param(name, &value)?)
+            }
+            "commandTimeoutMs" => {
+                parts.command_timeout_ms = Some(milliseconds_param(name, &value)?)
+            }
             other => {
                 return Err(format!(
-                    "url: unknown parameter {other:?} (region, endpoint, pathStyle)"
+                    "url: unknown parameter {other:?} (region, endpoint, pathStyle, \
+                     connectTimeoutMs, commandTimeoutMs)"
                 ))
             }
         }
@@ -343,7 +378,7 @@ impl S3Store {
         let scope = storage(&config)
             .entity(serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default());
         Ok(S3Store {
-            resources: per_config().get(&config),
+            resources: PER_CONFIG.get(&config),
             config: Arc::new(config),
             dir,
             namespace: namespace.into(),
@@ -478,117 +513,6 @@ impl S3Store {
         Ok(found.into_iter().collect())
     }
 
-    async fn run(&self, request: Request) -> Result<Response> {
-        let client = self.client().await?;
-        let client = &*client;
-        match request {
-            Request::Init { validate } => self.init(client, validate).await.map(Response::Init),
-            Request::Read {
-                ids,
-                stop_at_missing,
-                heal,
-            } => {
-                let found = self.each(ids.clone(), |id| async move { self.get(client, &id).await });
-                let mut docs = Vec::with_capacity(ids.len());
-                for (id, bytes) in ids.iter().zip(found.await?) {
-                    let Some(bytes) = bytes else {
-                        docs.push(Doc::Missing);
-                        if stop_at_missing {
-                            break;
-                        }
-                        continue;
-                    };
-                    let text = match String::from_utf8(bytes) {
-                        Ok(text) if is_valid_json(text.as_bytes()) => {
-                            docs.push(Doc::Text(text));
-                            continue;
-                        }
-                        Ok(text) => text.into_bytes(),
-                        Err(e) => e.into_bytes(),
-                    };
-                    if heal {
-                        let moved = self.move_aside(client, id).await?;
-                        docs.push(Doc::Corrupt {
-                            id: id.clone(),
-                            detail: format!(
-                                "{} is not JSON; moved aside to {}",
-                                self.location(id),
-                                moved.unwrap_or_default()
-                            ),
-                        });
-                    } else {
-                        docs.push(Doc::Text(String::from_utf8_lossy(&text).into_owned()));
-                    }
-                }
-                Ok(Response::Docs(docs))
-            }
-            Request::Has { ids } => {
-                let flags = self.each(ids, |id| async move {
-                    let location = self.object(&id);
-                    self.bounded(async {
-                        match client.head(&location).await {
-                            Ok(_) => Ok(true),
-                            Err(object_store::Error::NotFound { .. }) => Ok(false),
-                            Err(e) => Err(e),
-                        }
-                    })
-                    .await
-                });
-                Ok(Response::Flags(flags.await?))
-            }
-            Request::Write { docs, mode, .. } => {
-                // One PUT per id: the last text given for it.
-                let written = self.each(last_per_id(docs), |(id, text)| async move {
-                    self.put(client, &id, text, mode).await
-                });
-                let written = written.await?.into_iter().filter(|w| *w).count();
-                Ok(Response::Written(written))
-            }
-            Request::Remove { id } => {
-                let location = self.object(&id);
-                // S3 deletes succeed whether or not the object exists: look first.
-                let exists = self
-                    .bounded(async {
-                        match client.head(&location).await {
-                            Ok(_) => Ok(true),
-                            Err(object_store::Error::NotFound { .. }) => Ok(false),
-                            Err(e) => Err(e),
-                        }
-                    })
-                    .await?;
-                if !exists {
-                    return Err(PersistError::NotFound);
-                }
-                self.bounded(client.delete(&location)).await?;
-                self.resources.counters.count(1);
-                Ok(Response::Done)
-            }
-            Request::RemoveAll => {
-                let ids = self.list(client).await?;
-                let removed = ids.len() as u64;
-                self.each(ids, |id| async move {
-                    self.bounded(client.delete(&self.object(&id))).await
-                })
-                .await?;
-                self.resources.counters.count(removed);
-                Ok(Response::Done)
-            }
-            Request::Keys => self.list(client).await.map(Response::Keys),
-            Request::Scan => {
-                let ids = self.list(client).await?;
-                let texts = self
-                    .each(ids.clone(), |id| async move { self.get(client, &id).await })
-                    .await?;
-                Ok(Response::Entries(
-                    ids.into_iter()
-                        .zip(texts)
-                        .filter_map(|(id, bytes)| Some((id, String::from_utf8(bytes?).ok()?)))
-                        .collect(),
-                ))
-            }
-        }
-    }
-
     /// Write one document as `mode` says; true when it was written.
     async fn put(
         &self,
@@ -640,35 +564,6 @@ impl S3Store {
     }
 
     /// Check the bucket answers, and with `validate` move aside every document that is not JSON.
-    async fn init(&self, client: &AmazonS3, validate: bool) -> Result<InitReport> {
-        let mut report = InitReport::default();
-        if !validate {
-            // One ListObjectsV2 page: reachable, credentials accepted, bucket there.
-            let mut first = client.list(Some(&self.dir));
-            if let Some(Err(e)) = self.bounded(async { Ok(first.next().await) }).await? {
-                return Err(failure(&self.config, &e));
-            }
-            return Ok(report);
-        }
-        for id in self.list(client).await? {
-            let Some(bytes) = self.get(client, &id).await? else {
-                continue;
-            };
-            if std::str::from_utf8(&bytes).is_ok() && is_valid_json(&bytes) {
-                continue;
-            }
-            let location = self.location(&id);
-            match self.move_aside(client, &id).await {
-                Ok(None) => {} // rewritten meanwhile
-                Ok(Some(moved)) => report
-                    .removed_invalid
-                    .push(format!("{location} (moved aside to {moved})")),
-                Err(e) => report.failed_removals.push(format!("{location}: {e}")),
-            }
-        }
-        Ok(report)
-    }
-
     /// Copy a document that is not JSON to `{id}.json.corrupt-{ms}` beside it (a name no listing
     /// takes for a document), then delete it if it still has the ETag copied; returns the copy's
     /// key, or `None` when it changed meanwhile (the copy is then removed). S3 has no
@@ -695,13 +590,151 @@ impl S3Store {
     }
 }
 
-impl Store for S3Store {
+impl S3Store {
+    /// Whether the object of `id` exists.
+    async fn exists(&self, client: &AmazonS3, id: &str) -> Result<bool> {
+        let location = self.object(id);
+        self.bounded(async {
+            match client.head(&location).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// The object of each id, concurrently; `None` where there is none.
+    async fn get_each(&self, client: &AmazonS3, ids: Vec<String>) -> Result<Vec<Option<Vec<u8>>>> {
+        self.each(ids, |id| async move { self.get(client, &id).await })
+            .await
+    }
+}
+
+impl Documents for S3Store {
+    type Raw = Vec<u8>;
+
     fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 
-    fn submit(self: Arc<Self>, request: Request, reply: Reply) {
-        spawn(async move { reply(self.run(request).await) })
+    fn location(&self, id: &str) -> String {
+        self.location(id)
+    }
+
+    fn quarantine_place(&self) -> String {
+        format!("{{id}}{SUFFIX}.corrupt-{{ms}} beside it")
+    }
+
+    /// One ListObjectsV2 page: reachable, credentials accepted, bucket there.
+    async fn prepare(&self) -> Result<()> {
+        let client = self.client().await?;
+        let mut first = client.list(Some(&self.dir));
+        if let Some(Err(e)) = self.bounded(async { Ok(first.next().await) }).await? {
+            return Err(failure(&self.config, &e));
+        }
+        Ok(())
+    }
+
+    fn judge(&self, _id: &str, bytes: Vec<u8>) -> Judged<Vec<u8>> {
+        match String::from_utf8(bytes) {
+            Ok(text) if is_valid_json(text.as_bytes()) => Judged::Json(text),
+            Ok(text) => Judged::Invalid {
+                why: "is not JSON".into(),
+                unhealed: Doc::Text(text.clone()),
+                raw: text.into_bytes(),
+            },
+            Err(e) => Judged::Invalid {
+                why: "is not JSON".into(),
+                unhealed: Doc::Text(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                raw: e.into_bytes(),
+            },
+        }
+    }
+
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let client = self.client().await?;
+        self.get_each(&client, ids.to_vec()).await
+    }
+
+    async fn has_many(&self, ids: &[String]) -> Result<Vec<bool>> {
+        let client = self.client().await?;
+        let client = &*client;
+        self.each(
+            ids.to_vec(),
+            |id| async move { self.exists(client, &id).await },
+        )
+        .await
+    }
+
+    async fn put_many(
+        &self,
+        docs: Vec<(String, String)>,
+        mode: WriteMode,
+        _durable: bool,
+    ) -> Result<usize> {
+        let client = self.client().await?;
+        let client = &*client;
+        // One PUT per id: the last text given for it.
+        let written = self
+            .each(last_per_id(docs), |(id, text)| async move {
+                self.put(client, &id, text, mode).await
+            })
+            .await?;
+        Ok(written.into_iter().filter(|w| *w).count())
+    }
+
+    async fn remove(&self, id: &str) -> Result<bool> {
+        let client = self.client().await?;
+        // S3 deletes succeed whether or not the object exists: look first.
+        if !self.exists(&client, id).await? {
+            return Ok(false);
+        }
+        self.bounded(client.delete(&self.object(id))).await?;
+        self.resources.counters.count(1);
+        Ok(true)
+    }
+
+    async fn remove_all(&self) -> Result<()> {
+        let client = self.client().await?;
+        let client = &*client;
+        let ids = self.list(client).await?;
+        let removed = ids.len() as u64;
+        self.each(ids, |id| async move {
+            self.bounded(client.delete(&self.object(&id))).await
+        })
+        .await?;
+        self.resources.counters.count(removed);
+        Ok(())
+    }
+
+    async fn ids(&self) -> Result<Vec<String>> {
+        let client = self.client().await?;
+        self.list(&client).await
+    }
+
+    async fn entries(&self) -> Result<Vec<(String, String)>> {
+        let found = self.scan_raw().await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(id, bytes)| Some((id, String::from_utf8(bytes).ok()?)))
+            .collect())
+    }
+
+    async fn scan_raw(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let client = self.client().await?;
+        let ids = self.list(&client).await?;
+        let found = self.get_each(&client, ids.clone()).await?;
+        Ok(ids
+            .into_iter()
+            .zip(found)
+            .filter_map(|(id, bytes)| Some((id, bytes?)))
+            .collect())
+    }
+
+    async fn quarantine(&self, id: &str, _bytes: &Vec<u8>) -> Result<Option<String>> {
+        let client = self.client().await?;
+        self.move_aside(&client, id).await
     }
 }
 
@@ -809,10 +842,8 @@ struct Resources {
     counters: Counters,
 }
 
-fn per_config() -> &'static PerConfig<S3Config, Resources> {
-    static PER_CONFIG: PerConfig<S3Config, Resources> = PerConfig::new();
-    &PER_CONFIG
-}
+/// What the stores of one configuration share, for the process.
+static PER_CONFIG: PerConfig<S3Config, Resources> = PerConfig::new();
 
 #[cfg(test)]
 mod tests {
@@ -822,25 +853,42 @@ mod tests {
     #[test]
     fn urls_name_bucket_prefix_and_endpoint() {
         assert_eq!(
-            parse_url("s3://bk/live/a?region=eu-west-1&endpoint=http%3A%2F%2F127.0.0.1%3A9000&pathStyle=false"),
+            parse_url("s3://bk/live/a?region=eu-west-1&endpoint=http%3A%2F%2F127.0.0.1%3A9000&pathStyle=false&commandTimeoutMs=20000"),
             Ok(UrlParts {
                 bucket: Some("bk".into()),
                 prefix: Some("live/a".into()),
                 region: Some("eu-west-1".into()),
                 endpoint: Some("http://127.0.0.1:9000".into()),
                 path_style: Some(false),
+                connect_timeout_ms: None,
+                command_timeout_ms: Some(20000),
             })
         );
         assert!(parse_url("https://bk/x").is_err());
         assert!(parse_url("s3://bk?regio=x").is_err());
         assert!(parse_url("s3://bk?pathStyle=yes").is_err());
+        for bad in ["0", "-1", "1.5", "2147483648", "soon"] {
+            assert!(
+                parse_url(&format!("s3://bk?connectTimeoutMs={bad}")).is_err(),
+                "{bad}"
+            );
+        }
+        // The option wins over the URL's parameter, as for every part of the URL.
+        let config = resolve(&json!({ "url": "s3://bkt?commandTimeoutMs=20000" })).expect("url");
+        assert_eq!(config.command_timeout, Duration::from_millis(20000));
+        let config =
+            resolve(&json!({ "url": "s3://bkt?commandTimeoutMs=20000", "commandTimeoutMs": 7 }))
+                .expect("both");
+        assert_eq!(config.command_timeout, Duration::from_millis(7));
     }
 
     #[test]
     fn options_are_checked_and_credentials_never_shown() {
         let refused = |options: Value| resolve(&options).expect_err("refused");
         assert_eq!(
-            (KIND.open)("e", "d", &json!({})).err().map(|e| e.code()),
+            crate::registry::Registered::open(&S3Backend, "e", "d", &json!({}))
+                .err()
+                .map(|e| e.code()),
             Some("PERSIST_INVALID_CONFIG")
         );
         for options in [

@@ -25,13 +25,13 @@ use tokio::sync::oneshot;
 
 use crate::contract::options::{boolean_param, query_pairs};
 use crate::contract::{
-    entity_segments, namespace_of, Doc, InitReport, Options, Reply, Request, Response, Scope,
-    Storage, Store, StoreStats, WriteMode,
+    entity_segments, namespace_of, BoxFuture, Doc, InitReport, Listing, Options, Reply, Request,
+    Response, Scope, Storage, Store, StoreStats, WriteMode,
 };
-use crate::error::{duplicate_sqlite, PersistError, Result};
+use crate::error::{PersistError, Result};
 use crate::exec::{blocking, lock, spawn};
 use crate::json::is_valid_json;
-use crate::registry::Kind;
+use crate::registry::Backend;
 use crate::remote::credentials::percent_decode;
 
 /// The schema this version writes; stored in `PRAGMA user_version`. 2 added `quarantine`.
@@ -82,62 +82,75 @@ fn options_from_url(url: &str) -> Result<Value> {
     Ok(Value::Object(options))
 }
 
-pub static KIND: Kind = Kind {
-    name: "sqlite",
-    schemes: &["sqlite"],
-    options_from_url,
-    open: |entity_name, base_dir, options| {
-        let resolved = Resolved::from(options)?;
+pub struct SqliteBackend;
+
+impl Backend for SqliteBackend {
+    type Config = Resolved;
+
+    const NAME: &str = "sqlite";
+    const SCHEMES: &[&str] = &["sqlite"];
+
+    fn config(&self, options: &Value) -> Result<Resolved> {
+        Resolved::from(options)
+    }
+
+    fn options_from_url(&self, url: &str) -> Result<Value> {
+        options_from_url(url)
+    }
+
+    fn open(&self, resolved: Resolved, entity: &str, base_dir: &str) -> Result<Arc<dyn Store>> {
         Ok(Arc::new(SqliteStore::new(
             resolved.config,
             resolved.sync_reads,
             base_dir,
-            entity_name,
+            entity,
         )?))
-    },
-    describe: |options| {
-        let resolved = Resolved::from(options)?;
-        Ok(json!({
+    }
+
+    fn describe(&self, resolved: &Resolved) -> Value {
+        json!({
             "path": resolved.config.path.display().to_string(),
             "synchronous": resolved.config.synchronous.pragma(),
             "syncReads": resolved.sync_reads,
-        }))
-    },
-    stats: |options| {
-        let config = Resolved::from(options)?.config;
-        Ok(registry()
-            .get(&config)
+        })
+    }
+
+    fn storage(&self, resolved: &Resolved) -> Storage {
+        storage(&resolved.config)
+    }
+
+    fn stats(&self, resolved: &Resolved) -> StoreStats {
+        registry()
+            .get(&resolved.config)
             .map(|db| db.stats())
-            .unwrap_or_default())
-    },
-    entities: |options, _root| {
-        let config = Resolved::from(options)?.config;
+            .unwrap_or_default()
+    }
+
+    fn entities(&self, resolved: Resolved, _root: &str) -> Result<Listing> {
+        let path = resolved.config.path;
         Ok(Box::pin(async move {
-            crate::exec::blocking(move || {
-                // Read-only, and never created: listing changes nothing.
-                let conn = Connection::open_with_flags(
-                    &config.path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-                )
-                .map_err(|e| PersistError::database(&config.path, e))?;
-                let mut statement = conn
-                    .prepare("SELECT DISTINCT namespace, entity FROM entities")
-                    .map_err(|e| PersistError::database(&config.path, e))?;
-                let rows = statement
-                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                    .map_err(|e| PersistError::database(&config.path, e))?;
-                Ok(rows)
-            })
-            .await
+            crate::exec::blocking(move || list_entities(&path)).await
         }))
-    },
-    storage: |options| Ok(storage(&Resolved::from(options)?.config)),
-    close: |options| {
-        let config = Resolved::from(options)?.config;
-        Ok(Box::pin(async move { SqliteStore::close(&config).await }))
-    },
-};
+    }
+
+    fn close(&self, resolved: Resolved) -> BoxFuture<Result<()>> {
+        Box::pin(async move { SqliteStore::close(&resolved.config).await })
+    }
+}
+
+/// Every (namespace, entity) of the database: read-only, and never created, so listing changes
+/// nothing.
+fn list_entities(path: &Path) -> Result<Vec<(String, String)>> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| PersistError::database(path, e))?;
+    let mut statement = conn
+        .prepare("SELECT DISTINCT namespace, entity FROM entities")
+        .map_err(|e| PersistError::database(path, e))?;
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(|e| PersistError::database(path, e))
+}
 
 /// The database file, whatever synchronous level a store writes its rows at.
 fn storage(config: &SqliteConfig) -> Storage {
@@ -145,7 +158,8 @@ fn storage(config: &SqliteConfig) -> Storage {
 }
 
 /// Options with their defaults applied: env at this moment, paths against the cwd now.
-struct Resolved {
+#[derive(Debug)]
+pub struct Resolved {
     config: SqliteConfig,
     sync_reads: bool,
 }
@@ -859,7 +873,7 @@ fn prepare_schema(conn: &mut Connection, path: &Path, synchronous: Synchronous) 
     };
     if found > SCHEMA_VERSION {
         return Err(PersistError::SchemaTooNew {
-            path: path.to_path_buf(),
+            location: path.display().to_string(),
             found,
             supported: SCHEMA_VERSION,
         });
@@ -874,8 +888,10 @@ fn prepare_schema(conn: &mut Connection, path: &Path, synchronous: Synchronous) 
 fn explain_open_failure(path: &Path, err: PersistError) -> PersistError {
     let cannot_open = matches!(
         &err,
-        PersistError::Database { source, .. }
-            if source.sqlite_error_code() == Some(ErrorCode::CannotOpen)
+        PersistError::Database {
+            code: Some(ErrorCode::CannotOpen),
+            ..
+        }
     );
     if !cannot_open {
         return err;
@@ -1006,8 +1022,9 @@ fn commit_group(conn: &mut Connection, path: &Path, group: Vec<WriteRequest>, co
         Err(e) if affects_every_write(&e) => {
             // Busy beyond the retry budget, I/O, disk full: retrying each write alone would only
             // repeat the wait per write. Fail them all with the same cause.
+            let error = PersistError::database(path, e);
             for request in group {
-                (request.reply)(Err(PersistError::database(path, duplicate_sqlite(&e))));
+                (request.reply)(Err(error.clone()));
             }
         }
         Err(_) => {
@@ -1134,6 +1151,7 @@ fn put(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::conformance;
     use crate::contract::testutil::{rt, Client, TempDir};
 
     fn open(cfg: &SqliteConfig, base: &str, entity: &str) -> Client {
@@ -1154,34 +1172,11 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_and_namespaces() {
-        let dir = TempDir::new("sqlite-rt");
+    fn keeps_the_store_contract() {
+        let dir = TempDir::new("sqlite-conformance");
         let cfg = config(&dir);
         rt().block_on(async {
-            let signal = open(&cfg, "./dump/data/signal/", "BTC_s_e");
-            let same = open(&cfg, "dump/data/signal", "BTC_s_e");
-            let schedule = open(&cfg, "./dump/data/schedule/", "BTC_s_e");
-            signal.init(true).await.expect("init");
-            schedule.init(true).await.expect("init");
-            signal.write("BTC", "{\"p\":1}").await.expect("write");
-            schedule.write("BTC", "{\"s\":2}").await.expect("write");
-            assert_eq!(
-                same.read("BTC").await.expect("read").as_deref(),
-                Some("{\"p\":1}")
-            );
-            assert_eq!(
-                schedule.read("BTC").await.expect("read").as_deref(),
-                Some("{\"s\":2}")
-            );
-            assert!(signal.has("BTC").await.expect("has"));
-            assert!(!signal.has("ETH").await.expect("has"));
-            assert_eq!(signal.keys().await.expect("keys"), vec!["BTC".to_owned()]);
-            signal.remove("BTC").await.expect("remove");
-            assert!(matches!(
-                signal.remove("BTC").await,
-                Err(PersistError::NotFound)
-            ));
-            assert_eq!(schedule.keys().await.expect("keys"), vec!["BTC".to_owned()]);
+            conformance::check(|base, entity| open(&cfg, base, entity)).await;
             SqliteStore::close(&cfg).await.expect("close");
         });
     }
@@ -1248,18 +1243,15 @@ mod tests {
     }
 
     #[test]
-    fn init_removes_rows_that_are_not_json() {
+    fn init_names_where_a_row_that_is_not_json_went() {
         let dir = TempDir::new("sqlite-heal");
         let cfg = config(&dir);
         rt().block_on(async {
             let store = open(&cfg, "ns", "e");
             store.init(true).await.expect("init");
-            store.write("good", "[1]").await.expect("write");
             store.write("bad", "{\"torn\":").await.expect("write");
             let report = store.init(true).await.expect("init");
-            assert_eq!(report.removed_invalid.len(), 1);
             assert!(report.removed_invalid[0].contains("id=bad (moved aside to table quarantine)"));
-            assert_eq!(store.keys().await.expect("keys"), vec!["good".to_owned()]);
             SqliteStore::close(&cfg).await.expect("close");
         });
     }

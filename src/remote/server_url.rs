@@ -1,0 +1,62 @@
+//! The `url` option of a server backend (PostgreSQL, MongoDB): where it came from, this library's
+//! parameters taken out of it, its scheme checked, and the driver's refusal of it shown without
+//! its credentials.
+
+use crate::contract::options::{take_url_params, Options};
+use crate::error::PersistError;
+use crate::error::Result;
+use crate::remote::credentials::{redact_url, scrub_secrets};
+
+pub struct ServerUrl {
+    /// The URL without the parameters that are ours.
+    pub url: String,
+    /// Where it came from ("the url option", a variable's name, "the default"), for messages.
+    pub origin: String,
+    /// Our parameters (`?table=`), percent-decoded.
+    pub params: Vec<(String, String)>,
+}
+
+impl ServerUrl {
+    /// The `url` option, else the first non-empty variable of `envs`, else `default`; `ours`
+    /// taken out of its query; its scheme one of `schemes`.
+    pub fn resolve(
+        options: &mut Options,
+        envs: &[&'static str],
+        default: &str,
+        ours: &[&str],
+        schemes: &[&str],
+    ) -> Result<ServerUrl> {
+        let (url, origin) = match options.string_or_env("url", envs)? {
+            Some(setting) => (setting.value, setting.origin),
+            None => (default.to_owned(), "the default".to_owned()),
+        };
+        let (url, params) = take_url_params(&url, ours)
+            .map_err(|detail| options.invalid(format!("{detail} (from {origin})")))?;
+        let prefixes: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
+        if !prefixes
+            .iter()
+            .any(|prefix| url.starts_with(prefix.as_str()))
+        {
+            return Err(options.invalid(format!(
+                "url must be a {} URL, got {} (from {origin})",
+                prefixes.join(" or "),
+                redact_url(&url)
+            )));
+        }
+        Ok(ServerUrl {
+            url,
+            origin,
+            params,
+        })
+    }
+
+    /// The driver refused the URL: its message, credentials scrubbed in case it echoes them.
+    pub fn refused(&self, options: &Options, driver_message: &str) -> PersistError {
+        options.invalid(format!(
+            "url {} (from {}): {}",
+            redact_url(&self.url),
+            self.origin,
+            scrub_secrets(driver_message, &self.url)
+        ))
+    }
+}
