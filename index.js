@@ -22,7 +22,7 @@ const { usePersist, useDefaultPersist } = require("./lib/kit/registration.js");
 const createFilePersist = factory("file");
 
 /** Atomic, durable JSON files in backtest-kit's own layout: `{baseDir}/{entityName}/{id}.json`. */
-const RustFilePersist = defaultClass("file");
+const RustFilePersist = defaultClass("file", "RustFilePersist");
 
 /**
  * A RustSqlitePersist class bound to explicit options, for example one database per domain:
@@ -32,7 +32,7 @@ const RustFilePersist = defaultClass("file");
 const createSqlitePersist = factory("sqlite");
 
 /** All entities in one embedded SQLite database (`./dump/backtest-kit.sqlite` unless configured). */
-const RustSqlitePersist = defaultClass("sqlite");
+const RustSqlitePersist = defaultClass("sqlite", "RustSqlitePersist");
 
 /**
  * A RustRedisPersist class bound to explicit options, e.g. a separate database or server per
@@ -44,7 +44,7 @@ const RustSqlitePersist = defaultClass("sqlite");
 const createRedisPersist = factory("redis");
 
 /** Every entity in Redis, one hash per entity, over one shared connection (`REDIS_URL` etc.). */
-const RustRedisPersist = defaultClass("redis");
+const RustRedisPersist = defaultClass("redis", "RustRedisPersist");
 
 /**
  * A RustPostgresPersist class bound to explicit options: `createPostgresPersist({ url:
@@ -55,7 +55,7 @@ const RustRedisPersist = defaultClass("redis");
 const createPostgresPersist = factory("postgres");
 
 /** Every entity in one PostgreSQL table, over shared connections (`DATABASE_URL` etc.). */
-const RustPostgresPersist = defaultClass("postgres");
+const RustPostgresPersist = defaultClass("postgres", "RustPostgresPersist");
 
 /**
  * A RustMongoPersist class bound to explicit options: `createMongoPersist({ url:
@@ -66,7 +66,7 @@ const RustPostgresPersist = defaultClass("postgres");
 const createMongoPersist = factory("mongodb");
 
 /** Every entity in one MongoDB collection, `_id` = `["namespace","entity","id"]` (`MONGODB_URI` etc.). */
-const RustMongoPersist = defaultClass("mongodb");
+const RustMongoPersist = defaultClass("mongodb", "RustMongoPersist");
 
 /**
  * A RustS3Persist class bound to explicit options: `createS3Persist({ url:
@@ -78,7 +78,7 @@ const RustMongoPersist = defaultClass("mongodb");
 const createS3Persist = factory("s3");
 
 /** An S3 object per document, `{prefix}/{namespace}/{entityName}/{id}.json` (`BACKTEST_KIT_RS_S3_URL`). */
-const RustS3Persist = defaultClass("s3");
+const RustS3Persist = defaultClass("s3", "RustS3Persist");
 
 module.exports.RustFilePersist = RustFilePersist;
 module.exports.createFilePersist = createFilePersist;

@@ -16,17 +16,13 @@ function optionsJson(options) {
   );
 }
 
-/** The class name of each backend, for messages and `createPersist`. */
-const CLASS_NAMES = {
-  file: "RustFilePersist",
-  sqlite: "RustSqlitePersist",
-  redis: "RustRedisPersist",
-  postgres: "RustPostgresPersist",
-  mongodb: "RustMongoPersist",
-  s3: "RustS3Persist",
-};
+/**
+ * The public class name of each backend, as index.js names its default class (`defaultClass`):
+ * for messages and the classes `createPersist` makes. A backend without one is named after it.
+ */
+const classNames = new Map();
+const classNameOf = (kind) => classNames.get(kind) ?? `Rust(${kind})Persist`;
 
-/** A factory's URL string as its options (the core parses it); a URL of another backend is refused. */
 /** The backend a store URL names and the options it stands for, as JSON (the core parses it). */
 const storeUrl = (url) => native(() => binding().backendForUrl(url));
 
@@ -35,7 +31,7 @@ function optionsOfUrl(kind, className, url) {
   if (parsed.kind !== kind) {
     throw new PersistError(
       "PERSIST_INVALID_CONFIG",
-      `${className}: ${JSON.stringify(url.split(":")[0])} URLs are for ${CLASS_NAMES[parsed.kind]} (createPersist(url) picks the backend from the URL)`,
+      `${className}: ${JSON.stringify(url.split(":")[0])} URLs are for ${classNameOf(parsed.kind)} (createPersist(url) picks the backend from the URL)`,
     );
   }
   return parsed.optionsJson;
@@ -52,7 +48,7 @@ function createPersist(url) {
     throw new PersistError("PERSIST_INVALID_CONFIG", `createPersist expects a store URL string, got ${describeArgument(url)}`);
   }
   const { kind, optionsJson: json } = storeUrl(url);
-  return backendClass(kind, CLASS_NAMES[kind], json, true);
+  return backendClass(kind, classNameOf(kind), json, true);
 }
 
 /**
@@ -107,10 +103,13 @@ function backendClass(kind, className, json, checkNow) {
 }
 
 /** `create…Persist(options)` of backend `kind`: a class with `options` bound, checked at once. */
-const factory = (kind) => (options = {}) => defineBackend(kind, CLASS_NAMES[kind], options);
+const factory = (kind) => (options = {}) => defineBackend(kind, classNameOf(kind), options);
 
-/** The class of backend `kind` with its defaults, made at load and checked when first used. */
-const defaultClass = (kind) => defineBackend(kind, CLASS_NAMES[kind], {}, { checkNow: false });
+/** The class `className` of backend `kind` with its defaults, made at load and checked when first used. */
+function defaultClass(kind, className) {
+  classNames.set(kind, className);
+  return defineBackend(kind, className, {}, { checkNow: false });
+}
 
 /** For the `backtest-kit-rs` command: the backend a store URL names and its options. */
 function backendForUrl(url) {
@@ -124,4 +123,7 @@ function entities(kind, options, root) {
   return request((id) => binding().listEntities(completionQueue(), id, kind, json, root));
 }
 
-module.exports = { createPersist, defineBackend, factory, defaultClass, backendForUrl, entities };
+/** For the `backtest-kit-rs` command: the backtest-kit domain of a namespace (the core's layout). */
+const domainOf = (namespace) => native(() => binding().domainOf(namespace));
+
+module.exports = { createPersist, defineBackend, factory, defaultClass, backendForUrl, entities, domainOf };

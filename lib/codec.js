@@ -29,7 +29,7 @@ function toKey(entityName, entityId, op) {
   );
 }
 
-/** How every encrypted document's text begins (src/store/sealed.rs ENVELOPE_HEAD). */
+/** How every encrypted document's text begins (src/layers/sealed.rs ENVELOPE_HEAD). */
 const ENVELOPE_HEAD = '{"$bkrs":';
 
 function encode(entityName, key, value) {
