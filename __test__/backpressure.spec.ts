@@ -1,30 +1,29 @@
 // Memory proportional to the work in flight, and a bound past which requests wait in order.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, inject, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-import { createRedisPersist, createSqlitePersist, inFlight, RustFilePersist, setMaxBytesInFlight } from "../index.js";
+import { inFlight, setMaxBytesInFlight } from "../index.js";
+import { BACKENDS, type Place } from "./backends";
 import { makeTempDir, removeDir } from "./helpers";
 
-let dir: string;
-beforeEach(async () => {
-  dir = await makeTempDir("backpressure");
-});
-afterEach(async () => {
-  await removeDir(dir);
-});
+describe.each(BACKENDS)("$name backend", (backend) => {
+  let dir: string;
+  let place: Place;
+  beforeEach(async () => {
+    dir = await makeTempDir("backpressure");
+    place = await backend.open(dir);
+  });
+  afterEach(async () => {
+    await place.cleanup();
+    await removeDir(dir);
+  });
 
-const backends = {
-  file: () => RustFilePersist,
-  sqlite: () => createSqlitePersist({ path: path.join(dir, "state.sqlite") }),
-  redis: () => createRedisPersist({ url: inject("redisUrl"), prefix: `bp-${path.basename(dir)}` }),
-};
-
-describe.each(Object.keys(backends) as Array<keyof typeof backends>)("%s backend", (name) => {
   it("300,000 un-awaited 1.5 KB writes: the last value issued wins, at most 2 KB of peak RSS each", { timeout: 240_000 }, () => {
     // A fresh process with an explicit GC, so the growth is this burst's alone.
-    const out = execFileSync(process.execPath, ["--expose-gc", path.join(__dirname, "fixtures", "pending-writes.cjs"), name, dir, inject("redisUrl")], {
+    const out = execFileSync(process.execPath, ["--expose-gc", path.join(__dirname, "fixtures", "pending-writes.cjs"), place.url, place.baseDir("base")], {
       encoding: "utf8",
+      env: { ...process.env, ...place.env },
       maxBuffer: 2 ** 20,
     });
     const { peakGrowthPerWrite, lastWins } = JSON.parse(out.trim().split("\n").pop()!);
@@ -33,8 +32,8 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("%s backend
   });
 
   it("past the bound on bytes in flight, requests wait in issue order and all settle", async () => {
-    const Persist = backends[name]();
-    const store = new Persist("bounded", path.join(dir, "base"));
+    const Persist = place.create();
+    const store = new Persist("bounded", place.baseDir("base"));
     await store.waitForInit(true);
     const bound = 64 * 1024;
     const previous = setMaxBytesInFlight(bound);
@@ -61,7 +60,6 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("%s backend
     } finally {
       sampling = false;
       setMaxBytesInFlight(previous);
-      await (Persist as any).close?.();
     }
     expect(worst).toBeLessThanOrEqual(bound + 1600);
     expect(inFlight()).toEqual({ bytes: 0, held: 0 });

@@ -3,40 +3,18 @@
 // same way and init leaves the data untouched, and the fast paths (batch writes, unchanged-skip)
 // still hold. Raw documents are read and written with independent clients.
 import { randomUUID } from "node:crypto";
-import fs from "node:fs";
 import path from "node:path";
 import * as kit from "backtest-kit";
-import Redis from "ioredis";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import {
-  createFilePersist,
-  createMongoPersist,
-  createPostgresPersist,
-  createRedisPersist,
-  createS3Persist,
-  createSqlitePersist,
-  useDefaultPersist,
-  usePersist,
-} from "../index.js";
-import { collect, makeTempDir, removeDir, sqliteAll, sqliteExec, withEnv } from "./helpers";
-import { mongoClient, mongoKey, s3Client, s3Dump, s3Get, s3Options, s3Put, s3RemoveAll } from "./stores";
+import { createSqlitePersist, useDefaultPersist, usePersist } from "../index.js";
+import { BACKENDS, type Place } from "./backends";
+import { collect, makeTempDir, removeDir, sqliteAll, withEnv } from "./helpers";
 
 const key = (seed: number) => Buffer.alloc(32, seed).toString("base64");
 const KEY = key(7);
 const OTHER = key(9);
 const NS = "dump/data/signal";
-
-interface Raw {
-  /** A class over this test's storage with `options` added (encryption among them). */
-  create(options: object): any;
-  get(entity: string, id: string): Promise<string | null>;
-  set(entity: string, id: string, text: string): Promise<void>;
-  /** Everything stored, as text, to search for plaintext and to compare before and after. */
-  dump(): Promise<string>;
-  cleanup(): Promise<void>;
-}
 
 let root: string;
 beforeAll(async () => {
@@ -46,118 +24,15 @@ afterAll(async () => {
   await removeDir(root);
 });
 
-const backends: Record<string, () => Promise<Raw>> = {
-  file: async () => {
-    const dir = fs.mkdtempSync(path.join(root, "file-"));
-    const file = (entity: string, id: string) => path.join(dir, NS, entity, `${id}.json`);
-    const walk = (d: string): string[] =>
-      fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)])) : [];
-    return {
-      create: (options) => createFilePersist(options),
-      get: async (entity, id) => (fs.existsSync(file(entity, id)) ? fs.readFileSync(file(entity, id), "utf8") : null),
-      set: async (entity, id, text) => fs.writeFileSync(file(entity, id), text),
-      dump: async () => walk(dir).sort().map((f) => `${f}\n${fs.readFileSync(f, "utf8")}`).join("\n"),
-      cleanup: async () => undefined,
-      base: dir,
-    } as Raw & { base: string };
-  },
-  sqlite: async () => {
-    const db = path.join(root, `${randomUUID()}.sqlite`);
-    const where = (entity: string, id: string) => `namespace = '${NS}' AND entity = '${entity}' AND id = '${id}'`;
-    const classes: any[] = [];
-    return {
-      create: (options) => {
-        const Class = createSqlitePersist({ path: db, ...options });
-        classes.push(Class);
-        return Class;
-      },
-      get: async (entity, id) => sqliteAll(db, `SELECT CAST(value AS TEXT) AS v FROM entities WHERE ${where(entity, id)}`)[0]?.v ?? null,
-      set: async (entity, id, text) => sqliteExec(db, `UPDATE entities SET value = '${text.replace(/'/g, "''")}' WHERE ${where(entity, id)}`),
-      dump: async () => JSON.stringify(sqliteAll(db, "SELECT namespace, entity, id, CAST(value AS TEXT) AS v FROM entities ORDER BY 1, 2, 3")),
-      cleanup: async () => {
-        for (const Class of classes) await Class.close();
-      },
-    };
-  },
-  redis: async () => {
-    const prefix = `enc-${randomUUID()}`;
-    const client = new Redis(inject("redisUrl"));
-    const hash = (entity: string) => `${prefix}:${JSON.stringify([NS, entity])}`;
-    return {
-      create: (options) => createRedisPersist({ url: inject("redisUrl"), prefix, ...options }),
-      get: (entity, id) => client.hget(hash(entity), id),
-      set: async (entity, id, text) => void (await client.hset(hash(entity), id, text)),
-      dump: async () => {
-        const keys = (await client.keys(`${prefix}:*`)).sort();
-        return JSON.stringify(await Promise.all(keys.map(async (k) => [k, await client.hgetall(k)])));
-      },
-      cleanup: async () => {
-        const keys = await client.keys(`${prefix}:*`);
-        if (keys.length) await client.del(...keys);
-        client.disconnect();
-      },
-    };
-  },
-  postgres: async () => {
-    const table = `enc_${randomUUID().replace(/-/g, "")}`;
-    const client = new pg.Client({ connectionString: inject("postgresUrl") });
-    await client.connect();
-    const classes: any[] = [];
-    return {
-      create: (options) => {
-        const Class = createPostgresPersist({ url: inject("postgresUrl"), table, ...options });
-        classes.push(Class);
-        return Class;
-      },
-      get: async (entity, id) => (await client.query(`SELECT value FROM ${table} WHERE namespace = $1 AND entity = $2 AND id = $3`, [NS, entity, id])).rows[0]?.value ?? null,
-      set: async (entity, id, text) => void (await client.query(`UPDATE ${table} SET value = $4 WHERE namespace = $1 AND entity = $2 AND id = $3`, [NS, entity, id, text])),
-      dump: async () => JSON.stringify((await client.query(`SELECT * FROM ${table} ORDER BY 1, 2, 3`)).rows),
-      cleanup: async () => {
-        for (const Class of classes) await Class.close();
-        await client.query(`DROP TABLE IF EXISTS ${table}, ${table}_quarantine, ${table}_meta`);
-        await client.end();
-      },
-    };
-  },
-  mongodb: async () => {
-    const collection = `enc_${randomUUID().replace(/-/g, "")}`;
-    const client = await mongoClient();
-    const docs = () => client.db("backtest_kit").collection<{ _id: string; v: string }>(collection);
-    return {
-      create: (options) => createMongoPersist({ url: inject("mongoUrl"), collection, ...options }),
-      get: async (entity, id) => (await docs().findOne({ _id: mongoKey(NS, entity, id) }))?.v ?? null,
-      set: async (entity, id, text) => void (await docs().updateOne({ _id: mongoKey(NS, entity, id) }, { $set: { v: text } })),
-      dump: async () => JSON.stringify(await docs().find({}).sort({ _id: 1 }).toArray()),
-      cleanup: async () => {
-        await docs().drop().catch(() => undefined);
-        await client.close();
-      },
-    };
-  },
-  s3: async () => {
-    const prefix = `enc-${randomUUID()}`;
-    const client = s3Client();
-    const key = (entity: string, id: string) => `${prefix}/${NS}/${entity}/${id}.json`;
-    return {
-      create: (options) => createS3Persist({ ...s3Options(prefix), ...options }),
-      get: (entity, id) => s3Get(client, key(entity, id)),
-      set: (entity, id, text) => s3Put(client, key(entity, id), text),
-      dump: async () => JSON.stringify(await s3Dump(prefix)),
-      cleanup: () => s3RemoveAll(client, prefix),
-    };
-  },
-};
-
-describe.each(Object.keys(backends))("%s backend", (name) => {
-  let raw: Raw & { base?: string };
+describe.each(BACKENDS)("$name backend", (backend) => {
+  let raw: Place;
   let Sealed: any;
-  const base = () => (raw.base ? path.join(raw.base, NS) : `./${NS}/`);
+  const base = () => raw.baseDir(NS);
   beforeAll(async () => {
-    raw = await backends[name]();
+    raw = await backend.open(root);
     Sealed = raw.create({ encryption: { key: KEY } });
   });
   afterAll(async () => {
-    await Sealed.close();
     await raw.cleanup();
   });
 
@@ -173,7 +48,7 @@ describe.each(Object.keys(backends))("%s backend", (name) => {
     const stored = await raw.dump();
     expect(stored).not.toContain(marker);
     expect(stored).not.toContain("priceOpen");
-    expect(JSON.parse((await raw.get("BTCUSDT_s1_ex1", "BTCUSDT"))!)).toMatchObject({ $bkrs: "xc20p1", kid: expect.any(String) });
+    expect(JSON.parse((await raw.get(NS, "BTCUSDT_s1_ex1", "BTCUSDT"))!)).toMatchObject({ $bkrs: "xc20p1", kid: expect.any(String) });
   });
 
   it("a tampered ciphertext, or one moved to another id, fails with PERSIST_DECRYPT", async () => {
@@ -181,12 +56,12 @@ describe.each(Object.keys(backends))("%s backend", (name) => {
     await store.waitForInit(true);
     await store.writeValue("A", { side: "A" });
     await store.writeValue("B", { side: "B" });
-    const a = (await raw.get("moved_s1_ex1", "A"))!;
-    await raw.set("moved_s1_ex1", "B", a);
+    const a = (await raw.get(NS, "moved_s1_ex1", "A"))!;
+    await raw.set(NS, "moved_s1_ex1", "B", a);
     await expect(store.readValue("B")).rejects.toMatchObject({ code: "PERSIST_DECRYPT" });
     const envelope = JSON.parse(a);
     const flipped = envelope.ct[5] === "A" ? "B" : "A";
-    await raw.set("moved_s1_ex1", "A", JSON.stringify({ ...envelope, ct: envelope.ct.slice(0, 5) + flipped + envelope.ct.slice(6) }));
+    await raw.set(NS, "moved_s1_ex1", "A", JSON.stringify({ ...envelope, ct: envelope.ct.slice(0, 5) + flipped + envelope.ct.slice(6) }));
     await expect(store.readValue("A")).rejects.toMatchObject({ code: "PERSIST_DECRYPT" });
   });
 

@@ -4,17 +4,15 @@
 // check that the framework still sees exactly what its default PersistBase would give it: the same
 // values, the same misses and warnings, the same files; and that the shortcuts (unchanged-skip,
 // insert-only, no fsync for caches, the candle cache) do what they promise and no more.
-import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import * as kit from "backtest-kit";
-import Redis from "ioredis";
-import pg from "pg";
-import { afterEach, beforeEach, describe, expect, inject, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import { createMongoPersist, createPostgresPersist, createRedisPersist, createS3Persist, createSqlitePersist, RustFilePersist, useDefaultPersist, usePersist } from "../index.js";
-import { makeTempDir, removeDir, sqliteAll, sqliteExec, treeSnapshot } from "./helpers";
-import { mongoClient, mongoKey, s3Client, s3Get, s3Options, s3Put, s3RemoveAll } from "./stores";
+import { RustFilePersist, useDefaultPersist, usePersist } from "../index.js";
+import { BACKENDS, type Harness as Backend, type Place } from "./backends";
+import { file } from "./backends/file";
+import { makeTempDir, removeDir, treeSnapshot } from "./helpers";
 
 // vitest runs index.js inline, but index.js loads lib/ with Node's own require. An ESM import of a
 // lib/ file or of index.js would give other copies (a candle cache that is never filled, a logger
@@ -24,13 +22,12 @@ const { candleCacheSize } = require("../lib/kit/candle-cache.js") as { candleCac
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { setLogger } = require("../index.js") as { setLogger(logger: { warn(message: string): void }): void };
 
-type BackendName = "file" | "sqlite" | "redis" | "postgres" | "mongodb" | "s3";
-
 // ---------------------------------------------------------------------------------------------
-// Backends, and a way to see and tamper with what they stored without going through our classes.
+// Backends (the shared harness list), and a way to see and tamper with what they stored without
+// going through our classes, addressed as backtest-kit addresses them: (baseDir, entity, id).
 
 interface Harness {
-  name: BackendName;
+  name: Backend["name"];
   Backend: any;
   /** The stored text of `{baseDir}/{entity}/{id}`, read by an independent client; null when absent. */
   stored(baseDir: string, entity: string, id: string | number): Promise<string | null>;
@@ -39,120 +36,16 @@ interface Harness {
   close(): Promise<void>;
 }
 
-/** `./dump/data/candle/` → `dump/data/candle`, as the database backends name namespaces. */
+/** `./dump/data/candle/` → `dump/data/candle`, as every backend names namespaces. */
 const namespaceOf = (baseDir: string) => baseDir.replace(/^\.\//, "").replace(/\/+$/, "");
 
-function makeHarness(name: BackendName, cwd: string): Harness {
-  if (name === "file") {
-    const file = (baseDir: string, entity: string, id: string | number) => path.join(cwd, baseDir, entity, `${id}.json`);
-    return {
-      name,
-      Backend: RustFilePersist,
-      stored: async (baseDir, entity, id) => (fs.existsSync(file(baseDir, entity, id)) ? fs.readFileSync(file(baseDir, entity, id), "utf8") : null),
-      tamper: async (baseDir, entity, id, text) => fs.writeFileSync(file(baseDir, entity, id), text),
-      close: async () => undefined,
-    };
-  }
-  if (name === "sqlite") {
-    const db = path.join(cwd, `fast-${randomUUID()}.sqlite`);
-    const Backend = createSqlitePersist({ path: db });
-    const where = (baseDir: string, entity: string, id: string | number) =>
-      `namespace = '${namespaceOf(baseDir)}' AND entity = '${entity}' AND id = '${id}'`;
-    return {
-      name,
-      Backend,
-      stored: async (baseDir, entity, id) => {
-        if (!fs.existsSync(db)) return null;
-        const rows = sqliteAll(db, `SELECT CAST(value AS TEXT) AS value FROM entities WHERE ${where(baseDir, entity, id)}`);
-        return rows.length ? rows[0].value : null;
-      },
-      tamper: async (baseDir, entity, id, text) =>
-        sqliteExec(db, `UPDATE entities SET value = '${text.replace(/'/g, "''")}' WHERE ${where(baseDir, entity, id)}`),
-      close: () => Backend.close(),
-    };
-  }
-  if (name === "postgres") {
-    const url = inject("postgresUrl");
-    const table = `fast_${randomUUID().replace(/-/g, "")}`;
-    const Backend = createPostgresPersist({ url, table });
-    let client: pg.Client | undefined;
-    const sql = async (text: string, params: unknown[]) => {
-      if (!client) {
-        client = new pg.Client({ connectionString: url });
-        await client.connect();
-      }
-      return client.query(text, params);
-    };
-    const where = "namespace = $1 AND entity = $2 AND id = $3";
-    return {
-      name,
-      Backend,
-      stored: async (baseDir, entity, id) => {
-        const exists = (await sql("SELECT to_regclass($1) AS t", [table])).rows[0].t !== null;
-        if (!exists) return null;
-        const { rows } = await sql(`SELECT value FROM ${table} WHERE ${where}`, [namespaceOf(baseDir), entity, String(id)]);
-        return rows.length ? rows[0].value : null;
-      },
-      tamper: async (baseDir, entity, id, text) =>
-        void (await sql(`UPDATE ${table} SET value = $4 WHERE ${where}`, [namespaceOf(baseDir), entity, String(id), text])),
-      close: async () => {
-        await Backend.close();
-        await sql(`DROP TABLE IF EXISTS ${table}, ${table}_quarantine, ${table}_meta`, []);
-        await client?.end();
-      },
-    };
-  }
-  if (name === "mongodb") {
-    const collection = `fast_${randomUUID().replace(/-/g, "")}`;
-    const Backend = createMongoPersist({ url: inject("mongoUrl"), collection });
-    const client = mongoClient();
-    const documents = async () => (await client).db("backtest_kit").collection<{ _id: string; v: string }>(collection);
-    const key = (baseDir: string, entity: string, id: string | number) => mongoKey(namespaceOf(baseDir), entity, id);
-    return {
-      name,
-      Backend,
-      stored: async (baseDir, entity, id) => (await (await documents()).findOne({ _id: key(baseDir, entity, id) }))?.v ?? null,
-      tamper: async (baseDir, entity, id, text) => void (await (await documents()).updateOne({ _id: key(baseDir, entity, id) }, { $set: { v: text } })),
-      close: async () => {
-        await Backend.close();
-        await (await documents()).drop().catch(() => undefined);
-        await (await client).close();
-      },
-    };
-  }
-  if (name === "s3") {
-    const prefix = `fast-${randomUUID()}`;
-    const Backend = createS3Persist(s3Options(prefix));
-    const client = s3Client();
-    // README "S3": `{prefix}/{namespace}/{entityName}/{id}.json`.
-    const key = (baseDir: string, entity: string, id: string | number) => `${prefix}/${namespaceOf(baseDir)}/${entity}/${id}.json`;
-    return {
-      name,
-      Backend,
-      stored: async (baseDir, entity, id) => s3Get(client, key(baseDir, entity, id)),
-      tamper: async (baseDir, entity, id, text) => s3Put(client, key(baseDir, entity, id), text),
-      close: async () => {
-        await Backend.close();
-        await s3RemoveAll(client, prefix);
-      },
-    };
-  }
-  const url = inject("redisUrl");
-  const prefix = `bkrs-fast-${randomUUID()}`;
-  const Backend = createRedisPersist({ url, prefix });
-  let client: Redis | undefined;
-  const redis = () => (client ??= new Redis(url));
-  // README "Redis": one hash per entity, `{prefix}:["{namespace}","{entityName}"]`, field = id.
-  const key = (baseDir: string, entity: string) => `${prefix}:${JSON.stringify([namespaceOf(baseDir), entity])}`;
+function harnessOf(backend: Backend, place: Place): Harness {
   return {
-    name,
-    Backend,
-    stored: async (baseDir, entity, id) => redis().hget(key(baseDir, entity), String(id)),
-    tamper: async (baseDir, entity, id, text) => void (await redis().hset(key(baseDir, entity), String(id), text)),
-    close: async () => {
-      client?.disconnect();
-      await Backend.close();
-    },
+    name: backend.name,
+    Backend: place.create(),
+    stored: (baseDir, entity, id) => place.get(namespaceOf(baseDir), entity, String(id)),
+    tamper: (baseDir, entity, id, text) => place.set(namespaceOf(baseDir), entity, String(id), text),
+    close: () => place.cleanup(),
   };
 }
 
@@ -171,18 +64,22 @@ function resetCandleCache(size = DEFAULT_CANDLE_CACHE): void {
 }
 
 interface Env {
+  /** The working directory of the test (the place's root: the file backend's documents land there). */
   dir: string;
+  /** What the suite made and removes after. */
+  temp: string;
   previousCwd: string;
   h: Harness;
 }
 
-async function enter(name: BackendName): Promise<Env> {
-  const dir = await makeTempDir(`fast-${name}`);
+async function enter(backend: Backend): Promise<Env> {
+  const temp = await makeTempDir(`fast-${backend.name}`);
+  const place = await backend.open(temp);
   const previousCwd = process.cwd();
-  process.chdir(dir);
+  process.chdir(place.root);
   useDefaultPersist(kit); // adapters drop instances made for another cwd
   resetCandleCache();
-  return { dir, previousCwd, h: makeHarness(name, dir) };
+  return { dir: place.root, temp, previousCwd, h: harnessOf(backend, place) };
 }
 
 async function leave(env: Env): Promise<void> {
@@ -192,7 +89,7 @@ async function leave(env: Env): Promise<void> {
   vi.restoreAllMocks();
   await env.h.close();
   process.chdir(env.previousCwd);
-  await removeDir(env.dir);
+  await removeDir(env.temp);
 }
 
 /** `{ writes, commits }` added to `Backend.stats()` by `fn` (file counters are process-wide: run alone). */
@@ -252,13 +149,11 @@ const logEntries = (count: number) =>
 
 // ---------------------------------------------------------------------------------------------
 
-const BACKENDS: BackendName[] = ["file", "sqlite", "redis", "postgres", "mongodb", "s3"];
-
-describe.each(BACKENDS)("%s backend through usePersist", (name) => {
+describe.each(BACKENDS.map((backend) => [backend.name, backend] as const))("%s backend through usePersist", (_name, backend) => {
   let env: Env;
   let h: Harness;
   beforeEach(async () => {
-    env = await enter(name);
+    env = await enter(backend);
     h = env.h;
   });
   afterEach(async () => {
@@ -549,7 +444,7 @@ describe.each(BACKENDS)("%s backend through usePersist", (name) => {
 describe("RustFilePersist only", () => {
   let env: Env;
   beforeEach(async () => {
-    env = await enter("file");
+    env = await enter(file);
   });
   afterEach(async () => {
     await leave(env);

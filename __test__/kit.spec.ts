@@ -4,22 +4,18 @@ import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import path from "node:path";
 import * as kit from "backtest-kit";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import {
-  createMongoPersist,
-  createPostgresPersist,
-  createRedisPersist,
-  createS3Persist,
   createSqlitePersist,
   DOMAINS,
   RustFilePersist,
   useDefaultPersist,
   usePersist,
 } from "../index.js";
+import { BACKENDS } from "./backends";
 import type { PersistCtor } from "./conformance";
 import { collect, makeTempDir, removeDir, signalRow, treeSnapshot } from "./helpers";
-import { s3Options } from "./stores";
 
 const when = new Date(Date.UTC(2026, 10, 20, 12, 0));
 const candleStart = Date.UTC(2026, 10, 20, 0, 0);
@@ -169,44 +165,14 @@ afterAll(async () => {
   await removeDir(root);
 });
 
-const backends: Array<[string, () => { Backend: PersistCtor; close(): Promise<void> }]> = [
-  ["RustFilePersist", () => ({ Backend: RustFilePersist, close: async () => undefined })],
-  [
-    "RustSqlitePersist",
-    () => {
-      const Backend = createSqlitePersist({ path: path.join(root, `kit-${randomUUID()}.sqlite`) });
-      return { Backend, close: () => Backend.close() };
-    },
-  ],
-  [
-    "RustRedisPersist",
-    () => {
-      const Backend = createRedisPersist({ url: inject("redisUrl"), prefix: `bkrs-kit-${randomUUID()}` });
-      return { Backend, close: () => Backend.close() };
-    },
-  ],
-  [
-    "RustPostgresPersist",
-    () => {
-      const Backend = createPostgresPersist({ url: inject("postgresUrl"), table: `kit_${randomUUID().replace(/-/g, "")}` });
-      return { Backend, close: () => Backend.close() };
-    },
-  ],
-  [
-    "RustMongoPersist",
-    () => {
-      const Backend = createMongoPersist({ url: inject("mongoUrl"), collection: `kit_${randomUUID().replace(/-/g, "")}` });
-      return { Backend, close: () => Backend.close() };
-    },
-  ],
-  [
-    "RustS3Persist",
-    () => {
-      const Backend = createS3Persist(s3Options(`kit-${randomUUID()}`));
-      return { Backend, close: () => Backend.close() };
-    },
-  ],
-];
+/** Every backend of the harness list: a class over a fresh place of it, and its cleanup. */
+const backends = BACKENDS.map((backend) => [
+  backend.name,
+  async (): Promise<{ Backend: PersistCtor; close(): Promise<void> }> => {
+    const place = await backend.open(root);
+    return { Backend: place.create(), close: () => place.cleanup() };
+  },
+] as const);
 
 /** Every domain's adapter given `Backend` itself, the package's one-line design; returns the domains. */
 function registerWithAdapters(Backend: PersistCtor): string[] {
@@ -224,7 +190,7 @@ async function dumpFiles(dir: string): Promise<string[]> {
 
 describe.each(backends)("PersistXAdapter.usePersistXAdapter(%s), without usePersist", (name, make) => {
   it("routes all 16 domains through the backend: the framework's results, the same keys as usePersist, no JSON files", async () => {
-    const { Backend, close } = make();
+    const { Backend, close } = await make();
     const calls: Call[] = [];
     const Recorded = recording(Backend, calls);
     registerWithAdapters(Recorded);
@@ -237,7 +203,8 @@ describe.each(backends)("PersistXAdapter.usePersistXAdapter(%s), without usePers
         const seen = calls.filter((c) => c.baseDir.includes(`/${domain}/`) || c.baseDir.startsWith(`./dump/${domain}/`));
         expect(seen.some((c) => c.op === "write"), `${domain} written through the backend`).toBe(true);
       }
-      if (Backend === RustFilePersist) expect(await treeSnapshot(cwd)).toEqual(referenceTree);
+      // The file backend writes backtest-kit's own layout in the working directory.
+      if (name === "file") expect(await treeSnapshot(cwd)).toEqual(referenceTree);
       else expect(await dumpFiles(cwd), "nothing fell back to backtest-kit's JSON files").toEqual([]);
       expect((Backend as any).stats().writes, `${name}: the writes reached the backend`).toBeGreaterThan(0);
 
@@ -300,9 +267,9 @@ describe("a class given to an adapter", () => {
   });
 });
 
-describe.each(backends)("usePersist(kit, %s)", (_name, make) => {
+describe.each(backends)("usePersist(kit, %s)", (name, make) => {
   it("routes all 16 domains through the backend with backtest-kit's behaviour unchanged", async () => {
-    const { Backend, close } = make();
+    const { Backend, close } = await make();
     const calls: Call[] = [];
     expect(usePersist(kit, recording(Backend, calls))).toEqual([...DOMAINS]);
     const cwd = await makeTempDir("kit-run");
@@ -316,7 +283,7 @@ describe.each(backends)("usePersist(kit, %s)", (_name, make) => {
         expect(seen.some((c) => c.op === "write"), `${domain} written through the backend`).toBe(true);
         expect(seen.some((c) => c.op === "read" || c.op === "keys"), `${domain} read through the backend`).toBe(true);
       }
-      if (Backend === RustFilePersist) {
+      if (name === "file") {
         // Same files, byte for byte, as backtest-kit's default storage wrote.
         expect(await treeSnapshot(cwd)).toEqual(referenceTree);
       }
