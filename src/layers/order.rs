@@ -415,12 +415,18 @@ mod tests {
         outcome
     }
 
+    /// A file store of entity `e` under `tmp`, its directory made.
+    async fn initialised_store(tmp: &TempDir) -> Arc<dyn Store> {
+        let store: Arc<dyn Store> = Arc::new(FileStore::new(&tmp.0, "e").expect("store"));
+        Client(Arc::clone(&store)).init(true).await.expect("init");
+        store
+    }
+
     #[test]
     fn the_last_write_issued_wins_whatever_the_sizes() {
         let tmp = TempDir::new("order");
         rt().block_on(async {
-            let store: Arc<dyn Store> = Arc::new(FileStore::new(&tmp.0, "e").expect("store"));
-            Client(Arc::clone(&store)).init(true).await.expect("init");
+            let store = initialised_store(&tmp).await;
             for trial in 0..100 {
                 let large = format!("\"{trial}{}\"", "L".repeat(256 * 1024));
                 let first = write(&store, "x", large);
@@ -437,10 +443,9 @@ mod tests {
     fn a_burst_to_one_id_is_its_first_and_last_write_and_all_settle() {
         let tmp = TempDir::new("burst");
         rt().block_on(async {
-            let store: Arc<dyn Store> = Arc::new(FileStore::new(&tmp.0, "e").expect("store"));
-            Client(Arc::clone(&store)).init(true).await.expect("init");
+            let store = initialised_store(&tmp).await;
             // Another store of the same entity shares the order.
-            let twin: Arc<dyn Store> = Arc::new(FileStore::new(&tmp.0, "e").expect("store"));
+            let twin = initialised_store(&tmp).await;
             let outcomes: Vec<_> = (0..500)
                 .map(|i| {
                     write(

@@ -60,3 +60,20 @@ impl ServerUrl {
         ))
     }
 }
+
+/// An error's message followed by those of its causes that it does not already hold
+/// (`invalid connection string: unknown option \`tabel\``), for drivers whose top message is
+/// only the kind of failure.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        cause = inner.source();
+    }
+    message
+}

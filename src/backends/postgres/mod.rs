@@ -44,7 +44,7 @@ use crate::remote::connections::{
 };
 use crate::remote::credentials::{redact_url, scrub_secrets};
 use crate::remote::engine::{Documents, Judged, Served};
-use crate::remote::server_url::ServerUrl;
+use crate::remote::server_url::{with_causes, ServerUrl};
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_POSTGRES_URL";
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -213,7 +213,7 @@ fn resolve(options: &Value) -> Result<PostgresConfig> {
     let (connect, ssl) = split_sslmode(&server.url)
         .map_err(|detail| options.invalid(format!("{detail} (from {})", server.origin)))?;
     if let Err(e) = connect.parse::<tokio_postgres::Config>() {
-        return Err(server.refused(&options, &e.to_string()));
+        return Err(server.refused(&options, &with_causes(&e)));
     }
     let schema = options
         .string_or_url_param("schema", &server.params)?
@@ -1189,6 +1189,19 @@ static PER_CONFIG: PerConfig<PostgresConfig, Resources> = PerConfig::new();
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_url_names_what_the_driver_refused_without_the_password() {
+        let err =
+            resolve(&json!({ "url": "postgres://u:hunter22@h/db?tabel=x" })).expect_err("refused");
+        let message = err.to_string();
+        // The URL is shown too: the driver's own words must name the parameter.
+        let (_, driver) = message
+            .split_once("(from the url option): ")
+            .expect("wording");
+        assert!(driver.contains("tabel"), "{message}");
+        assert!(!message.contains("hunter22"), "{message}");
+    }
 
     #[test]
     fn sslmode_is_taken_out_of_the_url() {

@@ -200,20 +200,8 @@ fn resolve(options: &Value) -> Result<S3Config> {
             "bucket must be 3 to 63 lowercase letters, digits, - or ., got {bucket:?}{bucket_origin}"
         )));
     }
-    let prefix = options
-        .string("prefix")?
-        .or(from_url.prefix.take())
-        .unwrap_or_default();
-    if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains('\0') {
-        return Err(options.invalid(format!(
-            "prefix must not hold . or .. parts or NUL, got {prefix:?}"
-        )));
-    }
-    let prefix = prefix
-        .split('/')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("/");
+    let prefix = options.string("prefix")?.or(from_url.prefix.take());
+    let prefix = normal_prefix(&options, prefix.unwrap_or_default())?;
     let region = options
         .string("region")?
         .or(from_url.region.take())
@@ -260,6 +248,20 @@ fn resolve(options: &Value) -> Result<S3Config> {
         connect_timeout,
         command_timeout,
     })
+}
+
+/// The key prefix without empty parts (`a//b/` is `a/b`); `.`, `..` and NUL refused.
+fn normal_prefix(options: &Options, prefix: String) -> Result<String> {
+    if prefix.split('/').any(|p| p == "." || p == "..") || prefix.contains('\0') {
+        return Err(options.invalid(format!(
+            "prefix must not hold . or .. parts or NUL, got {prefix:?}"
+        )));
+    }
+    Ok(prefix
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("/"))
 }
 
 /// The rules S3 gives for bucket names (path-style servers accept the same).

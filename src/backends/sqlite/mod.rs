@@ -423,25 +423,15 @@ impl SqliteStore {
                 .map(|flags| flags.map(Response::Flags)),
             Request::Keys => db
                 .with_reader(place, |conn| {
-                    let mut stmt = conn.prepare_cached(
-                        "SELECT id FROM entities WHERE namespace = ?1 AND entity = ?2",
-                    )?;
-                    let ids = stmt.query_map(params![ns, entity], |row| row.get(0))?;
-                    ids.collect()
+                    entity_rows(conn, "id", ns, entity, |row| row.get(0))
                 })
                 .map(|keys| keys.map(Response::Keys)),
             Request::Scan => db
                 .with_reader(place, |conn| {
-                    let mut stmt = conn.prepare_cached(
-                        "SELECT id, value FROM entities WHERE namespace = ?1 AND entity = ?2",
-                    )?;
-                    let rows = stmt.query_map(params![ns, entity], |row| {
-                        Ok((
-                            row.get::<_, String>(0)?,
-                            String::from_utf8_lossy(row.get_ref(1)?.as_bytes()?).into_owned(),
-                        ))
-                    })?;
-                    rows.collect()
+                    entity_rows(conn, "id, value", ns, entity, |row| {
+                        let value = row.get_ref(1)?.as_bytes()?;
+                        Ok((row.get(0)?, String::from_utf8_lossy(value).into_owned()))
+                    })
                 })
                 .map(|entries| entries.map(Response::Entries)),
             other => Err(PersistError::Task(format!("not a read request: {other:?}"))),
@@ -592,6 +582,20 @@ impl Store for SqliteStore {
             _ => None,
         }
     }
+}
+
+/// `columns` of every row of the entity, each made into a `T` by `row_to`.
+fn entity_rows<T>(
+    conn: &Connection,
+    columns: &str,
+    ns: &str,
+    entity: &str,
+    row_to: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let sql = format!("SELECT {columns} FROM entities WHERE namespace = ?1 AND entity = ?2");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![ns, entity], row_to)?;
+    rows.collect()
 }
 
 fn read_query(
