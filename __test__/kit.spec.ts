@@ -174,6 +174,22 @@ const backends = BACKENDS.map((backend) => [
   },
 ] as const);
 
+/**
+ * `body` with a class over a fresh place of the backend and a working directory of its own;
+ * afterwards the default storage is back and the place and the directory are gone.
+ */
+async function withBackend(make: (typeof backends)[number][1], tag: string, body: (Backend: PersistCtor, cwd: string) => Promise<void>) {
+  const { Backend, close } = await make();
+  const cwd = await makeTempDir(tag);
+  try {
+    await body(Backend, cwd);
+  } finally {
+    useDefaultPersist(kit);
+    await close();
+    await removeDir(cwd);
+  }
+}
+
 /** Every domain's adapter given `Backend` itself, the package's one-line design; returns the domains. */
 function registerWithAdapters(Backend: PersistCtor): string[] {
   return DOMAINS.map((domain) => {
@@ -190,12 +206,9 @@ async function dumpFiles(dir: string): Promise<string[]> {
 
 describe.each(backends)("PersistXAdapter.usePersistXAdapter(%s), without usePersist", (name, make) => {
   it("routes all 16 domains through the backend: the framework's results, the same keys as usePersist, no JSON files", async () => {
-    const { Backend, close } = await make();
-    const calls: Call[] = [];
-    const Recorded = recording(Backend, calls);
-    registerWithAdapters(Recorded);
-    const cwd = await makeTempDir("kit-adapters");
-    try {
+    await withBackend(make, "kit-adapters", async (Backend, cwd) => {
+      const calls: Call[] = [];
+      registerWithAdapters(recording(Backend, calls));
       const results = await runScenarios(cwd);
       expect(results).toEqual(reference);
       expect((results.signal as any).minuteEstimatedTime).toBe(Infinity);
@@ -215,11 +228,7 @@ describe.each(backends)("PersistXAdapter.usePersistXAdapter(%s), without usePers
         expect(await kit.PersistRiskAdapter.readPositionData("r1", "ex1", when)).toEqual(reference.risk);
         expect(await kit.PersistStorageAdapter.readStorageData(false)).toEqual(reference.storage);
       });
-    } finally {
-      useDefaultPersist(kit);
-      await close();
-      await removeDir(cwd);
-    }
+    });
   });
 });
 
@@ -269,11 +278,9 @@ describe("a class given to an adapter", () => {
 
 describe.each(backends)("usePersist(kit, %s)", (name, make) => {
   it("routes all 16 domains through the backend with backtest-kit's behaviour unchanged", async () => {
-    const { Backend, close } = await make();
-    const calls: Call[] = [];
-    expect(usePersist(kit, recording(Backend, calls))).toEqual([...DOMAINS]);
-    const cwd = await makeTempDir("kit-run");
-    try {
+    await withBackend(make, "kit-run", async (Backend, cwd) => {
+      const calls: Call[] = [];
+      expect(usePersist(kit, recording(Backend, calls))).toEqual([...DOMAINS]);
       const results = await runScenarios(cwd);
       expect(results).toEqual(reference);
       // Restores from JSON, as the default does: Infinity comes back, defaults fill in.
@@ -287,11 +294,7 @@ describe.each(backends)("usePersist(kit, %s)", (name, make) => {
         // Same files, byte for byte, as backtest-kit's default storage wrote.
         expect(await treeSnapshot(cwd)).toEqual(referenceTree);
       }
-    } finally {
-      useDefaultPersist(kit);
-      await close();
-      await removeDir(cwd);
-    }
+    });
   });
 });
 

@@ -46,3 +46,21 @@ export interface Harness {
 }
 
 export const uniqueName = (tag: string) => `${tag}_${Math.random().toString(36).slice(2, 10)}${Date.now().toString(36)}`;
+
+/**
+ * The classes a place makes, closed together at its clean-up: `create` adds the place's own
+ * options to the caller's (which win), `close` closes every class made.
+ */
+export function classes(make: (options: object) => any): { create(options?: object): any; close(): Promise<void> } {
+  const made: any[] = [];
+  return {
+    create: (options = {}) => {
+      const Class = make(options);
+      made.push(Class);
+      return Class;
+    },
+    close: async () => {
+      for (const Class of made) await Class.close();
+    },
+  };
+}

@@ -2,7 +2,7 @@ import { inject } from "vitest";
 
 import { createMongoPersist } from "../../index.js";
 import { mongoClient, mongoKey } from "../stores";
-import { type Harness, uniqueName } from "./harness";
+import { classes, type Harness, uniqueName } from "./harness";
 
 export const mongodb: Harness = {
   name: "mongodb",
@@ -12,13 +12,9 @@ export const mongodb: Harness = {
     const url = inject("mongoUrl");
     const client = await mongoClient();
     const docs = () => client.db("backtest_kit").collection<{ _id: string; v: string }>(collection);
-    const classes: any[] = [];
+    const made = classes((options) => createMongoPersist({ url, collection, ...options }));
     return {
-      create: (options = {}) => {
-        const Class = createMongoPersist({ url, collection, ...options });
-        classes.push(Class);
-        return Class;
-      },
+      create: made.create,
       url: `${url}${url.includes("?") ? "&" : "?"}collection=${collection}`,
       env: {},
       root,
@@ -31,7 +27,7 @@ export const mongodb: Harness = {
         return n ? [`${n} documents moved aside`] : [];
       },
       cleanup: async () => {
-        for (const Class of classes) await Class.close();
+        await made.close();
         await docs().drop().catch(() => undefined);
         await client.close();
       },

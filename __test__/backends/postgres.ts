@@ -2,7 +2,7 @@ import pg from "pg";
 import { inject } from "vitest";
 
 import { createPostgresPersist } from "../../index.js";
-import { type Harness, uniqueName } from "./harness";
+import { classes, type Harness, uniqueName } from "./harness";
 
 export const postgres: Harness = {
   name: "postgres",
@@ -12,14 +12,9 @@ export const postgres: Harness = {
     const url = inject("postgresUrl");
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    const classes: any[] = [];
-    const create = (options = {}) => {
-      const Class = createPostgresPersist({ url, table, ...options });
-      classes.push(Class);
-      return Class;
-    };
+    const made = classes((options) => createPostgresPersist({ url, table, ...options }));
     return {
-      create,
+      create: made.create,
       url: `${url}${url.includes("?") ? "&" : "?"}table=${table}`,
       env: {},
       root,
@@ -31,7 +26,7 @@ export const postgres: Harness = {
       },
       set: async (ns, entity, id, text) => {
         // The table exists once a store of this place has been initialised.
-        await new (create())(entity, `./${ns}/`).waitForInit(false);
+        await new (made.create())(entity, `./${ns}/`).waitForInit(false);
         await client.query(
           `INSERT INTO ${table} (namespace, entity, id, value) VALUES ($1, $2, $3, $4) ON CONFLICT (namespace, entity, id) DO UPDATE SET value = $4`,
           [ns, entity, id, text],
@@ -44,7 +39,7 @@ export const postgres: Harness = {
         return n ? [`${n} rows moved aside`] : [];
       },
       cleanup: async () => {
-        for (const Class of classes) await Class.close();
+        await made.close();
         await client.query(`DROP TABLE IF EXISTS ${table}, ${table}_quarantine, ${table}_meta`);
         await client.end();
       },

@@ -2,7 +2,7 @@ import Redis from "ioredis";
 import { inject } from "vitest";
 
 import { createRedisPersist } from "../../index.js";
-import { type Harness, uniqueName } from "./harness";
+import { classes, type Harness, uniqueName } from "./harness";
 
 export const redis: Harness = {
   name: "redis",
@@ -12,13 +12,9 @@ export const redis: Harness = {
     const url = inject("redisUrl");
     const client = new Redis(url);
     const hash = (ns: string, entity: string) => `${prefix}:${JSON.stringify([ns, entity])}`;
-    const classes: any[] = [];
+    const made = classes((options) => createRedisPersist({ url, prefix, ...options }));
     return {
-      create: (options = {}) => {
-        const Class = createRedisPersist({ url, prefix, ...options });
-        classes.push(Class);
-        return Class;
-      },
+      create: made.create,
       url: `${url}?prefix=${prefix}`,
       env: {},
       root,
@@ -31,7 +27,7 @@ export const redis: Harness = {
       },
       intact: async () => (await client.keys(`${prefix}:quarantine:*`)).map((key) => `moved aside: ${key}`),
       cleanup: async () => {
-        for (const Class of classes) await Class.close();
+        await made.close();
         const keys = await client.keys(`${prefix}:*`);
         if (keys.length) await client.del(...keys);
         client.disconnect();

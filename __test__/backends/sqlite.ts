@@ -3,7 +3,7 @@ import path from "node:path";
 
 import { createSqlitePersist } from "../../index.js";
 import { sqliteAll, sqliteExec } from "../helpers";
-import { type Harness, uniqueName } from "./harness";
+import { classes, type Harness, uniqueName } from "./harness";
 
 const quote = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
@@ -15,13 +15,9 @@ export const sqlite: Harness = {
   async open(root) {
     const db = path.join(root, `${uniqueName("db")}.sqlite`);
     const where = (ns: string, entity: string, id: string) => `namespace = ${quote(ns)} AND entity = ${quote(entity)} AND id = ${quote(id)}`;
-    const classes: any[] = [];
+    const made = classes((options) => createSqlitePersist({ path: db, ...options }));
     return {
-      create: (options = {}) => {
-        const Class = createSqlitePersist({ path: db, ...options });
-        classes.push(Class);
-        return Class;
-      },
+      create: made.create,
       url: `sqlite:${db}`,
       env: {},
       root,
@@ -39,7 +35,7 @@ export const sqlite: Harness = {
         return [...(check === "ok" ? [] : [`integrity_check: ${check}`]), ...(aside ? [`${aside} rows moved aside`] : [])];
       },
       cleanup: async () => {
-        for (const Class of classes) await Class.close();
+        await made.close();
       },
     };
   },
