@@ -132,7 +132,7 @@ declare abstract class NativePersist<Entity = any> {
 export interface StoreStats {
   /** Documents written (created or changed). */
   writes: number;
-  /** Commits that wrote them: SQLite transactions, file-backend sync groups, Redis write round trips. */
+  /** Commits that wrote them: SQLite and PostgreSQL transactions, file-backend sync groups, Redis write round trips, MongoDB update commands, S3 requests. */
   commits: number;
 }
 

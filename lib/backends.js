@@ -87,7 +87,8 @@ function backendClass(kind, className, json, checkNow) {
 
     /**
      * `{ writes, commits }` of the storage these options name: documents written, and the commits
-     * that wrote them (SQLite transactions, file sync groups, Redis write round trips).
+     * that wrote them (SQLite and PostgreSQL transactions, file sync groups, Redis write round trips,
+     * MongoDB update commands, S3 requests).
      */
     static stats() {
       return native(() => binding().backendStats(kind, json));

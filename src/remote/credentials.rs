@@ -1,5 +1,5 @@
-//! Credentials in connection URLs (Redis, PostgreSQL): shown redacted, and scrubbed from text
-//! that client libraries produce, in case it echoes them.
+//! Credentials in connection URLs (Redis, PostgreSQL, MongoDB, an S3 endpoint): shown redacted,
+//! and scrubbed from text that client libraries produce, in case it echoes them.
 
 /// The URL with any `user:password@` replaced, for messages and logs. Everything up to the
 /// last `@` is credentials, even if a password holds an unencoded `/`, `?` or `#`.
