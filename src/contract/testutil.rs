@@ -119,9 +119,6 @@ impl Client {
             other => panic!("unexpected {other:?}"),
         }
     }
-}
-
-impl Client {
     pub async fn remove_all(&self) -> Result<()> {
         call(&self.0, Request::RemoveAll).await.map(drop)
     }

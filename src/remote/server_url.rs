@@ -3,8 +3,7 @@
 //! its credentials.
 
 use crate::contract::options::{take_url_params, Options};
-use crate::error::PersistError;
-use crate::error::Result;
+use crate::error::{PersistError, Result};
 use crate::remote::credentials::{redact_url, scrub_secrets};
 
 pub struct ServerUrl {

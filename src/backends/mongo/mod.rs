@@ -259,15 +259,6 @@ impl MongoStore {
         }
     }
 
-    fn location(&self, id: &str) -> String {
-        format!(
-            "{} namespace={} entity={} id={id}",
-            self.config.shown(),
-            self.namespace,
-            self.entity
-        )
-    }
-
     async fn database(&self) -> Result<Database> {
         let config = &self.config;
         let link = self.resources.client.get(|_| true, connect(config)).await?;
@@ -549,7 +540,12 @@ impl Documents for MongoStore {
     }
 
     fn location(&self, id: &str) -> String {
-        self.location(id)
+        format!(
+            "{} namespace={} entity={} id={id}",
+            self.config.shown(),
+            self.namespace,
+            self.entity
+        )
     }
 
     fn quarantine_place(&self) -> String {

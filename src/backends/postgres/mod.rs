@@ -322,15 +322,6 @@ impl PostgresStore {
         })
     }
 
-    fn location(&self, id: &str) -> String {
-        format!(
-            "{} namespace={} entity={} id={id}",
-            self.config.shown(),
-            self.namespace,
-            self.entity
-        )
-    }
-
     /// The shared read connection, connected again when it was lost.
     async fn reader(&self) -> Result<Link<PgConn>> {
         let usable = |conn: &PgConn| !conn.client.is_closed();
@@ -396,7 +387,12 @@ impl Documents for PostgresStore {
     }
 
     fn location(&self, id: &str) -> String {
-        self.location(id)
+        format!(
+            "{} namespace={} entity={} id={id}",
+            self.config.shown(),
+            self.namespace,
+            self.entity
+        )
     }
 
     fn quarantine_place(&self) -> String {

@@ -772,10 +772,6 @@ impl RedisStore {
         }
     }
 
-    fn location(&self, id: &str) -> String {
-        format!("{} key={} field={id}", self.config.shown(), self.key)
-    }
-
     /// Drop this configuration's shared connection (commands in flight finish on their clone;
     /// a connect in flight is not kept); later use connects again.
     pub fn close(config: &RedisConfig) {
@@ -813,7 +809,7 @@ impl Documents for RedisStore {
     }
 
     fn location(&self, id: &str) -> String {
-        self.location(id)
+        format!("{} key={} field={id}", self.config.shown(), self.key)
     }
 
     fn quarantine_place(&self) -> String {

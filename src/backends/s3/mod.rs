@@ -403,16 +403,6 @@ impl S3Store {
         (crate::contract::validate_id(&id).is_ok() && self.object(&id) == *location).then_some(id)
     }
 
-    fn location(&self, id: &str) -> String {
-        format!(
-            "{} namespace={} entity={} id={id} (object {})",
-            self.config.shown(),
-            self.namespace,
-            self.entity,
-            self.object(id)
-        )
-    }
-
     async fn client(&self) -> Result<Arc<AmazonS3>> {
         let config = &self.config;
         let link = self
@@ -621,7 +611,13 @@ impl Documents for S3Store {
     }
 
     fn location(&self, id: &str) -> String {
-        self.location(id)
+        format!(
+            "{} namespace={} entity={} id={id} (object {})",
+            self.config.shown(),
+            self.namespace,
+            self.entity,
+            self.object(id)
+        )
     }
 
     fn quarantine_place(&self) -> String {
