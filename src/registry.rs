@@ -7,24 +7,23 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::backends::ALL as BACKENDS;
-use crate::contract::{BoxFuture, Listing, Storage, Store, StoreStats};
+use crate::contract::{BackendConfig, BoxFuture, Listing, Storage, Store, StoreStats};
 use crate::error::{PersistError, Result};
 use crate::layers::{order, sealed};
 
 /// A backend: a name, the URL schemes naming it, and what the registry does with a resolved
-/// configuration. Options arrive as JSON; `config` resolves their defaults (environment, working
-/// directory) and refuses names it does not know, so every other call starts from a checked one.
+/// configuration. Options arrive as JSON; its `Config` resolves their defaults (environment,
+/// working directory) and refuses names it does not know, so every other call starts from a
+/// checked one.
 pub trait Backend: Sync + 'static {
     /// The options resolved; its `Debug` shows no credentials.
-    type Config: std::fmt::Debug + Send + 'static;
+    type Config: BackendConfig + std::fmt::Debug + Send + 'static;
 
     const NAME: &'static str;
 
     /// The URL schemes naming this backend (`redis` for `redis://…`), one syntax for factories,
     /// environment variables and the command.
     const SCHEMES: &'static [&'static str];
-
-    fn config(&self, options: &Value) -> Result<Self::Config>;
 
     /// The options a URL of one of `schemes` stands for; a server URL stands for `{ url }`, whose
     /// parameters `config` checks, the same way whichever way the URL came.
@@ -38,10 +37,6 @@ pub trait Backend: Sync + 'static {
     /// The configuration for users to inspect (credentials redacted).
     fn describe(&self, config: &Self::Config) -> Value;
 
-    /// The storage this configuration names (its stores' scopes have it), so closing it waits
-    /// for their requests issued before.
-    fn storage(&self, config: &Self::Config) -> Storage;
-
     /// Counters of the storage; zero when it is not open.
     fn stats(&self, config: &Self::Config) -> StoreStats;
 
@@ -50,7 +45,16 @@ pub trait Backend: Sync + 'static {
     fn entities(&self, config: Self::Config, root: &str) -> Result<Listing>;
 
     /// Release the shared resource (database, connection); writes issued before have finished.
-    fn close(&self, config: Self::Config) -> BoxFuture<Result<()>>;
+    fn close(&self, config: Self::Config) -> BoxFuture<Result<()>> {
+        Box::pin(async move {
+            Self::release(&config);
+            Ok(())
+        })
+    }
+
+    /// What `close` does when releasing takes no waiting: drop the shared connection (requests
+    /// in flight finish on their clone of it). Nothing by default (files hold nothing open).
+    fn release(_config: &Self::Config) {}
 }
 
 /// A [`Backend`] as the registry holds it, options as JSON (so the list can hold every backend).
@@ -77,22 +81,22 @@ impl<B: Backend> Registered for B {
         Backend::options_from_url(self, url)
     }
     fn open(&self, entity: &str, base_dir: &str, options: &Value) -> Result<Arc<dyn Store>> {
-        Backend::open(self, self.config(options)?, entity, base_dir)
+        Backend::open(self, B::Config::from_options(options)?, entity, base_dir)
     }
     fn describe(&self, options: &Value) -> Result<Value> {
-        Ok(Backend::describe(self, &self.config(options)?))
+        Ok(Backend::describe(self, &B::Config::from_options(options)?))
     }
     fn storage(&self, options: &Value) -> Result<Storage> {
-        Ok(Backend::storage(self, &self.config(options)?))
+        Ok(B::Config::from_options(options)?.storage())
     }
     fn stats(&self, options: &Value) -> Result<StoreStats> {
-        Ok(Backend::stats(self, &self.config(options)?))
+        Ok(Backend::stats(self, &B::Config::from_options(options)?))
     }
     fn entities(&self, options: &Value, root: &str) -> Result<Listing> {
-        Backend::entities(self, self.config(options)?, root)
+        Backend::entities(self, B::Config::from_options(options)?, root)
     }
     fn close(&self, options: &Value) -> Result<BoxFuture<Result<()>>> {
-        Ok(Backend::close(self, self.config(options)?))
+        Ok(Backend::close(self, B::Config::from_options(options)?))
     }
 }
 

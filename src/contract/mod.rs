@@ -17,7 +17,7 @@ pub mod options;
 pub(crate) mod testutil;
 
 pub use names::{entity_segments, namespace_of, validate_id, MAX_ID_BYTES, TMP_PREFIX};
-pub use options::Options;
+pub use options::{BackendConfig, Options};
 
 /// What the first `init` of an entity cleaned up, for the caller to log.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

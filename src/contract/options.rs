@@ -4,7 +4,18 @@
 
 use serde_json::{Map, Value};
 
+use crate::contract::Storage;
 use crate::error::{PersistError, Result};
+
+/// A backend's configuration as its options resolve: read strictly (see [`Options`]), defaults
+/// taken from the environment and the working directory at this moment.
+pub trait BackendConfig: Sized {
+    fn from_options(options: &Value) -> Result<Self>;
+
+    /// The storage this configuration names (its stores' scopes have it), so that closing it
+    /// waits for their requests issued before.
+    fn storage(&self) -> Storage;
+}
 
 pub struct Options {
     backend: &'static str,

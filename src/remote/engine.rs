@@ -8,9 +8,69 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::contract::{Doc, InitReport, Reply, Request, Response, Scope, Store, WriteMode};
+use crate::contract::{
+    entity_segments, namespace_of, Doc, InitReport, Reply, Request, Response, Scope, Storage,
+    Store, WriteMode,
+};
 use crate::error::{PersistError, Result};
 use crate::exec::spawn;
+
+/// One entity of a server store: its namespace (the baseDir as every backend keys it), its name
+/// and the scope that orders its requests.
+#[derive(Clone)]
+pub struct Entity {
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    pub scope: Arc<Scope>,
+}
+
+impl Entity {
+    /// The entity `entity_name` (checked) under `base_dir` in `storage`; no I/O.
+    pub fn new(storage: &Storage, base_dir: &str, entity_name: &str) -> Result<Entity> {
+        entity_segments(entity_name)?;
+        let namespace = namespace_of(base_dir);
+        let scope = storage.entity(pair(&namespace, entity_name));
+        Ok(Entity {
+            namespace: namespace.into(),
+            name: entity_name.into(),
+            scope,
+        })
+    }
+
+    /// `["namespace","entity"]`, the pair as JSON text (MongoDB keys start with it).
+    pub fn pair(&self) -> String {
+        pair(&self.namespace, &self.name)
+    }
+
+    /// Where document `id` is, for messages: `{server} namespace=… entity=… id=…`.
+    pub fn location(&self, server: &str, id: &str) -> String {
+        format!(
+            "{server} namespace={} entity={} id={id}",
+            self.namespace, self.name
+        )
+    }
+}
+
+fn pair(namespace: &str, entity: &str) -> String {
+    serde_json::to_string(&[namespace, entity]).unwrap_or_default()
+}
+
+/// The time a document is moved aside, in milliseconds since the epoch (kept beside it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// A batch of writes as a request gives it.
+pub struct Batch {
+    /// (id, JSON text), in issue order; never empty.
+    pub docs: Vec<(String, String)>,
+    pub mode: WriteMode,
+    /// Durable before the reply, where the backend can ask for it per write (MongoDB's `j`).
+    pub durable: bool,
+}
 
 /// A stored document as a backend judged it.
 pub enum Judged<Raw> {
@@ -25,19 +85,55 @@ pub enum Judged<Raw> {
     },
 }
 
+impl Judged<String> {
+    /// A text read from the server: a document if it is JSON.
+    pub fn of_text(text: String) -> Self {
+        if crate::json::is_valid_json(text.as_bytes()) {
+            return Judged::Json(text);
+        }
+        Judged::Invalid {
+            why: "is not JSON".into(),
+            unhealed: Doc::Text(text.clone()),
+            raw: text,
+        }
+    }
+}
+
+impl Judged<Vec<u8>> {
+    /// Bytes read from the server: a document if they are UTF-8 JSON; bytes that are not UTF-8
+    /// cannot be handed on as text, so a read that does not heal reports them corrupt.
+    pub fn of_bytes(bytes: Vec<u8>, id: &str, location: impl FnOnce() -> String) -> Self {
+        match String::from_utf8(bytes) {
+            Ok(text) => match Judged::of_text(text) {
+                Judged::Json(text) => Judged::Json(text),
+                Judged::Invalid { why, unhealed, raw } => Judged::Invalid {
+                    why,
+                    unhealed,
+                    raw: raw.into_bytes(),
+                },
+            },
+            Err(e) => Judged::Invalid {
+                why: "is not UTF-8".into(),
+                unhealed: Doc::Corrupt {
+                    id: id.to_owned(),
+                    detail: format!("{} is not UTF-8", location()),
+                },
+                raw: e.into_bytes(),
+            },
+        }
+    }
+}
+
 /// One entity of a server backend, as primitive operations. Ids are validated and in issue
 /// order already (the layers); answers to `get_many` and `has_many` follow `ids`' order.
 pub trait Documents: Send + Sync + 'static {
     /// A stored value as read, before it is judged.
     type Raw: Send;
 
-    fn scope(&self) -> &Arc<Scope>;
+    fn entity(&self) -> &Entity;
 
     /// Where a document is, for messages (`redis 127.0.0.1:6379 key field id`).
     fn location(&self, id: &str) -> String;
-
-    /// Where documents that are not JSON go, for messages, when a move does not say.
-    fn quarantine_place(&self) -> String;
 
     /// Reach the server and check what an init without validation checks (a schema, a bucket).
     fn prepare(&self) -> impl Future<Output = Result<()>> + Send;
@@ -53,13 +149,8 @@ pub trait Documents: Send + Sync + 'static {
     /// Whether each of `ids` (never empty) has a document.
     fn has_many(&self, ids: &[String]) -> impl Future<Output = Result<Vec<bool>>> + Send;
 
-    /// Write `docs` (never empty) as `mode` says; how many documents changed.
-    fn put_many(
-        &self,
-        docs: Vec<(String, String)>,
-        mode: WriteMode,
-        durable: bool,
-    ) -> impl Future<Output = Result<usize>> + Send;
+    /// Write a batch as its mode says; how many documents changed.
+    fn put_many(&self, batch: Batch) -> impl Future<Output = Result<usize>> + Send;
 
     /// Remove one document; false when there was none.
     fn remove(&self, id: &str) -> impl Future<Output = Result<bool>> + Send;
@@ -93,7 +184,7 @@ impl<D: Documents> Store for Served<D> {
     }
 
     fn scope(&self) -> &Arc<Scope> {
-        self.0.scope()
+        &self.0.entity().scope
     }
 }
 
@@ -118,7 +209,11 @@ impl<D: Documents> Served<D> {
                 mode,
                 durable,
             } => documents
-                .put_many(docs, mode, durable)
+                .put_many(Batch {
+                    docs,
+                    mode,
+                    durable,
+                })
                 .await
                 .map(Response::Written),
             Request::Remove { id } => match documents.remove(&id).await? {
@@ -152,8 +247,11 @@ impl<D: Documents> Served<D> {
                 Judged::Json(text) => Doc::Text(text),
                 Judged::Invalid { unhealed, .. } if !heal => unhealed,
                 Judged::Invalid { why, raw, .. } => {
-                    let place = documents.quarantine(&id, &raw).await?;
-                    let place = place.unwrap_or_else(|| documents.quarantine_place());
+                    let Some(place) = documents.quarantine(&id, &raw).await? else {
+                        // A writer replaced it meanwhile (it was left alone): theirs is the answer.
+                        docs.push(self.read_again(&id).await?);
+                        continue;
+                    };
                     Doc::Corrupt {
                         detail: format!(
                             "{} {why}; moved aside to {place}",
@@ -165,6 +263,17 @@ impl<D: Documents> Served<D> {
             });
         }
         Ok(docs)
+    }
+
+    /// Document `id` as it is now, without healing (a read that lost a race to a writer).
+    async fn read_again(&self, id: &str) -> Result<Doc> {
+        let documents = &self.0;
+        let value = documents.get_many(&[id.to_owned()]).await?.pop().flatten();
+        Ok(match value.map(|raw| documents.judge(id, raw)) {
+            None => Doc::Missing,
+            Some(Judged::Json(text)) => Doc::Text(text),
+            Some(Judged::Invalid { unhealed, .. }) => unhealed,
+        })
     }
 
     /// Reach the server, and with `validate` move aside every document that is not JSON.

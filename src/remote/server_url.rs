@@ -1,10 +1,47 @@
 //! The `url` option of a server backend (PostgreSQL, MongoDB): where it came from, this library's
-//! parameters taken out of it, its scheme checked, and the driver's refusal of it shown without
-//! its credentials.
+//! parameters taken out of it, its scheme checked, the driver's refusal of it shown without its
+//! credentials, and the table it names with it.
 
 use crate::contract::options::{take_url_params, Options};
 use crate::error::{PersistError, Result};
 use crate::remote::credentials::{redact_url, scrub_secrets};
+
+/// A server URL and the one table (PostgreSQL) or collection (MongoDB) holding every entity:
+/// what names a storage of those backends.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ServerTable {
+    /// As given, credentials included: never shown (`shown` redacts it).
+    pub url: String,
+    /// "table" or "collection", for messages.
+    pub noun: &'static str,
+    /// The schema (PostgreSQL) or database (MongoDB) the table is in.
+    pub space: String,
+    pub name: String,
+}
+
+impl ServerTable {
+    /// Names the storage for issue order and `close` (holds the URL: never shown).
+    pub fn identity(&self) -> String {
+        format!("{}\n{}.{}", self.url, self.space, self.name)
+    }
+
+    /// For messages: the redacted URL and the table (`postgres://***@h/db table public.t`).
+    pub fn shown(&self) -> String {
+        format!(
+            "{} {} {}.{}",
+            redact_url(&self.url),
+            self.noun,
+            self.space,
+            self.name
+        )
+    }
+}
+
+impl std::fmt::Debug for ServerTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
 
 pub struct ServerUrl {
     /// The URL without the parameters that are ours.

@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use crate::contract::{
-    entity_segments, validate_id, BoxFuture, Doc, InitReport, Listing, Options, Reply, Request,
+    entity_segments, validate_id, BackendConfig, Doc, InitReport, Listing, Options, Reply, Request,
     Response, Scope, Storage, Store, StoreStats, WriteMode, TMP_PREFIX,
 };
 use crate::error::{PersistError, Result};
@@ -93,7 +93,18 @@ fn options_from_url(url: &str) -> Result<serde_json::Value> {
     }
 }
 
-/// The file backend: no options but `encryption` (which the layers take).
+/// The file backend has no options but `encryption` (which the layers take).
+impl BackendConfig for () {
+    fn from_options(options: &serde_json::Value) -> Result<()> {
+        Options::new("file", options)?.finish()
+    }
+
+    fn storage(&self) -> Storage {
+        storage()
+    }
+}
+
+/// The file backend: atomic, durable files where backtest-kit's baseDir says.
 pub struct FileBackend;
 
 impl Backend for FileBackend {
@@ -101,10 +112,6 @@ impl Backend for FileBackend {
 
     const NAME: &str = "file";
     const SCHEMES: &[&str] = &["file"];
-
-    fn config(&self, options: &serde_json::Value) -> Result<()> {
-        Options::new("file", options)?.finish()
-    }
 
     fn options_from_url(&self, url: &str) -> Result<serde_json::Value> {
         options_from_url(url)
@@ -116,10 +123,6 @@ impl Backend for FileBackend {
 
     fn describe(&self, (): &()) -> serde_json::Value {
         serde_json::json!({})
-    }
-
-    fn storage(&self, (): &()) -> Storage {
-        storage()
     }
 
     /// The whole process's file writes.
@@ -135,10 +138,6 @@ impl Backend for FileBackend {
         Ok(Box::pin(async move {
             crate::exec::blocking(move || entities_under(&root)).await
         }))
-    }
-
-    fn close(&self, (): ()) -> BoxFuture<Result<()>> {
-        Box::pin(async { Ok(()) })
     }
 }
 

@@ -18,21 +18,20 @@ use std::time::Duration;
 
 use mongodb::bson::{doc, Bson, Document, RawBsonRef, RawDocument};
 use mongodb::error::ErrorKind;
-use mongodb::options::{ClientOptions, ConnectionString, WriteConcern};
+use mongodb::options::{ClientOptions, CollectionOptions, ConnectionString, WriteConcern};
 use mongodb::{Client, Collection, Database};
 use serde_json::{json, Value};
 
 use crate::contract::{
-    entity_segments, last_per_id, namespace_of, BoxFuture, Doc, Listing, Options, Scope, Storage,
-    Store, StoreStats, WriteMode,
+    last_per_id, BackendConfig, Doc, Listing, Options, Storage, Store, StoreStats, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::json::is_valid_json;
 use crate::registry::Backend;
 use crate::remote::connections::{install_crypto_provider, Counters, PerConfig, SharedConnection};
 use crate::remote::credentials::{redact_url, scrub_secrets};
-use crate::remote::engine::{Documents, Judged, Served};
-use crate::remote::server_url::ServerUrl;
+use crate::remote::engine::{now_ms, Batch, Documents, Entity, Judged, Served};
+use crate::remote::server_url::{ServerTable, ServerUrl};
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_MONGO_URL";
 const DEFAULT_URL: &str = "mongodb://127.0.0.1:27017";
@@ -52,26 +51,18 @@ impl Backend for MongoBackend {
     const NAME: &str = "mongodb";
     const SCHEMES: &[&str] = &["mongodb", "mongodb+srv"];
 
-    fn config(&self, options: &Value) -> Result<MongoConfig> {
-        resolve(options)
-    }
-
     fn open(&self, config: MongoConfig, entity: &str, base_dir: &str) -> Result<Arc<dyn Store>> {
         Ok(Arc::new(Served(MongoStore::new(config, base_dir, entity)?)))
     }
 
     fn describe(&self, config: &MongoConfig) -> Value {
         json!({
-            "url": redact_url(&config.url),
-            "database": config.database,
-            "collection": config.collection,
+            "url": redact_url(&config.collection.url),
+            "database": config.collection.space,
+            "collection": config.collection.name,
             "connectTimeoutMs": config.connect_timeout.as_millis() as u64,
             "commandTimeoutMs": config.command_timeout.as_millis() as u64,
         })
-    }
-
-    fn storage(&self, config: &MongoConfig) -> Storage {
-        storage(config)
     }
 
     fn stats(&self, config: &MongoConfig) -> StoreStats {
@@ -83,122 +74,97 @@ impl Backend for MongoBackend {
         Ok(Box::pin(async move { probe.entities().await }))
     }
 
-    fn close(&self, config: MongoConfig) -> BoxFuture<Result<()>> {
-        Box::pin(async move {
-            // Operations in flight finish on their clone of the client; the pool closes when the
-            // last one is dropped.
-            PER_CONFIG.get(&config).client.close();
-            Ok(())
-        })
+    /// The pool closes when the last operation in flight drops its clone of the client.
+    fn release(config: &MongoConfig) {
+        PER_CONFIG.get(config).client.close();
     }
 }
 
 /// How to reach the collection: one client (pool) per distinct value. `Debug` shows the URL
 /// with its credentials redacted.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MongoConfig {
-    /// `mongodb://` or `mongodb+srv://`, as given (TLS and write concern in its options).
-    url: String,
-    database: String,
-    collection: String,
+    /// `mongodb://` or `mongodb+srv://` as given (TLS and write concern in its options), and
+    /// the database and collection.
+    collection: ServerTable,
     connect_timeout: Duration,
     command_timeout: Duration,
 }
 
-impl std::fmt::Debug for MongoConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MongoConfig")
-            .field("url", &redact_url(&self.url))
-            .field("database", &self.database)
-            .field("collection", &self.collection)
-            .finish()
-    }
-}
-
-impl MongoConfig {
-    /// Names the collection for issue order and `close` (holds the URL: never shown).
-    fn identity(&self) -> String {
-        format!("{}\n{}.{}", self.url, self.database, self.collection)
-    }
-
-    /// For messages: the redacted URL and the collection.
-    fn shown(&self) -> String {
-        format!(
-            "{} collection {}.{}",
-            redact_url(&self.url),
-            self.database,
-            self.collection
-        )
-    }
-}
-
-fn resolve(options: &Value) -> Result<MongoConfig> {
-    let mut options = Options::new("mongodb", options)?;
-    // `?collection=` (and `?database=`, also the URL's path) are ours; the driver's stay.
-    let server = ServerUrl::resolve(
-        &mut options,
-        &[URL_ENV, "MONGODB_URI"],
-        DEFAULT_URL,
-        &["collection", "database"],
-        &["mongodb", "mongodb+srv"],
-    )?;
-    let parsed = ConnectionString::parse(&server.url)
-        .map_err(|e| server.refused(&options, &error_message(&e)))?;
-    if parsed
-        .write_concern
-        .as_ref()
-        .is_some_and(|wc| wc.w == Some(mongodb::options::Acknowledgment::Nodes(0)))
-    {
-        return Err(options.invalid(
-            "url asks for w=0 (unacknowledged writes): a write must be acknowledged before it \
+impl BackendConfig for MongoConfig {
+    fn from_options(options: &Value) -> Result<Self> {
+        let mut options = Options::new("mongodb", options)?;
+        // `?collection=` (and `?database=`, also the URL's path) are ours; the driver's stay.
+        let server = ServerUrl::resolve(
+            &mut options,
+            &[URL_ENV, "MONGODB_URI"],
+            DEFAULT_URL,
+            &["collection", "database"],
+            &["mongodb", "mongodb+srv"],
+        )?;
+        let parsed = ConnectionString::parse(&server.url)
+            .map_err(|e| server.refused(&options, &error_message(&e)))?;
+        if parsed
+            .write_concern
+            .as_ref()
+            .is_some_and(|wc| wc.w == Some(mongodb::options::Acknowledgment::Nodes(0)))
+        {
+            return Err(options.invalid(
+                "url asks for w=0 (unacknowledged writes): a write must be acknowledged before it \
              resolves",
-        ));
-    }
-    let database = options
-        .string_or_url_param("database", &server.params)?
-        .or(parsed.default_database.clone())
-        .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
-    // The server's rules for names; `$` would make a name an operator.
-    if database.is_empty()
-        || database.len() > 63
-        || database.contains(['/', '\\', '.', ' ', '"', '$', '\0'])
-    {
-        return Err(options.invalid(format!(
-            "database must be 1 to 63 characters without / \\ . space \" $, got {database:?}"
-        )));
-    }
-    let collection = options
-        .string_or_url_param("collection", &server.params)?
-        .unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
-    if collection.is_empty()
-        || collection.len() > 200
-        || collection.contains(['$', '\0'])
-        || collection.starts_with("system.")
-    {
-        return Err(options.invalid(format!(
-            "collection must be 1 to 200 characters without $, not starting with \"system.\", \
+            ));
+        }
+        let database = options
+            .string_or_url_param("database", &server.params)?
+            .or(parsed.default_database.clone())
+            .unwrap_or_else(|| DEFAULT_DATABASE.to_owned());
+        // The server's rules for names; `$` would make a name an operator.
+        if database.is_empty()
+            || database.len() > 63
+            || database.contains(['/', '\\', '.', ' ', '"', '$', '\0'])
+        {
+            return Err(options.invalid(format!(
+                "database must be 1 to 63 characters without / \\ . space \" $, got {database:?}"
+            )));
+        }
+        let collection = options
+            .string_or_url_param("collection", &server.params)?
+            .unwrap_or_else(|| DEFAULT_COLLECTION.to_owned());
+        if collection.is_empty()
+            || collection.len() > 200
+            || collection.contains(['$', '\0'])
+            || collection.starts_with("system.")
+        {
+            return Err(options.invalid(format!(
+                "collection must be 1 to 200 characters without $, not starting with \"system.\", \
              got {collection:?}"
-        )));
+            )));
+        }
+        let connect_timeout = options.milliseconds("connectTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+        let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+        options.finish()?;
+        Ok(MongoConfig {
+            collection: ServerTable {
+                url: server.url,
+                noun: "collection",
+                space: database,
+                name: collection,
+            },
+            connect_timeout,
+            command_timeout,
+        })
     }
-    let connect_timeout = options.milliseconds("connectTimeoutMs", DEFAULT_TIMEOUT_MS)?;
-    let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
-    options.finish()?;
-    Ok(MongoConfig {
-        url: server.url,
-        database,
-        collection,
-        connect_timeout,
-        command_timeout,
-    })
+
+    fn storage(&self) -> Storage {
+        Storage::new("mongodb", self.collection.identity())
+    }
 }
 
 pub struct MongoStore {
     config: Arc<MongoConfig>,
-    namespace: Arc<str>,
-    entity: Arc<str>,
+    entity: Entity,
     /// `["namespace","entity",`: every `_id` of this entity starts with it.
     key_prefix: String,
-    scope: Arc<Scope>,
     resources: Arc<Resources>,
     /// The URL's write concern (the driver does not add it to `run_command`).
     write_concern: WriteConcern,
@@ -206,13 +172,11 @@ pub struct MongoStore {
 
 impl MongoStore {
     fn new(config: MongoConfig, base_dir: &str, entity_name: &str) -> Result<Self> {
-        entity_segments(entity_name)?;
-        let namespace = namespace_of(base_dir);
-        let pair = serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default();
+        let entity = Entity::new(&config.storage(), base_dir, entity_name)?;
+        let pair = entity.pair();
         // `["ns","entity"]` without its `]`: the triple's text up to the id.
         let key_prefix = format!("{},", &pair[..pair.len() - 1]);
-        let scope = storage(&config).entity(pair);
-        let write_concern = ConnectionString::parse(&config.url)
+        let write_concern = ConnectionString::parse(&config.collection.url)
             .ok()
             .and_then(|parsed| parsed.write_concern)
             .unwrap_or_default();
@@ -220,10 +184,8 @@ impl MongoStore {
             write_concern,
             resources: PER_CONFIG.get(&config),
             config: Arc::new(config),
-            namespace: namespace.into(),
-            entity: entity_name.into(),
+            entity,
             key_prefix,
-            scope,
         })
     }
 
@@ -262,12 +224,21 @@ impl MongoStore {
     async fn database(&self) -> Result<Database> {
         let config = &self.config;
         let link = self.resources.client.get(|_| true, connect(config)).await?;
-        Ok(link.conn.database(&config.database))
+        Ok(link.conn.database(&config.collection.space))
     }
 
+    /// The collection (`suffix` "") or its quarantine ("_quarantine"). Writes through it are
+    /// journaled (`j: true`): each is a rare one that must last (a removal, a move aside); batch
+    /// writes go through `update` commands with their own concern.
     async fn collection(&self, suffix: &str) -> Result<Collection<Document>> {
-        let name = format!("{}{suffix}", self.config.collection);
-        Ok(self.database().await?.collection(&name))
+        let name = format!("{}{suffix}", self.config.collection.name);
+        let options = CollectionOptions::builder()
+            .write_concern(self.write_concern(true))
+            .build();
+        Ok(self
+            .database()
+            .await?
+            .collection_with_options(&name, options))
     }
 
     /// `operation` within the timeouts (server selection included), its error mapped.
@@ -343,13 +314,155 @@ impl MongoStore {
         concern
     }
 
+    /// How many documents an `update` reply says were written, or its write error.
+    fn applied(&self, reply: &Document, mode: WriteMode, sent: usize) -> Result<usize> {
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            let first = errors
+                .first()
+                .and_then(Bson::as_document)
+                .map(|e| {
+                    format!(
+                        "write error {}: {}",
+                        e.get_i32("code").unwrap_or_default(),
+                        e.get_str("errmsg").unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| "write error".to_owned());
+            return Err(server_error(&self.config, first, ServerFailure::Other));
+        }
+        if let Ok(concern) = reply.get_document("writeConcernError") {
+            return Err(server_error(
+                &self.config,
+                format!(
+                    "the primary took the write, but its write concern was not satisfied \
+                     ({}): it may be lost if the primary fails",
+                    concern.get_str("errmsg").unwrap_or_default()
+                ),
+                ServerFailure::NotReplicated,
+            ));
+        }
+        Ok(match mode {
+            WriteMode::InsertOnly => reply.get_array("upserted").map_or(0, Vec::len),
+            _ => sent,
+        })
+    }
+
+    /// Copy a document that is not a JSON text to `{collection}_quarantine`, then remove it only
+    /// if it is unchanged (a concurrent rewrite by another process is kept, and the copy, ours,
+    /// dropped). Without transactions (a single test server has none) copy-then-remove is the
+    /// order that never loses the document.
+    async fn move_aside(&self, id: &str, stored: &Stored) -> Result<bool> {
+        let moved_at = now_ms();
+        let key = self.key(id);
+        let quarantine = self.collection("_quarantine").await?;
+        let copy = doc! { "key": &key, "document": stored.raw.clone(), "movedAtMs": moved_at };
+        let inserted = self.bounded(quarantine.insert_one(copy)).await?;
+        let mut unchanged = doc! { "_id": &key };
+        match stored.raw.get("v") {
+            Some(value) => unchanged.insert("v", value.clone()),
+            None => unchanged.insert("v", doc! { "$exists": false }),
+        };
+        let collection = self.collection("").await?;
+        let removed = self.bounded(collection.delete_one(unchanged)).await?;
+        if removed.deleted_count == 0 {
+            self.bounded(quarantine.delete_one(doc! { "_id": inserted.inserted_id }))
+                .await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// A stored document as found: its value when that is a string, and the whole document (for
+/// the quarantine copy of one that is not).
+pub struct Stored {
+    value: Option<String>,
+    raw: Document,
+    /// Why the document is not a JSON text, if it is not.
+    invalid: Option<&'static str>,
+}
+
+impl Stored {
+    fn of(document: &RawDocument) -> Stored {
+        let value = match document.get("v") {
+            Ok(Some(RawBsonRef::String(text))) => Some(text.to_owned()),
+            _ => None,
+        };
+        let invalid = match &value {
+            Some(text) if is_valid_json(text.as_bytes()) => None,
+            Some(_) => Some("is not JSON"),
+            None if matches!(document.get("v"), Ok(None)) => Some("has no value field v"),
+            None => Some("has a value v that is not a string"),
+        };
+        Stored {
+            value,
+            raw: Document::try_from(document).unwrap_or_default(),
+            invalid,
+        }
+    }
+
+    /// The JSON text, or why there is none.
+    fn text(&self) -> std::result::Result<String, &'static str> {
+        match (self.invalid, &self.value) {
+            (None, Some(text)) => Ok(text.clone()),
+            (Some(why), _) => Err(why),
+            (None, None) => Err("has no value"),
+        }
+    }
+}
+
+impl Documents for MongoStore {
+    type Raw = Stored;
+
+    fn entity(&self) -> &Entity {
+        &self.entity
+    }
+
+    fn location(&self, id: &str) -> String {
+        self.entity.location(&self.config.collection.shown(), id)
+    }
+
+    async fn prepare(&self) -> Result<()> {
+        self.database().await.map(drop)
+    }
+
+    fn judge(&self, _id: &str, stored: Stored) -> Judged<Stored> {
+        match stored.text() {
+            Ok(text) => Judged::Json(text),
+            Err(why) => Judged::Invalid {
+                why: why.into(),
+                unhealed: stored.value.clone().map_or(Doc::Missing, Doc::Text),
+                raw: stored,
+            },
+        }
+    }
+
+    async fn get_many(&self, ids: &[String]) -> Result<Vec<Option<Stored>>> {
+        let mut found: HashMap<String, Stored> = self
+            .find(self.ids_filter(ids), false)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(ids.iter().map(|id| found.remove(id)).collect())
+    }
+
+    async fn has_many(&self, ids: &[String]) -> Result<Vec<bool>> {
+        let present: std::collections::HashSet<String> = self
+            .find(self.ids_filter(ids), true)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        Ok(ids.iter().map(|id| present.contains(id)).collect())
+    }
+
     /// Upserts in `update` commands of at most `MAX_BATCH_DOCS`; returns the documents written.
-    async fn write(
-        &self,
-        docs: Vec<(String, String)>,
-        mode: WriteMode,
-        durable: bool,
-    ) -> Result<usize> {
+    async fn put_many(&self, batch: Batch) -> Result<usize> {
+        let Batch {
+            docs,
+            mode,
+            durable,
+        } = batch;
         // One update per id: the last text given for it.
         let docs = last_per_id(docs);
         let mut pending: Vec<&(String, String)> = docs.iter().collect();
@@ -402,7 +515,7 @@ impl MongoStore {
                 })
                 .collect();
             let mut command = doc! {
-                "update": &self.config.collection,
+                "update": &self.config.collection.name,
                 "updates": updates,
                 "ordered": true,
             };
@@ -420,189 +533,10 @@ impl MongoStore {
         Ok(written)
     }
 
-    /// How many documents an `update` reply says were written, or its write error.
-    fn applied(&self, reply: &Document, mode: WriteMode, sent: usize) -> Result<usize> {
-        if let Ok(errors) = reply.get_array("writeErrors") {
-            let first = errors
-                .first()
-                .and_then(Bson::as_document)
-                .map(|e| {
-                    format!(
-                        "write error {}: {}",
-                        e.get_i32("code").unwrap_or_default(),
-                        e.get_str("errmsg").unwrap_or_default()
-                    )
-                })
-                .unwrap_or_else(|| "write error".to_owned());
-            return Err(server_error(&self.config, first, ServerFailure::Other));
-        }
-        if let Ok(concern) = reply.get_document("writeConcernError") {
-            return Err(server_error(
-                &self.config,
-                format!(
-                    "the primary took the write, but its write concern was not satisfied \
-                     ({}): it may be lost if the primary fails",
-                    concern.get_str("errmsg").unwrap_or_default()
-                ),
-                ServerFailure::NotReplicated,
-            ));
-        }
-        Ok(match mode {
-            WriteMode::InsertOnly => reply.get_array("upserted").map_or(0, Vec::len),
-            _ => sent,
-        })
-    }
-
-    /// Copy a document that is not a JSON text to `{collection}_quarantine`, then remove it only
-    /// if it is unchanged (a concurrent rewrite by another process is kept, and the copy, ours,
-    /// dropped). Without transactions (a single test server has none) copy-then-remove is the
-    /// order that never loses the document.
-    async fn move_aside(&self, id: &str, stored: &Stored) -> Result<bool> {
-        let moved_at = std::time::SystemTime::now()
-            .duration_since(std::time::SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default();
-        let key = self.key(id);
-        let quarantine = self.collection("_quarantine").await?;
-        let copy = doc! { "key": &key, "document": stored.raw.clone(), "movedAtMs": moved_at };
-        let inserted = self
-            .bounded(
-                quarantine
-                    .insert_one(copy)
-                    .write_concern(self.write_concern(true)),
-            )
-            .await?;
-        let mut unchanged = doc! { "_id": &key };
-        match stored.raw.get("v") {
-            Some(value) => unchanged.insert("v", value.clone()),
-            None => unchanged.insert("v", doc! { "$exists": false }),
-        };
-        let collection = self.collection("").await?;
-        let removed = self
-            .bounded(
-                collection
-                    .delete_one(unchanged)
-                    .write_concern(self.write_concern(true)),
-            )
-            .await?;
-        if removed.deleted_count == 0 {
-            self.bounded(quarantine.delete_one(doc! { "_id": inserted.inserted_id }))
-                .await?;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-}
-
-/// A stored document as found: its value when that is a string, and the whole document (for
-/// the quarantine copy of one that is not).
-pub struct Stored {
-    value: Option<String>,
-    raw: Document,
-    /// Why the document is not a JSON text, if it is not.
-    invalid: Option<&'static str>,
-}
-
-impl Stored {
-    fn of(document: &RawDocument) -> Stored {
-        let value = match document.get("v") {
-            Ok(Some(RawBsonRef::String(text))) => Some(text.to_owned()),
-            _ => None,
-        };
-        let invalid = match &value {
-            Some(text) if is_valid_json(text.as_bytes()) => None,
-            Some(_) => Some("is not JSON"),
-            None if matches!(document.get("v"), Ok(None)) => Some("has no value field v"),
-            None => Some("has a value v that is not a string"),
-        };
-        Stored {
-            value,
-            raw: Document::try_from(document).unwrap_or_default(),
-            invalid,
-        }
-    }
-
-    /// The JSON text, or why there is none.
-    fn text(&self) -> std::result::Result<String, &'static str> {
-        match (self.invalid, &self.value) {
-            (None, Some(text)) => Ok(text.clone()),
-            (Some(why), _) => Err(why),
-            (None, None) => Err("has no value"),
-        }
-    }
-}
-
-impl Documents for MongoStore {
-    type Raw = Stored;
-
-    fn scope(&self) -> &Arc<Scope> {
-        &self.scope
-    }
-
-    fn location(&self, id: &str) -> String {
-        format!(
-            "{} namespace={} entity={} id={id}",
-            self.config.shown(),
-            self.namespace,
-            self.entity
-        )
-    }
-
-    fn quarantine_place(&self) -> String {
-        format!("collection {}_quarantine", self.config.collection)
-    }
-
-    async fn prepare(&self) -> Result<()> {
-        self.database().await.map(drop)
-    }
-
-    fn judge(&self, _id: &str, stored: Stored) -> Judged<Stored> {
-        match stored.text() {
-            Ok(text) => Judged::Json(text),
-            Err(why) => Judged::Invalid {
-                why: why.into(),
-                unhealed: stored.value.clone().map_or(Doc::Missing, Doc::Text),
-                raw: stored,
-            },
-        }
-    }
-
-    async fn get_many(&self, ids: &[String]) -> Result<Vec<Option<Stored>>> {
-        let mut found: HashMap<String, Stored> = self
-            .find(self.ids_filter(ids), false)
-            .await?
-            .into_iter()
-            .collect();
-        Ok(ids.iter().map(|id| found.remove(id)).collect())
-    }
-
-    async fn has_many(&self, ids: &[String]) -> Result<Vec<bool>> {
-        let present: std::collections::HashSet<String> = self
-            .find(self.ids_filter(ids), true)
-            .await?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        Ok(ids.iter().map(|id| present.contains(id)).collect())
-    }
-
-    async fn put_many(
-        &self,
-        docs: Vec<(String, String)>,
-        mode: WriteMode,
-        durable: bool,
-    ) -> Result<usize> {
-        self.write(docs, mode, durable).await
-    }
-
     async fn remove(&self, id: &str) -> Result<bool> {
         let collection = self.collection("").await?;
         let removed = self
-            .bounded(
-                collection
-                    .delete_one(doc! { "_id": self.key(id) })
-                    .write_concern(self.write_concern(true)),
-            )
+            .bounded(collection.delete_one(doc! { "_id": self.key(id) }))
             .await?;
         self.resources.counters.count(removed.deleted_count);
         Ok(removed.deleted_count > 0)
@@ -611,11 +545,7 @@ impl Documents for MongoStore {
     async fn remove_all(&self) -> Result<()> {
         let collection = self.collection("").await?;
         let removed = self
-            .bounded(
-                collection
-                    .delete_many(self.entity_range())
-                    .write_concern(self.write_concern(true)),
-            )
+            .bounded(collection.delete_many(self.entity_range()))
             .await?;
         self.resources.counters.count(removed.deleted_count);
         Ok(())
@@ -640,7 +570,7 @@ impl Documents for MongoStore {
 
     async fn quarantine(&self, id: &str, stored: &Stored) -> Result<Option<String>> {
         let moved = self.move_aside(id, stored).await?;
-        Ok(moved.then(|| self.quarantine_place()))
+        Ok(moved.then(|| format!("collection {}_quarantine", self.config.collection.name)))
     }
 }
 
@@ -649,7 +579,7 @@ impl Documents for MongoStore {
 /// DNS) and kept: later stores of the configuration start without a round trip.
 async fn connect(config: &MongoConfig) -> Result<Client> {
     install_crypto_provider();
-    let parse = ClientOptions::parse(&config.url);
+    let parse = ClientOptions::parse(&config.collection.url);
     let mut options = match tokio::time::timeout(config.connect_timeout, parse).await {
         Ok(outcome) => outcome.map_err(|e| failure(config, &e))?,
         Err(_) => {
@@ -691,8 +621,8 @@ async fn connect(config: &MongoConfig) -> Result<Client> {
 fn server_error(config: &MongoConfig, detail: String, kind: ServerFailure) -> PersistError {
     PersistError::Server {
         service: "mongodb",
-        url: config.shown(),
-        detail: scrub_secrets(&detail, &config.url),
+        url: config.collection.shown(),
+        detail: scrub_secrets(&detail, &config.collection.url),
         kind,
     }
 }
@@ -733,8 +663,8 @@ fn failure(config: &MongoConfig, err: &mongodb::error::Error) -> PersistError {
             return PersistError::InvalidConfig {
                 detail: format!(
                     "mongodb: {}: {}",
-                    config.shown(),
-                    scrub_secrets(&message, &config.url)
+                    config.collection.shown(),
+                    scrub_secrets(&message, &config.collection.url)
                 ),
             }
         }
@@ -742,11 +672,6 @@ fn failure(config: &MongoConfig, err: &mongodb::error::Error) -> PersistError {
         _ => ServerFailure::Other,
     };
     server_error(config, message, kind)
-}
-
-/// The server (and table, collection or bucket) a configuration names.
-fn storage(config: &MongoConfig) -> Storage {
-    Storage::new("mongodb", config.identity())
 }
 
 /// Everything shared by the stores of one configuration.
@@ -765,7 +690,7 @@ mod tests {
 
     #[test]
     fn options_are_checked_and_credentials_never_shown() {
-        let refused = |options: Value| resolve(&options).expect_err("refused");
+        let refused = |options: Value| MongoConfig::from_options(&options).expect_err("refused");
         for options in [
             json!({ "url": "redis://h" }),
             json!({ "url": "mongodb://h/?w=0" }),
@@ -781,15 +706,17 @@ mod tests {
         }
         let err = refused(json!({ "url": "mongodb://bob:hunter22@h/?w=zero&w=0" }));
         assert!(!err.to_string().contains("hunter22"), "{err}");
-        let config = resolve(&json!({ "url": "mongodb://bob:hunter22@h/trading" })).expect("ok");
-        assert_eq!(config.database, "trading");
+        let config =
+            MongoConfig::from_options(&json!({ "url": "mongodb://bob:hunter22@h/trading" }))
+                .expect("ok");
+        assert_eq!(config.collection.space, "trading");
         assert!(!format!("{config:?}").contains("hunter22"));
-        assert!(!config.shown().contains("hunter22"));
+        assert!(!config.collection.shown().contains("hunter22"));
     }
 
     #[test]
     fn keys_are_one_range_per_entity_and_name_their_id() {
-        let config = resolve(&json!({ "url": "mongodb://h" })).expect("ok");
+        let config = MongoConfig::from_options(&json!({ "url": "mongodb://h" })).expect("ok");
         let store = MongoStore::new(config.clone(), "./dump/data/signal/", "BTC_s1").expect("ok");
         let key = store.key("1");
         assert_eq!(key, r#"["dump/data/signal","BTC_s1","1"]"#);

@@ -32,19 +32,17 @@ use tokio_postgres::{Client, NoTls, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::contract::{
-    entity_segments, last_per_id, namespace_of, BoxFuture, Doc, Listing, Options, Scope, Storage,
-    Store, StoreStats, WriteMode,
+    last_per_id, BackendConfig, Listing, Options, Storage, Store, StoreStats, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
 use crate::exec::{lock, spawn};
-use crate::json::is_valid_json;
 use crate::registry::Backend;
 use crate::remote::connections::{
     install_crypto_provider, Counters, Link, PerConfig, SharedConnection,
 };
 use crate::remote::credentials::{redact_url, scrub_secrets};
-use crate::remote::engine::{Documents, Judged, Served};
-use crate::remote::server_url::{with_causes, ServerUrl};
+use crate::remote::engine::{now_ms, Batch, Documents, Entity, Judged, Served};
+use crate::remote::server_url::{with_causes, ServerTable, ServerUrl};
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_POSTGRES_URL";
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -66,10 +64,6 @@ impl Backend for PostgresBackend {
     const NAME: &str = "postgres";
     const SCHEMES: &[&str] = &["postgres", "postgresql"];
 
-    fn config(&self, options: &Value) -> Result<PostgresConfig> {
-        resolve(options)
-    }
-
     fn open(&self, config: PostgresConfig, entity: &str, base_dir: &str) -> Result<Arc<dyn Store>> {
         Ok(Arc::new(Served(PostgresStore::new(
             config, base_dir, entity,
@@ -78,18 +72,14 @@ impl Backend for PostgresBackend {
 
     fn describe(&self, config: &PostgresConfig) -> Value {
         json!({
-            "url": redact_url(&config.url),
-            "schema": config.schema,
-            "table": config.table,
+            "url": redact_url(&config.table.url),
+            "schema": config.table.space,
+            "table": config.table.name,
             "sslmode": config.ssl.name(),
             "connectTimeoutMs": config.connect_timeout.as_millis() as u64,
             "commandTimeoutMs": config.command_timeout.as_millis() as u64,
             "tls": { "ca": config.ca_pem.is_some() },
         })
-    }
-
-    fn storage(&self, config: &PostgresConfig) -> Storage {
-        storage(config)
     }
 
     fn stats(&self, config: &PostgresConfig) -> StoreStats {
@@ -107,14 +97,11 @@ impl Backend for PostgresBackend {
         }))
     }
 
-    fn close(&self, config: PostgresConfig) -> BoxFuture<Result<()>> {
-        Box::pin(async move {
-            let resources = PER_CONFIG.get(&config);
-            resources.reader.close();
-            // The writer task ends once its queue is empty and every sender is gone.
-            *lock(&resources.writer) = None;
-            Ok(())
-        })
+    fn release(config: &PostgresConfig) {
+        let resources = PER_CONFIG.get(config);
+        resources.reader.close();
+        // The writer task ends once its queue is empty and every sender is gone.
+        *lock(&resources.writer) = None;
     }
 }
 
@@ -155,105 +142,84 @@ impl Ssl {
 
 /// How to reach the table: one pair of shared connections per distinct value. `Debug` shows
 /// the URL with its credentials redacted.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PostgresConfig {
-    /// `postgres://user:password@host:port/db?…`, as given (sslmode included).
-    url: String,
-    /// The URL without `sslmode`, which we handle ourselves, parsed.
-    connect: String,
+    /// `postgres://user:password@host:port/db?…` as given (sslmode included), and the table.
+    table: ServerTable,
     ssl: Ssl,
-    schema: String,
-    table: String,
     ca_pem: Option<String>,
     connect_timeout: Duration,
     command_timeout: Duration,
 }
 
-impl std::fmt::Debug for PostgresConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresConfig")
-            .field("url", &redact_url(&self.url))
-            .field("schema", &self.schema)
-            .field("table", &self.table)
-            .finish()
-    }
-}
-
 impl PostgresConfig {
-    /// Names the table for issue order and `close` (holds the URL: never shown).
-    fn identity(&self) -> String {
-        format!("{}\n{}.{}", self.url, self.schema, self.table)
-    }
-
-    /// For messages: the redacted URL and the table.
-    fn shown(&self) -> String {
-        format!(
-            "{} table {}.{}",
-            redact_url(&self.url),
-            self.schema,
-            self.table
-        )
-    }
-
     fn quoted(&self, suffix: &str) -> String {
-        format!("\"{}\".\"{}{suffix}\"", self.schema, self.table)
+        format!("\"{}\".\"{}{suffix}\"", self.table.space, self.table.name)
     }
 }
 
-fn resolve(options: &Value) -> Result<PostgresConfig> {
-    let mut options = Options::new("postgres", options)?;
-    // `?table=` and `?schema=` are ours; libpq's own parameters stay for the driver.
-    let server = ServerUrl::resolve(
-        &mut options,
-        &[URL_ENV, "DATABASE_URL"],
-        DEFAULT_URL,
-        &["table", "schema"],
-        &["postgres", "postgresql"],
-    )?;
-    let (connect, ssl) = split_sslmode(&server.url)
-        .map_err(|detail| options.invalid(format!("{detail} (from {})", server.origin)))?;
-    if let Err(e) = connect.parse::<tokio_postgres::Config>() {
-        return Err(server.refused(&options, &with_causes(&e)));
-    }
-    let schema = options
-        .string_or_url_param("schema", &server.params)?
-        .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
-    let table = options
-        .string_or_url_param("table", &server.params)?
-        .unwrap_or_else(|| DEFAULT_TABLE.to_owned());
-    for (name, value, max) in [("schema", &schema, 63), ("table", &table, MAX_TABLE_NAME)] {
-        if !is_plain_identifier(value, max) {
-            return Err(options.invalid(format!(
-                "{name} must be 1 to {max} letters, digits or _ (not starting with a digit), \
+impl BackendConfig for PostgresConfig {
+    fn from_options(options: &Value) -> Result<Self> {
+        let mut options = Options::new("postgres", options)?;
+        // `?table=` and `?schema=` are ours; libpq's own parameters stay for the driver.
+        let server = ServerUrl::resolve(
+            &mut options,
+            &[URL_ENV, "DATABASE_URL"],
+            DEFAULT_URL,
+            &["table", "schema"],
+            &["postgres", "postgresql"],
+        )?;
+        let (connect, ssl) = split_sslmode(&server.url)
+            .map_err(|detail| options.invalid(format!("{detail} (from {})", server.origin)))?;
+        if let Err(e) = connect.parse::<tokio_postgres::Config>() {
+            return Err(server.refused(&options, &with_causes(&e)));
+        }
+        let schema = options
+            .string_or_url_param("schema", &server.params)?
+            .unwrap_or_else(|| DEFAULT_SCHEMA.to_owned());
+        let table = options
+            .string_or_url_param("table", &server.params)?
+            .unwrap_or_else(|| DEFAULT_TABLE.to_owned());
+        for (name, value, max) in [("schema", &schema, 63), ("table", &table, MAX_TABLE_NAME)] {
+            if !is_plain_identifier(value, max) {
+                return Err(options.invalid(format!(
+                    "{name} must be 1 to {max} letters, digits or _ (not starting with a digit), \
                  got {value:?}"
-            )));
+                )));
+            }
         }
+        let connect_timeout = options.milliseconds("connectTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+        let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+        let ca_pem = options.tls_ca()?;
+        if let Some(ca) = &ca_pem {
+            if CertificateDer::pem_slice_iter(ca.as_bytes())
+                .next()
+                .is_none()
+            {
+                return Err(options.invalid("tls.ca holds no PEM certificate"));
+            }
+            if ssl == Ssl::Disable {
+                return Err(options.invalid("tls.ca with sslmode=disable"));
+            }
+        }
+        options.finish()?;
+        Ok(PostgresConfig {
+            table: ServerTable {
+                url: server.url,
+                noun: "table",
+                space: schema,
+                name: table,
+            },
+            ssl,
+            ca_pem,
+            connect_timeout,
+            command_timeout,
+        })
     }
-    let connect_timeout = options.milliseconds("connectTimeoutMs", DEFAULT_TIMEOUT_MS)?;
-    let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
-    let ca_pem = options.tls_ca()?;
-    if let Some(ca) = &ca_pem {
-        if CertificateDer::pem_slice_iter(ca.as_bytes())
-            .next()
-            .is_none()
-        {
-            return Err(options.invalid("tls.ca holds no PEM certificate"));
-        }
-        if ssl == Ssl::Disable {
-            return Err(options.invalid("tls.ca with sslmode=disable"));
-        }
+
+    fn storage(&self) -> Storage {
+        Storage::new("postgres", self.table.identity())
     }
-    options.finish()?;
-    Ok(PostgresConfig {
-        url: server.url,
-        connect,
-        ssl,
-        schema,
-        table,
-        ca_pem,
-        connect_timeout,
-        command_timeout,
-    })
 }
 
 /// The URL without its `sslmode` parameter, and the mode (`prefer` when absent, as libpq).
@@ -294,15 +260,12 @@ fn is_plain_identifier(name: &str, max: usize) -> bool {
 
 pub struct PostgresStore {
     config: Arc<PostgresConfig>,
-    namespace: Arc<str>,
-    entity: Arc<str>,
-    scope: Arc<Scope>,
+    entity: Entity,
     resources: Arc<Resources>,
 }
 
 impl PostgresStore {
     fn new(config: PostgresConfig, base_dir: &str, entity_name: &str) -> Result<Self> {
-        entity_segments(entity_name)?;
         // PostgreSQL text cannot hold NUL; ids and entity names are refused it already.
         if base_dir.contains('\0') {
             return Err(PersistError::InvalidName {
@@ -310,15 +273,10 @@ impl PostgresStore {
                 reason: "the base directory contains a NUL character",
             });
         }
-        let namespace = namespace_of(base_dir);
-        let scope = storage(&config)
-            .entity(serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default());
         Ok(PostgresStore {
+            entity: Entity::new(&config.storage(), base_dir, entity_name)?,
             resources: PER_CONFIG.get(&config),
             config: Arc::new(config),
-            namespace: namespace.into(),
-            entity: entity_name.into(),
-            scope,
         })
     }
 
@@ -372,8 +330,8 @@ impl PostgresStore {
 
     fn job(&self, kind: JobKind) -> WriteJob {
         WriteJob {
-            namespace: Arc::clone(&self.namespace),
-            entity: Arc::clone(&self.entity),
+            namespace: Arc::clone(&self.entity.namespace),
+            entity: Arc::clone(&self.entity.name),
             kind,
         }
     }
@@ -382,21 +340,12 @@ impl PostgresStore {
 impl Documents for PostgresStore {
     type Raw = String;
 
-    fn scope(&self) -> &Arc<Scope> {
-        &self.scope
+    fn entity(&self) -> &Entity {
+        &self.entity
     }
 
     fn location(&self, id: &str) -> String {
-        format!(
-            "{} namespace={} entity={} id={id}",
-            self.config.shown(),
-            self.namespace,
-            self.entity
-        )
-    }
-
-    fn quarantine_place(&self) -> String {
-        format!("table {}", self.config.quoted("_quarantine"))
+        self.entity.location(&self.config.table.shown(), id)
     }
 
     /// Connect (creating or checking the schema).
@@ -405,18 +354,11 @@ impl Documents for PostgresStore {
     }
 
     fn judge(&self, _id: &str, text: String) -> Judged<String> {
-        if is_valid_json(text.as_bytes()) {
-            return Judged::Json(text);
-        }
-        Judged::Invalid {
-            why: "is not JSON".into(),
-            unhealed: Doc::Text(text.clone()),
-            raw: text,
-        }
+        Judged::of_text(text)
     }
 
     async fn get_many(&self, ids: &[String]) -> Result<Vec<Option<String>>> {
-        let (ns, entity) = (&*self.namespace, &*self.entity);
+        let (ns, entity) = (&*self.entity.namespace, &*self.entity.name);
         let rows = self.query(|s| &s.read, &[&ns, &entity, &ids]).await?;
         let mut found: HashMap<String, String> = rows
             .into_iter()
@@ -426,19 +368,14 @@ impl Documents for PostgresStore {
     }
 
     async fn has_many(&self, ids: &[String]) -> Result<Vec<bool>> {
-        let (ns, entity) = (&*self.namespace, &*self.entity);
+        let (ns, entity) = (&*self.entity.namespace, &*self.entity.name);
         let rows = self.query(|s| &s.has, &[&ns, &entity, &ids]).await?;
         let present: std::collections::HashSet<String> =
             rows.into_iter().map(|row| row.get(0)).collect();
         Ok(ids.iter().map(|id| present.contains(id)).collect())
     }
 
-    async fn put_many(
-        &self,
-        docs: Vec<(String, String)>,
-        mode: WriteMode,
-        _durable: bool,
-    ) -> Result<usize> {
+    async fn put_many(&self, Batch { docs, mode, .. }: Batch) -> Result<usize> {
         // One row per id: the last text given for it (ON CONFLICT may touch a row once).
         let (ids, texts): (Vec<String>, Vec<String>) = last_per_id(docs).into_iter().unzip();
         let written = self
@@ -457,13 +394,13 @@ impl Documents for PostgresStore {
     }
 
     async fn ids(&self) -> Result<Vec<String>> {
-        let (ns, entity) = (&*self.namespace, &*self.entity);
+        let (ns, entity) = (&*self.entity.namespace, &*self.entity.name);
         let rows = self.query(|s| &s.keys, &[&ns, &entity]).await?;
         Ok(rows.into_iter().map(|row| row.get(0)).collect())
     }
 
     async fn entries(&self) -> Result<Vec<(String, String)>> {
-        let (ns, entity) = (&*self.namespace, &*self.entity);
+        let (ns, entity) = (&*self.entity.namespace, &*self.entity.name);
         let rows = self.query(|s| &s.scan, &[&ns, &entity]).await?;
         Ok(rows
             .into_iter()
@@ -478,15 +415,11 @@ impl Documents for PostgresStore {
     /// Move a row that is not JSON to the quarantine table, only if it still holds that text,
     /// so a concurrent rewrite by another process is never moved. One statement: atomic.
     async fn quarantine(&self, id: &str, text: &String) -> Result<Option<String>> {
-        let moved_at = std::time::SystemTime::now()
-            .duration_since(std::time::SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default();
-        let (ns, entity) = (&*self.namespace, &*self.entity);
+        let (ns, entity) = (&*self.entity.namespace, &*self.entity.name);
         let rows = self
-            .query(|s| &s.move_aside, &[&ns, &entity, &id, text, &moved_at])
+            .query(|s| &s.move_aside, &[&ns, &entity, &id, text, &now_ms()])
             .await?;
-        Ok((!rows.is_empty()).then(|| self.quarantine_place()))
+        Ok((!rows.is_empty()).then(|| format!("table {}", self.config.quoted("_quarantine"))))
     }
 }
 
@@ -805,8 +738,10 @@ struct PgConn {
 /// Connect, make sure the schema is there (once per configuration), and prepare.
 async fn connect(config: &PostgresConfig, resources: &Resources) -> Result<PgConn> {
     let attempt = async {
-        let mut pg = config
-            .connect
+        // `sslmode` is ours to handle (from_options checked both steps).
+        let (url, _) = split_sslmode(&config.table.url)
+            .map_err(|detail| PersistError::InvalidConfig { detail })?;
+        let mut pg = url
             .parse::<tokio_postgres::Config>()
             .map_err(|e| failure(config, &e))?;
         pg.connect_timeout(config.connect_timeout)
@@ -877,13 +812,13 @@ async fn ensure_schema(client: &Client, config: &PostgresConfig) -> Result<()> {
             detail: format!(
                 "{}: the database encoding is {encoding}; documents are UTF-8 text, so the \
                  database must be UTF8",
-                config.shown()
+                config.table.shown()
             ),
         });
     }
     let lock_key = advisory_key(&format!(
         "backtest-kit-rs {}.{}",
-        config.schema, config.table
+        config.table.space, config.table.name
     ));
     client.batch_execute("BEGIN").await.map_err(err)?;
     let outcome = create_or_read_schema(client, config, lock_key).await;
@@ -891,7 +826,7 @@ async fn ensure_schema(client: &Client, config: &PostgresConfig) -> Result<()> {
         Ok(found) if found > SCHEMA_VERSION => {
             let _ = client.batch_execute("ROLLBACK").await;
             Err(PersistError::SchemaTooNew {
-                location: config.shown(),
+                location: config.table.shown(),
                 found,
                 supported: SCHEMA_VERSION,
             })
@@ -922,13 +857,13 @@ async fn create_or_read_schema(
     let schema_exists = client
         .query_opt(
             "SELECT 1 FROM pg_namespace WHERE nspname = $1",
-            &[&config.schema],
+            &[&config.table.space],
         )
         .await?
         .is_some();
     if !schema_exists {
         client
-            .batch_execute(&format!("CREATE SCHEMA \"{}\"", config.schema))
+            .batch_execute(&format!("CREATE SCHEMA \"{}\"", config.table.space))
             .await?;
     }
     client
@@ -971,7 +906,7 @@ fn advisory_key(name: &str) -> i64 {
 fn tls_config(config: &PostgresConfig) -> Result<rustls::ClientConfig> {
     install_crypto_provider();
     let invalid = |detail: String| PersistError::InvalidConfig {
-        detail: format!("{}: {detail}", config.shown()),
+        detail: format!("{}: {detail}", config.table.shown()),
     };
     let verify = match config.ssl {
         // libpq: with a root certificate, prefer and require check the chain as verify-ca.
@@ -1106,7 +1041,7 @@ async fn within<T>(
         .await
         .map_err(|_| PersistError::Server {
             service: "postgres",
-            url: redact_url(&config.url),
+            url: redact_url(&config.table.url),
             detail: format!("no reply within {} ms", limit.as_millis()),
             kind: ServerFailure::Unavailable,
         })
@@ -1156,15 +1091,10 @@ fn failure(config: &PostgresConfig, err: &tokio_postgres::Error) -> PersistError
     };
     PersistError::Server {
         service: "postgres",
-        url: redact_url(&config.url),
-        detail: scrub_secrets(&detail, &config.url),
+        url: redact_url(&config.table.url),
+        detail: scrub_secrets(&detail, &config.table.url),
         kind,
     }
-}
-
-/// The server (and table, collection or bucket) a configuration names.
-fn storage(config: &PostgresConfig) -> Storage {
-    Storage::new("postgres", config.identity())
 }
 
 /// Everything shared by the stores of one configuration.
@@ -1189,7 +1119,8 @@ mod tests {
     #[test]
     fn a_refused_url_names_what_the_driver_refused_without_the_password() {
         let err =
-            resolve(&json!({ "url": "postgres://u:hunter22@h/db?tabel=x" })).expect_err("refused");
+            PostgresConfig::from_options(&json!({ "url": "postgres://u:hunter22@h/db?tabel=x" }))
+                .expect_err("refused");
         let message = err.to_string();
         // The URL is shown too: the driver's own words must name the parameter.
         let (_, driver) = message
@@ -1217,7 +1148,7 @@ mod tests {
 
     #[test]
     fn options_are_checked_and_credentials_never_shown() {
-        let refused = |options: Value| resolve(&options).expect_err("refused");
+        let refused = |options: Value| PostgresConfig::from_options(&options).expect_err("refused");
         for options in [
             json!({ "url": "mysql://h/db" }),
             json!({ "table": "a-b" }),
@@ -1233,9 +1164,11 @@ mod tests {
         }
         let err = refused(json!({ "url": "http://bob:hunter22@h/db" }));
         assert!(!err.to_string().contains("hunter22"), "{err}");
-        let config = resolve(&json!({ "url": "postgres://bob:hunter22@h/db" })).expect("valid");
+        let config =
+            PostgresConfig::from_options(&json!({ "url": "postgres://bob:hunter22@h/db" }))
+                .expect("valid");
         assert!(!format!("{config:?}").contains("hunter22"));
-        assert!(!config.shown().contains("hunter22"));
+        assert!(!config.table.shown().contains("hunter22"));
     }
 
     #[test]

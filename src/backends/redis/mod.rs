@@ -25,19 +25,15 @@ use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError, TlsMo
 use serde_json::{json, Value};
 
 use crate::contract::options::{query_pairs, take_url_params, Setting};
-use crate::contract::{
-    entity_segments, namespace_of, BoxFuture, Doc, Listing, Options, Scope, Storage, Store,
-    StoreStats, WriteMode,
-};
+use crate::contract::{BackendConfig, Listing, Options, Storage, Store, StoreStats, WriteMode};
 use crate::error::{PersistError, Result, ServerFailure};
-use crate::json::is_valid_json;
 use crate::registry::Backend;
 
 use crate::remote::connections::{
     install_crypto_provider, Counters, Link, PerConfig, SharedConnection,
 };
 use crate::remote::credentials::{redact_url, scrub_secrets};
-use crate::remote::engine::{Documents, Judged, Served};
+use crate::remote::engine::{now_ms, Batch, Documents, Entity, Judged, Served};
 
 /// Fields fetched per HSCAN step while validating an entity at init.
 const SCAN_COUNT: usize = 1000;
@@ -72,10 +68,6 @@ impl Backend for RedisBackend {
 
     const NAME: &str = "redis";
     const SCHEMES: &[&str] = &["redis", "rediss"];
-
-    fn config(&self, options: &Value) -> Result<(RedisConfig, Settings)> {
-        resolve(options)
-    }
 
     fn open(
         &self,
@@ -118,10 +110,6 @@ impl Backend for RedisBackend {
         described
     }
 
-    fn storage(&self, (config, _): &(RedisConfig, Settings)) -> Storage {
-        storage(config)
-    }
-
     fn stats(&self, (config, _): &(RedisConfig, Settings)) -> StoreStats {
         PER_CONFIG.get(config).counters.snapshot()
     }
@@ -144,11 +132,8 @@ impl Backend for RedisBackend {
         Ok(Box::pin(async move { probe.entities(&prefix).await }))
     }
 
-    fn close(&self, (config, _): (RedisConfig, Settings)) -> BoxFuture<Result<()>> {
-        Box::pin(async move {
-            RedisStore::close(&config);
-            Ok(())
-        })
+    fn release((config, _): &(RedisConfig, Settings)) {
+        RedisStore::close(config);
     }
 }
 
@@ -167,74 +152,80 @@ struct Replicas {
 }
 
 /// Options with their defaults applied (env at this moment).
-fn resolve(options: &Value) -> Result<(RedisConfig, Settings)> {
-    let mut options = Options::new("redis", options)?;
-    let url_option = options.string("url")?;
-    let cluster_option = options.strings("cluster")?;
-    let sentinel = match options.object("sentinel")? {
-        Some(sentinel) => Some(sentinel_config(sentinel)?),
-        None => None,
-    };
-    let given = [
-        url_option.is_some(),
-        cluster_option.is_some(),
-        sentinel.is_some(),
-    ];
-    if given.iter().filter(|g| **g).count() > 1 {
-        return Err(options.invalid(
-            "give one of url (one server), cluster (seed nodes) or sentinel (sentinel nodes)",
-        ));
+impl BackendConfig for (RedisConfig, Settings) {
+    fn from_options(options: &Value) -> Result<Self> {
+        let mut options = Options::new("redis", options)?;
+        let url_option = options.string("url")?;
+        let cluster_option = options.strings("cluster")?;
+        let sentinel = match options.object("sentinel")? {
+            Some(sentinel) => Some(sentinel_config(sentinel)?),
+            None => None,
+        };
+        let given = [
+            url_option.is_some(),
+            cluster_option.is_some(),
+            sentinel.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(options.invalid(
+                "give one of url (one server), cluster (seed nodes) or sentinel (sentinel nodes)",
+            ));
+        }
+        let cluster = match (cluster_option, &url_option, &sentinel) {
+            (Some(seeds), _, _) => seeds,
+            (None, Some(_), _) | (None, None, Some(_)) => Vec::new(),
+            (None, None, None) => cluster_from_env(),
+        };
+        let (url, url_params) = node_url(&options, url_option, &cluster, sentinel.as_ref())?;
+        let prefix = options
+            .string_or_url_param("prefix", &url_params)?
+            .unwrap_or_else(|| "backtest-kit".to_owned());
+        if prefix.is_empty() {
+            return Err(options.invalid("prefix must be a non-empty string"));
+        }
+        if !cluster.is_empty() && prefix.contains(['{', '}']) {
+            return Err(options.invalid(
+                "on a cluster, prefix must not contain { or }: they would move keys to other slots",
+            ));
+        }
+        let max_ms = u64::from(i32::MAX as u32);
+        let connect_timeout = options.milliseconds("connectTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+        let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
+        let replicas = options.count("replicas", 64)?;
+        let replicas_timeout = options.positive("replicasTimeoutMs", max_ms)?;
+        if replicas.is_none() && replicas_timeout.is_some() {
+            return Err(options.invalid("replicasTimeoutMs needs replicas"));
+        }
+        let ca_pem = options.tls_ca()?;
+        if ca_pem.is_some()
+            && sentinel
+                .as_ref()
+                .is_some_and(|s| !s.nodes[0].starts_with("rediss:"))
+        {
+            return Err(options.invalid("tls.ca needs rediss:// sentinel nodes"));
+        }
+        options.finish()?;
+        let replicas = replicas.filter(|n| *n > 0).map(|count| Replicas {
+            count,
+            timeout: Duration::from_millis(replicas_timeout.unwrap_or(DEFAULT_REPLICAS_TIMEOUT_MS)),
+        });
+        Ok((
+            RedisConfig {
+                url,
+                cluster,
+                sentinel,
+                ca_pem,
+                connect_timeout,
+                command_timeout,
+                replicas_timeout: replicas.map_or(Duration::ZERO, |r| r.timeout),
+            },
+            Settings { prefix, replicas },
+        ))
     }
-    let cluster = match (cluster_option, &url_option, &sentinel) {
-        (Some(seeds), _, _) => seeds,
-        (None, Some(_), _) | (None, None, Some(_)) => Vec::new(),
-        (None, None, None) => cluster_from_env(),
-    };
-    let (url, url_params) = node_url(&options, url_option, &cluster, sentinel.as_ref())?;
-    let prefix = options
-        .string_or_url_param("prefix", &url_params)?
-        .unwrap_or_else(|| "backtest-kit".to_owned());
-    if prefix.is_empty() {
-        return Err(options.invalid("prefix must be a non-empty string"));
+
+    fn storage(&self) -> Storage {
+        storage(&self.0)
     }
-    if !cluster.is_empty() && prefix.contains(['{', '}']) {
-        return Err(options.invalid(
-            "on a cluster, prefix must not contain { or }: they would move keys to other slots",
-        ));
-    }
-    let max_ms = u64::from(i32::MAX as u32);
-    let connect_timeout = options.milliseconds("connectTimeoutMs", DEFAULT_TIMEOUT_MS)?;
-    let command_timeout = options.milliseconds("commandTimeoutMs", DEFAULT_TIMEOUT_MS)?;
-    let replicas = options.count("replicas", 64)?;
-    let replicas_timeout = options.positive("replicasTimeoutMs", max_ms)?;
-    if replicas.is_none() && replicas_timeout.is_some() {
-        return Err(options.invalid("replicasTimeoutMs needs replicas"));
-    }
-    let ca_pem = options.tls_ca()?;
-    if ca_pem.is_some()
-        && sentinel
-            .as_ref()
-            .is_some_and(|s| !s.nodes[0].starts_with("rediss:"))
-    {
-        return Err(options.invalid("tls.ca needs rediss:// sentinel nodes"));
-    }
-    options.finish()?;
-    let replicas = replicas.filter(|n| *n > 0).map(|count| Replicas {
-        count,
-        timeout: Duration::from_millis(replicas_timeout.unwrap_or(DEFAULT_REPLICAS_TIMEOUT_MS)),
-    });
-    Ok((
-        RedisConfig {
-            url,
-            cluster,
-            sentinel,
-            ca_pem,
-            connect_timeout,
-            command_timeout,
-            replicas_timeout: replicas.map_or(Duration::ZERO, |r| r.timeout),
-        },
-        Settings { prefix, replicas },
-    ))
 }
 
 /// The URL of the server, or of the first cluster or sentinel node, with our own parameters
@@ -477,8 +468,8 @@ pub struct RedisStore {
     client: Arc<Target>,
     replicas: Option<Replicas>,
     key: Arc<str>,
-    /// The server and hash, for issue order (holds the URL: never shown).
-    scope: Arc<Scope>,
+    /// Its namespace and name, and the scope ordering its requests (holds the URL: never shown).
+    entity: Entity,
     /// Where values that are not JSON are moved.
     quarantine_key: Arc<str>,
     /// This configuration's shared connection and counters, looked up once (a hot path then
@@ -503,26 +494,25 @@ impl RedisStore {
         base_dir: &str,
         entity_name: &str,
     ) -> Result<Self> {
-        entity_segments(entity_name)?;
+        let entity = Entity::new(&storage(&config), base_dir, entity_name)?;
         let client = build_client(&config)?;
-        let namespace = namespace_of(base_dir);
+        let namespace = &entity.namespace;
         let prefix = &settings.prefix;
         let tagged = !config.cluster.is_empty();
-        let key = entity_key(prefix, &namespace, entity_name, tagged);
+        let key = entity_key(prefix, namespace, entity_name, tagged);
         let quarantine_key = entity_key(
             &format!("{prefix}:quarantine"),
-            &namespace,
+            namespace,
             entity_name,
             tagged,
         );
-        let scope = storage(&config).entity(key.clone());
         Ok(RedisStore {
             resources: PER_CONFIG.get(&config),
             config: Arc::new(config),
             client: Arc::new(client),
             replicas: settings.replicas,
             key: key.into(),
-            scope,
+            entity,
             quarantine_key: quarantine_key.into(),
         })
     }
@@ -781,10 +771,7 @@ impl RedisStore {
 
 impl RedisStore {
     async fn move_aside(&self, id: &str, value: &[u8]) -> Result<i64> {
-        let moved_at = std::time::SystemTime::now()
-            .duration_since(std::time::SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default();
+        let moved_at = now_ms();
         self.query(
             redis::cmd("EVAL")
                 .arg(MOVE_ASIDE_IF_UNCHANGED)
@@ -804,16 +791,12 @@ impl Documents for RedisStore {
     /// Bytes, not strings: one value that is not UTF-8 must not fail the whole read.
     type Raw = Vec<u8>;
 
-    fn scope(&self) -> &Arc<Scope> {
-        &self.scope
+    fn entity(&self) -> &Entity {
+        &self.entity
     }
 
     fn location(&self, id: &str) -> String {
         format!("{} key={} field={id}", self.config.shown(), self.key)
-    }
-
-    fn quarantine_place(&self) -> String {
-        self.quarantine_key.to_string()
     }
 
     async fn prepare(&self) -> Result<()> {
@@ -821,64 +804,27 @@ impl Documents for RedisStore {
     }
 
     fn judge(&self, id: &str, bytes: Vec<u8>) -> Judged<Vec<u8>> {
-        let valid = is_valid_json(&bytes);
-        match String::from_utf8(bytes) {
-            Ok(text) if valid => Judged::Json(text),
-            Ok(text) => Judged::Invalid {
-                why: "is not JSON".into(),
-                unhealed: Doc::Text(text.clone()),
-                raw: text.into_bytes(),
-            },
-            Err(e) => Judged::Invalid {
-                why: "is not UTF-8".into(),
-                unhealed: Doc::Corrupt {
-                    id: id.to_owned(),
-                    detail: format!("{} is not UTF-8", self.location(id)),
-                },
-                raw: e.into_bytes(),
-            },
-        }
+        Judged::of_bytes(bytes, id, || self.location(id))
     }
 
+    /// HMGET even for one id: the same round trip as HGET, one code path.
     async fn get_many(&self, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        let key = &*self.key;
-        match ids {
-            [id] => Ok(vec![
-                self.query(redis::cmd("HGET").arg(key).arg(id).to_owned())
-                    .await?,
-            ]),
-            _ => {
-                self.query(redis::cmd("HMGET").arg(key).arg(ids).to_owned())
-                    .await
-            }
-        }
+        self.query(redis::cmd("HMGET").arg(&*self.key).arg(ids).to_owned())
+            .await
     }
 
+    /// A pipeline of HEXISTS (Redis has no multi-field form), one round trip.
     async fn has_many(&self, ids: &[String]) -> Result<Vec<bool>> {
-        let key = &*self.key;
-        match ids {
-            [id] => Ok(vec![
-                self.query(redis::cmd("HEXISTS").arg(key).arg(id).to_owned())
-                    .await?,
-            ]),
-            _ => {
-                let mut pipe = redis::pipe();
-                for id in ids {
-                    pipe.cmd("HEXISTS").arg(key).arg(id);
-                }
-                self.keyed_pipeline(&pipe, self.config.command_timeout)
-                    .await
-            }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.cmd("HEXISTS").arg(&*self.key).arg(id);
         }
+        self.keyed_pipeline(&pipe, self.config.command_timeout)
+            .await
     }
 
     /// Durability is the server's (appendfsync); every write is acknowledged.
-    async fn put_many(
-        &self,
-        docs: Vec<(String, String)>,
-        mode: WriteMode,
-        _durable: bool,
-    ) -> Result<usize> {
+    async fn put_many(&self, Batch { docs, mode, .. }: Batch) -> Result<usize> {
         let key = &*self.key;
         let written = match mode {
             WriteMode::Replace => {
@@ -980,7 +926,7 @@ impl Documents for RedisStore {
 
     async fn quarantine(&self, id: &str, value: &Vec<u8>) -> Result<Option<String>> {
         let moved = self.move_aside(id, value).await?;
-        Ok((moved > 0).then(|| self.quarantine_place()))
+        Ok((moved > 0).then(|| self.quarantine_key.to_string()))
     }
 }
 
@@ -1175,6 +1121,19 @@ pub fn entity_key(prefix: &str, namespace: &str, entity: &str, tagged: bool) -> 
 mod tests {
     use super::*;
 
+    /// A configuration of one server at `url`, one-second timeouts.
+    fn single(url: &str) -> RedisConfig {
+        RedisConfig {
+            url: url.to_owned(),
+            cluster: Vec::new(),
+            sentinel: None,
+            ca_pem: None,
+            connect_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(1),
+            replicas_timeout: Duration::ZERO,
+        }
+    }
+
     #[test]
     fn keys_are_unambiguous() {
         assert_eq!(
@@ -1232,15 +1191,7 @@ mod tests {
         for (url, secrets) in shapes {
             let redacted = redact_url(url);
             let echoed = scrub_secrets(&format!("cannot reach {url}: {secrets:?} {plain}"), url);
-            let config = RedisConfig {
-                url: (*url).to_owned(),
-                cluster: Vec::new(),
-                sentinel: None,
-                ca_pem: None,
-                connect_timeout: Duration::from_secs(1),
-                command_timeout: Duration::from_secs(1),
-                replicas_timeout: Duration::ZERO,
-            };
+            let config = single(url);
             let debug = format!("{config:?}");
             for secret in *secrets {
                 for shown in [&redacted, &echoed, &debug] {
@@ -1266,15 +1217,7 @@ mod tests {
 
     #[test]
     fn bad_urls_fail_without_leaking_the_password() {
-        let config = RedisConfig {
-            url: "http://bob:hunter22@host".into(),
-            cluster: Vec::new(),
-            sentinel: None,
-            ca_pem: None,
-            connect_timeout: Duration::from_secs(1),
-            command_timeout: Duration::from_secs(1),
-            replicas_timeout: Duration::ZERO,
-        };
+        let config = single("http://bob:hunter22@host");
         let settings = Settings {
             prefix: "p".into(),
             replicas: None,

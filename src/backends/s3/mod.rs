@@ -24,15 +24,13 @@ use serde_json::{json, Value};
 
 use crate::contract::options::{boolean_param, milliseconds_param, query_pairs};
 use crate::contract::{
-    entity_segments, last_per_id, namespace_of, BoxFuture, Doc, Listing, Options, Scope, Storage,
-    Store, StoreStats, WriteMode,
+    last_per_id, BackendConfig, Listing, Options, Storage, Store, StoreStats, WriteMode,
 };
 use crate::error::{PersistError, Result, ServerFailure};
-use crate::json::is_valid_json;
 use crate::registry::Backend;
 use crate::remote::connections::{install_crypto_provider, Counters, PerConfig, SharedConnection};
 use crate::remote::credentials::{percent_decode, redact_url};
-use crate::remote::engine::{Documents, Judged, Served};
+use crate::remote::engine::{Batch, Documents, Entity, Judged, Served};
 
 const URL_ENV: &str = "BACKTEST_KIT_RS_S3_URL";
 const DEFAULT_REGION: &str = "us-east-1";
@@ -50,10 +48,6 @@ impl Backend for S3Backend {
 
     const NAME: &str = "s3";
     const SCHEMES: &[&str] = &["s3"];
-
-    fn config(&self, options: &Value) -> Result<S3Config> {
-        resolve(options)
-    }
 
     fn open(&self, config: S3Config, entity: &str, base_dir: &str) -> Result<Arc<dyn Store>> {
         if config.bucket.is_empty() {
@@ -83,10 +77,6 @@ impl Backend for S3Backend {
         })
     }
 
-    fn storage(&self, config: &S3Config) -> Storage {
-        storage(config)
-    }
-
     fn stats(&self, config: &S3Config) -> StoreStats {
         PER_CONFIG.get(config).counters.snapshot()
     }
@@ -101,11 +91,8 @@ impl Backend for S3Backend {
         Ok(Box::pin(async move { probe.entities().await }))
     }
 
-    fn close(&self, config: S3Config) -> BoxFuture<Result<()>> {
-        Box::pin(async move {
-            PER_CONFIG.get(&config).client.close();
-            Ok(())
-        })
+    fn release(config: &S3Config) {
+        PER_CONFIG.get(config).client.close();
     }
 }
 
@@ -176,78 +163,85 @@ impl S3Config {
     }
 }
 
-fn resolve(options: &Value) -> Result<S3Config> {
-    let mut options = Options::new("s3", options)?;
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let url = options.string_or_env("url", &[URL_ENV])?;
-    let mut from_url = match &url {
-        Some(url) => parse_url(&url.value)
-            .map_err(|detail| options.invalid(format!("{detail} (from {})", url.origin)))?,
-        None => UrlParts::default(),
-    };
-    let bucket_origin = match (&url, from_url.bucket.is_some()) {
-        (Some(url), true) => format!(" (from {})", url.origin),
-        _ => String::new(),
-    };
-    // No bucket yet is allowed here (the environment may name it by the time a store is made);
-    // `open` refuses it.
-    let bucket = options
-        .string("bucket")?
-        .or(from_url.bucket.take())
-        .unwrap_or_default();
-    if !(bucket.is_empty() || is_bucket_name(&bucket)) {
-        return Err(options.invalid(format!(
+impl BackendConfig for S3Config {
+    fn from_options(options: &Value) -> Result<Self> {
+        let mut options = Options::new("s3", options)?;
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let url = options.string_or_env("url", &[URL_ENV])?;
+        let mut from_url = match &url {
+            Some(url) => parse_url(&url.value)
+                .map_err(|detail| options.invalid(format!("{detail} (from {})", url.origin)))?,
+            None => UrlParts::default(),
+        };
+        let bucket_origin = match (&url, from_url.bucket.is_some()) {
+            (Some(url), true) => format!(" (from {})", url.origin),
+            _ => String::new(),
+        };
+        // No bucket yet is allowed here (the environment may name it by the time a store is made);
+        // `open` refuses it.
+        let bucket = options
+            .string("bucket")?
+            .or(from_url.bucket.take())
+            .unwrap_or_default();
+        if !(bucket.is_empty() || is_bucket_name(&bucket)) {
+            return Err(options.invalid(format!(
             "bucket must be 3 to 63 lowercase letters, digits, - or ., got {bucket:?}{bucket_origin}"
         )));
-    }
-    let prefix = options.string("prefix")?.or(from_url.prefix.take());
-    let prefix = normal_prefix(&options, prefix.unwrap_or_default())?;
-    let region = options
-        .string("region")?
-        .or(from_url.region.take())
-        .or_else(|| env("AWS_REGION"))
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .unwrap_or_else(|| DEFAULT_REGION.to_owned());
-    let endpoint = options
-        .string("endpoint")?
-        .or(from_url.endpoint.take())
-        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
-        .or_else(|| env("AWS_ENDPOINT_URL"));
-    if let Some(endpoint) = &endpoint {
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(options.invalid(format!(
-                "endpoint must be an http:// or https:// URL, got {}",
-                redact_url(endpoint)
-            )));
         }
+        let prefix = options.string("prefix")?.or(from_url.prefix.take());
+        let prefix = normal_prefix(&options, prefix.unwrap_or_default())?;
+        let region = options
+            .string("region")?
+            .or(from_url.region.take())
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        let endpoint = options
+            .string("endpoint")?
+            .or(from_url.endpoint.take())
+            .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| env("AWS_ENDPOINT_URL"));
+        if let Some(endpoint) = &endpoint {
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(options.invalid(format!(
+                    "endpoint must be an http:// or https:// URL, got {}",
+                    redact_url(endpoint)
+                )));
+            }
+        }
+        let path_style = options
+            .boolean("pathStyle")?
+            .or(from_url.path_style)
+            .unwrap_or(true);
+        let (access_key_id, secret_access_key, session_token, from_env) =
+            credentials(&mut options)?;
+        let connect_timeout = options.milliseconds(
+            "connectTimeoutMs",
+            from_url.connect_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+        )?;
+        let command_timeout = options.milliseconds(
+            "commandTimeoutMs",
+            from_url.command_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
+        )?;
+        options.finish()?;
+        Ok(S3Config {
+            bucket,
+            prefix,
+            region,
+            endpoint,
+            path_style,
+            access_key_id,
+            secret_access_key,
+            session_token,
+            from_env,
+            connect_timeout,
+            command_timeout,
+        })
     }
-    let path_style = options
-        .boolean("pathStyle")?
-        .or(from_url.path_style)
-        .unwrap_or(true);
-    let (access_key_id, secret_access_key, session_token, from_env) = credentials(&mut options)?;
-    let connect_timeout = options.milliseconds(
-        "connectTimeoutMs",
-        from_url.connect_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
-    )?;
-    let command_timeout = options.milliseconds(
-        "commandTimeoutMs",
-        from_url.command_timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS),
-    )?;
-    options.finish()?;
-    Ok(S3Config {
-        bucket,
-        prefix,
-        region,
-        endpoint,
-        path_style,
-        access_key_id,
-        secret_access_key,
-        session_token,
-        from_env,
-        connect_timeout,
-        command_timeout,
-    })
+
+    fn storage(&self) -> Storage {
+        Storage::new("s3", self.identity())
+    }
 }
 
 /// The key prefix without empty parts (`a//b/` is `a/b`); `.`, `..` and NUL refused.
@@ -354,18 +348,16 @@ pub struct S3Store {
     config: Arc<S3Config>,
     /// The entity's "directory": prefix, namespace and entity parts.
     dir: Path,
-    namespace: Arc<str>,
-    entity: Arc<str>,
-    scope: Arc<Scope>,
+    entity: Entity,
     resources: Arc<Resources>,
 }
 
 impl S3Store {
     fn new(config: S3Config, base_dir: &str, entity_name: &str) -> Result<Self> {
-        let entity_parts = entity_segments(entity_name)?;
-        let namespace = namespace_of(base_dir);
+        let entity = Entity::new(&config.storage(), base_dir, entity_name)?;
         // An absolute baseDir keeps its parts; a leading `/` has no place in an object key.
-        let namespace_parts = namespace
+        let namespace_parts = entity
+            .namespace
             .split('/')
             .filter(|p| !p.is_empty() && *p != ".")
             .collect::<Vec<_>>();
@@ -374,18 +366,14 @@ impl S3Store {
             .split('/')
             .filter(|p| !p.is_empty())
             .chain(namespace_parts)
-            .chain(entity_parts)
+            .chain(entity_name.split('/'))
             .map(PathPart::from)
             .collect();
-        let scope = storage(&config)
-            .entity(serde_json::to_string(&[&namespace, entity_name]).unwrap_or_default());
         Ok(S3Store {
             resources: PER_CONFIG.get(&config),
             config: Arc::new(config),
             dir,
-            namespace: namespace.into(),
-            entity: entity_name.into(),
-            scope,
+            entity,
         })
     }
 
@@ -606,22 +594,17 @@ impl S3Store {
 impl Documents for S3Store {
     type Raw = Vec<u8>;
 
-    fn scope(&self) -> &Arc<Scope> {
-        &self.scope
+    fn entity(&self) -> &Entity {
+        &self.entity
     }
 
     fn location(&self, id: &str) -> String {
+        let server = self.config.shown();
         format!(
-            "{} namespace={} entity={} id={id} (object {})",
-            self.config.shown(),
-            self.namespace,
-            self.entity,
+            "{} (object {})",
+            self.entity.location(&server, id),
             self.object(id)
         )
-    }
-
-    fn quarantine_place(&self) -> String {
-        format!("{{id}}{SUFFIX}.corrupt-{{ms}} beside it")
     }
 
     /// One ListObjectsV2 page: reachable, credentials accepted, bucket there.
@@ -634,20 +617,8 @@ impl Documents for S3Store {
         Ok(())
     }
 
-    fn judge(&self, _id: &str, bytes: Vec<u8>) -> Judged<Vec<u8>> {
-        match String::from_utf8(bytes) {
-            Ok(text) if is_valid_json(text.as_bytes()) => Judged::Json(text),
-            Ok(text) => Judged::Invalid {
-                why: "is not JSON".into(),
-                unhealed: Doc::Text(text.clone()),
-                raw: text.into_bytes(),
-            },
-            Err(e) => Judged::Invalid {
-                why: "is not JSON".into(),
-                unhealed: Doc::Text(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-                raw: e.into_bytes(),
-            },
-        }
+    fn judge(&self, id: &str, bytes: Vec<u8>) -> Judged<Vec<u8>> {
+        Judged::of_bytes(bytes, id, || self.location(id))
     }
 
     async fn get_many(&self, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
@@ -665,12 +636,7 @@ impl Documents for S3Store {
         .await
     }
 
-    async fn put_many(
-        &self,
-        docs: Vec<(String, String)>,
-        mode: WriteMode,
-        _durable: bool,
-    ) -> Result<usize> {
+    async fn put_many(&self, Batch { docs, mode, .. }: Batch) -> Result<usize> {
         let client = self.client().await?;
         let client = &*client;
         // One PUT per id: the last text given for it.
@@ -828,11 +794,6 @@ fn failure(config: &S3Config, err: &object_store::Error) -> PersistError {
     server_error(config, detail, kind)
 }
 
-/// The server (and table, collection or bucket) a configuration names.
-fn storage(config: &S3Config) -> Storage {
-    Storage::new("s3", config.identity())
-}
-
 /// Everything shared by the stores of one configuration.
 #[derive(Default)]
 struct Resources {
@@ -872,17 +833,19 @@ mod tests {
             );
         }
         // The option wins over the URL's parameter, as for every part of the URL.
-        let config = resolve(&json!({ "url": "s3://bkt?commandTimeoutMs=20000" })).expect("url");
+        let config = S3Config::from_options(&json!({ "url": "s3://bkt?commandTimeoutMs=20000" }))
+            .expect("url");
         assert_eq!(config.command_timeout, Duration::from_millis(20000));
-        let config =
-            resolve(&json!({ "url": "s3://bkt?commandTimeoutMs=20000", "commandTimeoutMs": 7 }))
-                .expect("both");
+        let config = S3Config::from_options(
+            &json!({ "url": "s3://bkt?commandTimeoutMs=20000", "commandTimeoutMs": 7 }),
+        )
+        .expect("both");
         assert_eq!(config.command_timeout, Duration::from_millis(7));
     }
 
     #[test]
     fn options_are_checked_and_credentials_never_shown() {
-        let refused = |options: Value| resolve(&options).expect_err("refused");
+        let refused = |options: Value| S3Config::from_options(&options).expect_err("refused");
         assert_eq!(
             crate::registry::Registered::open(&S3Backend, "e", "d", &json!({}))
                 .err()
@@ -900,7 +863,7 @@ mod tests {
         ] {
             assert_eq!(refused(options).code(), "PERSIST_INVALID_CONFIG");
         }
-        let config = resolve(&json!({
+        let config = S3Config::from_options(&json!({
             "url": "s3://bkt/p/?endpoint=http://127.0.0.1:1",
             "accessKeyId": "AKIDEXAMPLE",
             "secretAccessKey": "hunter22secret",
@@ -913,7 +876,8 @@ mod tests {
 
     #[test]
     fn objects_follow_the_file_layout_and_name_their_id() {
-        let config = resolve(&json!({ "bucket": "bkt", "prefix": "p" })).expect("valid");
+        let config =
+            S3Config::from_options(&json!({ "bucket": "bkt", "prefix": "p" })).expect("valid");
         let store = S3Store::new(config.clone(), "./dump/data/signal/", "BTC_s1").expect("ok");
         assert_eq!(
             store.object("x").to_string(),

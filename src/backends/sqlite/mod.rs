@@ -25,8 +25,8 @@ use tokio::sync::oneshot;
 
 use crate::contract::options::{boolean_param, query_pairs};
 use crate::contract::{
-    entity_segments, namespace_of, BoxFuture, Doc, InitReport, Listing, Options, Reply, Request,
-    Response, Scope, Storage, Store, StoreStats, WriteMode,
+    entity_segments, namespace_of, BackendConfig, BoxFuture, Doc, InitReport, Listing, Options,
+    Reply, Request, Response, Scope, Storage, Store, StoreStats, WriteMode,
 };
 use crate::error::{PersistError, Result};
 use crate::exec::{blocking, lock, spawn};
@@ -90,10 +90,6 @@ impl Backend for SqliteBackend {
     const NAME: &str = "sqlite";
     const SCHEMES: &[&str] = &["sqlite"];
 
-    fn config(&self, options: &Value) -> Result<Resolved> {
-        Resolved::from(options)
-    }
-
     fn options_from_url(&self, url: &str) -> Result<Value> {
         options_from_url(url)
     }
@@ -113,10 +109,6 @@ impl Backend for SqliteBackend {
             "synchronous": resolved.config.synchronous.pragma(),
             "syncReads": resolved.sync_reads,
         })
-    }
-
-    fn storage(&self, resolved: &Resolved) -> Storage {
-        storage(&resolved.config)
     }
 
     fn stats(&self, resolved: &Resolved) -> StoreStats {
@@ -164,8 +156,8 @@ pub struct Resolved {
     sync_reads: bool,
 }
 
-impl Resolved {
-    fn from(options: &Value) -> Result<Self> {
+impl BackendConfig for Resolved {
+    fn from_options(options: &Value) -> Result<Self> {
         let mut options = Options::new("sqlite", options)?;
         let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
         let path = options
@@ -192,6 +184,10 @@ impl Resolved {
             config: SqliteConfig { path, synchronous },
             sync_reads,
         })
+    }
+
+    fn storage(&self) -> Storage {
+        storage(&self.config)
     }
 }
 
