@@ -390,6 +390,16 @@ export type StoreUrl = string;
 /** A storage class for a store URL, the backend picked from its scheme. */
 export declare function createPersist(url: StoreUrl): BackendClass<object>;
 
+/** A backend this build registers: its name, the URL schemes naming it, its exported class. */
+export interface RegisteredBackend {
+  name: string;
+  schemes: string[];
+  className: string;
+}
+
+/** Every backend this build registers, in the core's order (for tools and help texts). */
+export declare function listBackends(): RegisteredBackend[];
+
 /** backtest-kit's persistence domains: the 16 of 19.x and 20.x's "dictionary". A misspelt one does not compile. */
 export type PersistDomain =
   | "signal"

@@ -6,7 +6,7 @@
 // (usePersist). Loading this module never throws and makes no native call: the binary is loaded,
 // and a backend's environment read, when a store is first made.
 
-const { createPersist, defaultClass, factory } = require("./lib/backends.js");
+const { createPersist, defaultClass, factory, listBackends } = require("./lib/backends.js");
 const { PersistError, setLogger } = require("./lib/errors.js");
 const { inFlight, setMaxBytesInFlight } = require("./lib/native.js");
 const { DOMAINS } = require("./lib/kit/domains.js");
@@ -93,6 +93,7 @@ module.exports.createRedisPersist = createRedisPersist;
 module.exports.RustSqlitePersist = RustSqlitePersist;
 module.exports.createSqlitePersist = createSqlitePersist;
 module.exports.createPersist = createPersist;
+module.exports.listBackends = listBackends;
 module.exports.PersistError = PersistError;
 module.exports.setLogger = setLogger;
 module.exports.setMaxBytesInFlight = setMaxBytesInFlight;

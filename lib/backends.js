@@ -112,10 +112,21 @@ function defaultClass(kind, className) {
   return defineBackend(kind, className, {}, { checkNow: false });
 }
 
-/** For the `backtest-kit-rs` command: the backend a store URL names and its options. */
-function backendForUrl(url) {
-  const { kind, optionsJson: json } = storeUrl(url);
-  return { kind, options: JSON.parse(json) };
+/**
+ * Every backend this build registers (the core's list, in its order): `{ name, schemes,
+ * className }`, `className` being the class index.js exports for it.
+ */
+const listBackends = () =>
+  native(() => binding().listBackends()).map(({ name, schemes }) => ({ name, schemes, className: classNameOf(name) }));
+
+/**
+ * For the `backtest-kit-rs` command: the store a URL names, `{ kind, options, root, base }` (the
+ * core's `tool_store`: a file URL names a dump directory, `root`, whose namespaces are relative to
+ * `base`; a bare scheme stands for the backend's defaults).
+ */
+function toolStore(url) {
+  const { kind, optionsJson, root, base } = native(() => binding().toolStore(url));
+  return { kind, options: JSON.parse(optionsJson), root, base };
 }
 
 /** For the `backtest-kit-rs` command: every (namespace, entity) a store holds. */
@@ -127,4 +138,4 @@ function entities(kind, options, root) {
 /** For the `backtest-kit-rs` command: the backtest-kit domain of a namespace (the core's layout). */
 const domainOf = (namespace) => native(() => binding().domainOf(namespace));
 
-module.exports = { createPersist, defineBackend, factory, defaultClass, backendForUrl, entities, domainOf };
+module.exports = { createPersist, defineBackend, factory, defaultClass, listBackends, toolStore, entities, domainOf };

@@ -31,6 +31,14 @@ pub trait Backend: Sync + 'static {
         Ok(serde_json::json!({ "url": url }))
     }
 
+    /// For a tool given a URL of this backend: the directory to list entities under, for a
+    /// backend whose documents sit where backtest-kit's baseDir says (files: `file:./dump`).
+    /// `location` is the URL after its scheme. None: the options name the store.
+    fn listing_root(&self, location: &str) -> Result<Option<String>> {
+        let _ = location;
+        Ok(None)
+    }
+
     /// A store for (entityName, baseDir); no I/O.
     fn open(&self, config: Self::Config, entity: &str, base_dir: &str) -> Result<Arc<dyn Store>>;
 
@@ -62,6 +70,7 @@ pub trait Registered: Sync {
     fn name(&self) -> &'static str;
     fn schemes(&self) -> &'static [&'static str];
     fn options_from_url(&self, url: &str) -> Result<Value>;
+    fn listing_root(&self, location: &str) -> Result<Option<String>>;
     fn open(&self, entity: &str, base_dir: &str, options: &Value) -> Result<Arc<dyn Store>>;
     fn describe(&self, options: &Value) -> Result<Value>;
     fn storage(&self, options: &Value) -> Result<Storage>;
@@ -79,6 +88,9 @@ impl<B: Backend> Registered for B {
     }
     fn options_from_url(&self, url: &str) -> Result<Value> {
         Backend::options_from_url(self, url)
+    }
+    fn listing_root(&self, location: &str) -> Result<Option<String>> {
+        Backend::listing_root(self, location)
     }
     fn open(&self, entity: &str, base_dir: &str, options: &Value) -> Result<Arc<dyn Store>> {
         Backend::open(self, B::Config::from_options(options)?, entity, base_dir)
@@ -176,28 +188,77 @@ pub fn close(kind_name: &str, options: &Value) -> Result<BoxFuture<Result<()>>> 
 /// The backend a URL names and the options it stands for: `redis://…/0?prefix=bot-a` is
 /// `("redis", { url })`, `sqlite:./state.sqlite` is `("sqlite", { path })`.
 pub fn from_url(url: &str) -> Result<(&'static str, Value)> {
+    let backend = by_scheme(url)?;
+    Ok((backend.name(), backend.options_from_url(url)?))
+}
+
+/// A store as a tool (the command) names it by URL.
+#[derive(Debug)]
+pub struct ToolStore {
+    pub kind: &'static str,
+    pub options: Value,
+    /// Where its entities are listed from (see `Backend::listing_root`), absolute; else empty.
+    pub root: String,
+    /// The directory a listed namespace is relative to, for its baseDir (the root's parent);
+    /// empty where the namespace is the baseDir itself.
+    pub base: String,
+}
+
+/// The store a tool's URL names: as `from_url`, except that a bare scheme (`redis:`, `s3:`)
+/// is the backend with its defaults and environment, and a file URL names a dump directory.
+pub fn tool_store(url: &str) -> Result<ToolStore> {
+    let backend = by_scheme(url)?;
+    let location = url.split_once(':').map_or("", |(_, rest)| rest);
+    if let Some(root) = backend.listing_root(location)? {
+        let root = std::path::absolute(&root).map_err(|e| PersistError::InvalidConfig {
+            detail: format!("{}: {root:?}: {e}", backend.name()),
+        })?;
+        let base = root.parent().unwrap_or(&root).display().to_string();
+        return Ok(ToolStore {
+            kind: backend.name(),
+            options: serde_json::json!({}),
+            root: root.display().to_string(),
+            base,
+        });
+    }
+    let bare = location.trim_start_matches("//").is_empty();
+    Ok(ToolStore {
+        kind: backend.name(),
+        options: match bare {
+            true => serde_json::json!({}),
+            false => backend.options_from_url(url)?,
+        },
+        root: String::new(),
+        base: String::new(),
+    })
+}
+
+/// The registered backend a URL's scheme names.
+fn by_scheme(url: &str) -> Result<&'static dyn Registered> {
     let scheme = url
         .split_once(':')
         .map(|(scheme, _)| scheme.to_ascii_lowercase());
     let found = scheme
         .as_deref()
         .and_then(|scheme| BACKENDS.iter().find(|b| b.schemes().contains(&scheme)));
-    match found {
-        Some(backend) => Ok((backend.name(), backend.options_from_url(url)?)),
-        None => Err(PersistError::InvalidConfig {
-            detail: format!(
-                "not a store URL{}: the schemes are {}",
-                scheme
-                    .map(|s| format!(" (scheme {s:?})"))
-                    .unwrap_or_default(),
-                BACKENDS
-                    .iter()
-                    .flat_map(|b| b.schemes().iter().map(|s| format!("{s}:")))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }),
-    }
+    found.copied().ok_or_else(|| PersistError::InvalidConfig {
+        detail: format!(
+            "not a store URL{}: the schemes are {}",
+            scheme
+                .map(|s| format!(" (scheme {s:?})"))
+                .unwrap_or_default(),
+            BACKENDS
+                .iter()
+                .flat_map(|b| b.schemes().iter().map(|s| format!("{s}:")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+/// Every registered backend's name and the URL schemes naming it, in registration order.
+pub fn list() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
+    BACKENDS.iter().map(|b| (b.name(), b.schemes()))
 }
 
 /// The registered backend of this name.

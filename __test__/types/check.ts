@@ -18,6 +18,7 @@ import {
   createRedisPersist,
   createS3Persist,
   createSqlitePersist,
+  listBackends,
   PersistError,
   RustFilePersist,
   RustMongoPersist,
@@ -104,3 +105,7 @@ void [FromUrl, RedisFromUrl];
 setLogger({ warn: () => undefined });
 void [registered, Ctor, Typed, asBase, viaReflect, Sub, Sqlite, SignalsDb, stats, closing, RedisCtor, Dashboards, Sentinels, PostgresCtor, Trading, sslmode, use, codeOf, PersistBase];
 void [PersistSignalAdapter, PersistRiskAdapter, PersistScheduleAdapter, PersistPartialAdapter];
+
+// The registry's list, typed.
+const backends: Array<{ name: string; schemes: string[]; className: string }> = listBackends();
+void backends;

@@ -17,29 +17,17 @@ function openStore(text, encryption) {
   if (typeof text !== "string" || !text) throw new UsageError("a STORE is required");
   const withEncryption = (options) => (encryption === undefined ? options : { ...options, encryption });
   const label = text.replace(/\/\/[^@/]*@/, "//***@");
-  const scheme = text.slice(0, text.indexOf(":") + 1).toLowerCase();
-  const rest = text.slice(scheme.length);
-  let store;
-  if (scheme === "file:") {
-    // The command's own: which backtest-kit dump to walk (a bot's file store has no location
-    // beyond the baseDirs the framework gives it).
-    if (!rest) throw new UsageError("file: needs a directory, e.g. file:./dump");
-    const root = path.resolve(rest);
-    store = { kind: "file", options: withEncryption({}), root, baseDirOf: (ns) => path.join(path.dirname(root), ns) };
-  } else {
-    // The same parser as the factories and the environment variables (`?prefix=`, `?table=`, …);
-    // a bare scheme (redis:, sqlite:, s3:) is that backend with its defaults and environment.
-    const bare = !rest.replace(/^\/\//, "");
-    let parsed;
-    try {
-      parsed = tools.backendForUrl(text);
-    } catch (err) {
-      throw new UsageError(`STORE ${label}: ${err.message.replace(/^invalid configuration: /, "")}`);
-    }
-    store = { kind: parsed.kind, options: withEncryption(bare ? {} : parsed.options) };
+  // The core's parser, as for the factories and the environment variables (`?prefix=`,
+  // `?table=`, …); `file:./dump` names a dump directory, a bare scheme (redis:, sqlite:, s3:) the
+  // backend with its defaults and environment.
+  let parsed;
+  try {
+    parsed = tools.toolStore(text);
+  } catch (err) {
+    throw new UsageError(`STORE ${label}: ${err.message.replace(/^invalid configuration: /, "")}`);
   }
-  store.root ??= "";
-  store.baseDirOf ??= (ns) => ns;
+  const { kind, options, root, base } = parsed;
+  const store = { kind, options: withEncryption(options), root, baseDirOf: (ns) => (base ? path.join(base, ns) : ns) };
   store.Class = tools.defineBackend(store.kind, `${store.kind} store`, store.options);
   store.label = label;
   return store;

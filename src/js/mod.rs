@@ -375,6 +375,49 @@ pub fn backend_for_url(url: String) -> napi::Result<NativeUrl, PersistCode> {
         .map_err(config_error)
 }
 
+#[napi(object, object_from_js = false)]
+pub struct NativeBackend {
+    /// The registry's name (`createPersist` and the classes name it).
+    pub name: String,
+    /// The URL schemes naming it (`redis` for `redis://…`).
+    pub schemes: Vec<String>,
+}
+
+/// Every backend this build registers, in registration order.
+#[napi]
+pub fn list_backends() -> Vec<NativeBackend> {
+    registry::list()
+        .map(|(name, schemes)| NativeBackend {
+            name: name.to_owned(),
+            schemes: schemes.iter().map(|s| (*s).to_owned()).collect(),
+        })
+        .collect()
+}
+
+#[napi(object, object_from_js = false)]
+pub struct NativeToolStore {
+    pub kind: String,
+    /// The options the URL stands for, as JSON.
+    pub options_json: String,
+    /// Where the entities are listed from (the file backend's dump directory); else empty.
+    pub root: String,
+    /// The directory a listed namespace's baseDir is relative to; else empty.
+    pub base: String,
+}
+
+/// The store a URL names for the command (`file:./dump`, a bare `redis:`, any store URL).
+#[napi]
+pub fn tool_store(url: String) -> napi::Result<NativeToolStore, PersistCode> {
+    registry::tool_store(&url)
+        .map(|store| NativeToolStore {
+            kind: store.kind.to_owned(),
+            options_json: store.options.to_string(),
+            root: store.root,
+            base: store.base,
+        })
+        .map_err(config_error)
+}
+
 /// The backtest-kit domain a namespace belongs to (`dump/data/signal` → `signal`), for the command.
 #[napi]
 pub fn domain_of(namespace: String) -> String {

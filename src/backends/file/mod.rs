@@ -117,6 +117,16 @@ impl Backend for FileBackend {
         options_from_url(url)
     }
 
+    /// A tool's `file:./dump`: the directory backtest-kit's file layout is under.
+    fn listing_root(&self, location: &str) -> Result<Option<String>> {
+        match location.strip_prefix("//").unwrap_or(location) {
+            "" => Err(PersistError::InvalidConfig {
+                detail: "file: needs a directory, e.g. file:./dump".into(),
+            }),
+            root => Ok(Some(root.to_owned())),
+        }
+    }
+
     fn open(&self, (): (), entity: &str, base_dir: &str) -> Result<Arc<dyn Store>> {
         Ok(Arc::new(FileStore::new(base_dir, entity)?))
     }
